@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+// The `captioner` command: one file per sub-command under src/cli/, each exporting a factory that
+// returns a commander Command. This file only assembles them; no logic lives here.
+import { Command } from "commander";
+
+const program = new Command("captioner")
+  .description("Image captioning with Hugging Face BLIP checkpoints on onnxruntime")
+  .showHelpAfterError();
+
+await program.parseAsync(process.argv);
