@@ -1,0 +1,106 @@
+// Shared vocabulary of the checkpoint readers: tensor entries, the Checkpoint interface, the error
+// type, and FileBytes (how a checkpoint file's bytes are held in memory).
+import * as fs from "node:fs";
+import { constants as bufferConstants } from "node:buffer";
+
+/** Element types a checkpoint tensor can have. */
+export type DType = "float32" | "float16" | "bfloat16" | "float64" | "int64" | "int32" | "int8" | "uint8" | "bool";
+
+/** Bytes per element of each DType. */
+export const DTYPE_SIZE: Readonly<Record<DType, number>> = Object.freeze({
+  float32: 4, float16: 2, bfloat16: 2, float64: 8, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1,
+});
+
+/** One named tensor of a checkpoint. */
+export interface TensorEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** Little-endian row-major data; a view into the file buffer where possible (no copy). */
+  bytes: Uint8Array;
+  /** Absolute byte range in `file` when the data is stored there raw and contiguous, else null. */
+  source: { file: string; offset: number; length: number } | null;
+}
+
+/** A checkpoint that cannot be read, or that we refuse to read; the message says what to fix. */
+export class CheckpointError extends Error {
+  override name = "CheckpointError";
+}
+
+/** A read-only set of named tensors backed by one or more files. */
+export interface Checkpoint {
+  readonly files: string[];
+  names(): string[];
+  get(name: string): TensorEntry | undefined;
+}
+
+/** Product of a shape's dimensions, checked to stay an exact JS integer. */
+export function numelOf(shape: readonly number[], what: string): number {
+  let n = 1;
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) throw new CheckpointError(`${what}: bad dimension ${String(d)} in shape [${shape.join(", ")}]`);
+    n *= d;
+  }
+  if (!Number.isSafeInteger(n)) throw new CheckpointError(`${what}: shape [${shape.join(", ")}] has too many elements`);
+  return n;
+}
+
+// readSync moves at most ~2 GiB per call, so big files are read in chunks.
+const READ_CHUNK = 1 << 30;
+
+/**
+ * The bytes of one checkpoint file. Files that fit in one Buffer are read once and every tensor is a
+ * view into that buffer; larger files (> 4 GiB on Node 20) are read range by range on demand.
+ */
+export class FileBytes {
+  private constructor(
+    readonly path: string,
+    readonly size: number,
+    private readonly whole: Buffer | null,
+  ) {}
+
+  /** Opens `path`; throws CheckpointError if it is missing or not a regular file. */
+  static open(path: string, wholeFileLimit: number = bufferConstants.MAX_LENGTH): FileBytes {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(path);
+    } catch {
+      throw new CheckpointError(`checkpoint file ${path} does not exist`);
+    }
+    if (!stat.isFile()) throw new CheckpointError(`checkpoint ${path} is not a regular file`);
+    const whole = stat.size <= wholeFileLimit ? readRange(path, 0, stat.size) : null;
+    return new FileBytes(path, stat.size, whole);
+  }
+
+  /** True when every slice is a zero-copy view of one buffer holding the whole file. */
+  get inMemory(): boolean {
+    return this.whole !== null;
+  }
+
+  /** Bytes [offset, offset + length) of the file; throws CheckpointError past the end. */
+  slice(offset: number, length: number, what = "data"): Uint8Array {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new CheckpointError(
+        `${this.path}: ${what} at bytes ${offset}..${offset + length} lies outside the file (${this.size} bytes); the file is truncated or corrupt`,
+      );
+    }
+    if (this.whole) return this.whole.subarray(offset, offset + length);
+    return readRange(this.path, offset, length);
+  }
+}
+
+function readRange(path: string, offset: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  const fd = fs.openSync(path, "r");
+  try {
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(fd, out, done, Math.min(READ_CHUNK, length - done), offset + done);
+      if (n === 0) throw new CheckpointError(`${path}: file ended early while reading (it changed while being read?)`);
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
+}

@@ -1,0 +1,257 @@
+// `generate()` as transformers 4.40 runs it for BLIP: greedy search or beam search over a StepModel,
+// with its length rules and logits processors. Every row of one call shares the prompt length.
+import * as proc from "./processors.js";
+import type { SpecialIds, StepModel } from "./step_model.js";
+
+/** Generation options (transformers' names in camelCase); unset ones take the model's defaults. */
+export interface GenerationOptions {
+  maxLength?: number;
+  maxNewTokens?: number;
+  minLength?: number;
+  minNewTokens?: number;
+  numBeams?: number;
+  numReturnSequences?: number;
+  lengthPenalty?: number;
+  earlyStopping?: boolean;
+  repetitionPenalty?: number;
+  noRepeatNgramSize?: number;
+}
+
+/** A model's generation defaults (BLIP: from `text_config`). */
+export type GenerationDefaults = Required<Pick<GenerationOptions, "maxLength" | "minLength" | "numBeams" | "numReturnSequences" | "lengthPenalty" | "earlyStopping" | "repetitionPenalty" | "noRepeatNgramSize">>;
+
+export const TRANSFORMERS_DEFAULTS: GenerationDefaults = Object.freeze({
+  maxLength: 20, minLength: 0, numBeams: 1, numReturnSequences: 1, lengthPenalty: 1, earlyStopping: false, repetitionPenalty: 1, noRepeatNgramSize: 0,
+});
+
+/** One generated sequence: the whole row (prompt included), and the beam score for beam search. */
+export interface Sequence {
+  ids: number[];
+  score?: number;
+}
+
+export class GenerationOptionsError extends Error {
+  override name = "GenerationOptionsError";
+}
+
+/** Called with each row's processed scores at every greedy step (for tests and diagnostics). */
+export type ScoreObserver = (row: number, step: number, scores: Float32Array) => void;
+
+/**
+ * Generates for every row of `model` (row r starts from `prompts[r]`); returns, per row,
+ * `numReturnSequences` sequences. The model must hold `prompts.length` rows with empty caches.
+ */
+export async function generate(
+  model: StepModel, prompts: readonly (readonly number[])[], special: SpecialIds,
+  options: GenerationOptions = {}, defaults: GenerationDefaults = TRANSFORMERS_DEFAULTS, observe?: ScoreObserver,
+): Promise<Sequence[][]> {
+  const o = resolveOptions(options, defaults, prompts[0]!.length);
+  const processors = logitsProcessors(o, prompts[0]!.length, special.eos);
+  if (o.numBeams === 1) return (await greedy(model, prompts, o.maxLength, processors, special, observe)).map((ids) => [{ ids }]);
+  return beamSearch(model, prompts, o, processors, special);
+}
+
+interface Resolved extends GenerationDefaults {
+  minNewTokens: number;
+}
+
+/** Checks options and applies transformers' length rules (max_new_tokens wins over max_length). */
+export function resolveOptions(options: GenerationOptions, defaults: GenerationDefaults, promptLength: number): Resolved {
+  const o = { ...defaults, minNewTokens: 0, ...definedOnly(options) } as Resolved & GenerationOptions;
+  const positiveInt = (name: string, v: number | undefined, min: number) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new GenerationOptionsError(`${name} must be an integer ≥ ${min} (got ${v})`);
+  };
+  positiveInt("maxNewTokens", options.maxNewTokens, 1);
+  positiveInt("maxLength", o.maxLength, 1);
+  positiveInt("minLength", o.minLength, 0);
+  positiveInt("minNewTokens", o.minNewTokens, 0);
+  positiveInt("numBeams", o.numBeams, 1);
+  positiveInt("numReturnSequences", o.numReturnSequences, 1);
+  positiveInt("noRepeatNgramSize", o.noRepeatNgramSize, 0);
+  if (!(o.repetitionPenalty > 0)) throw new GenerationOptionsError(`repetitionPenalty must be > 0 (got ${o.repetitionPenalty})`);
+  if (!Number.isFinite(o.lengthPenalty)) throw new GenerationOptionsError(`lengthPenalty must be a finite number (got ${o.lengthPenalty})`);
+  if (o.numReturnSequences > o.numBeams) {
+    throw new GenerationOptionsError(`numReturnSequences (${o.numReturnSequences}) cannot exceed numBeams (${o.numBeams}); greedy search returns one sequence`);
+  }
+  if (options.maxNewTokens !== undefined) o.maxLength = options.maxNewTokens + promptLength;
+  return o;
+}
+
+function definedOnly<T extends object>(x: T): Partial<T> {
+  return Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function logitsProcessors(o: Resolved, promptLength: number, eos: number): proc.LogitsProcessor[] {
+  const list: proc.LogitsProcessor[] = [];
+  if (o.repetitionPenalty !== 1) list.push(proc.repetitionPenalty(o.repetitionPenalty));
+  if (o.noRepeatNgramSize > 0) list.push(proc.noRepeatNgram(o.noRepeatNgramSize));
+  if (o.minLength > 0) list.push(proc.minLength(o.minLength, eos));
+  if (o.minNewTokens > 0) list.push(proc.minNewTokens(promptLength, o.minNewTokens, eos));
+  return list;
+}
+
+/** Greedy search; finished rows leave the model's batch, and are padded at the end like transformers'. */
+async function greedy(
+  model: StepModel, prompts: readonly (readonly number[])[], maxLength: number,
+  processors: proc.LogitsProcessor[], special: SpecialIds, observe?: ScoreObserver,
+): Promise<number[][]> {
+  const V = model.vocabSize;
+  const seqs = prompts.map((p) => [...p]);
+  let active = seqs.map((_, i) => i);
+  let logits = await model.step(prompts);
+  for (let step = 0; ; step++) {
+    const stillActive: number[] = [];
+    active.forEach((row, k) => {
+      const scores = logits.slice(k * V, (k + 1) * V);
+      for (const p of processors) p(seqs[row]!, scores);
+      observe?.(row, step, scores);
+      const token = argmax(scores);
+      seqs[row]!.push(token);
+      if (token !== special.eos) stillActive.push(k);
+    });
+    if (stillActive.length === 0 || seqs[active[0]!]!.length >= maxLength) break;
+    if (stillActive.length < active.length) model.reorder(stillActive);
+    active = stillActive.map((k) => active[k]!);
+    logits = await model.step(active.map((row) => [seqs[row]!.at(-1)!]));
+  }
+  const width = Math.max(...seqs.map((s) => s.length));
+  return seqs.map((s) => [...s, ...new Array<number>(width - s.length).fill(special.pad)]);
+}
+
+/** First index of the largest value (torch.argmax's tie rule). */
+export function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
+  return best;
+}
+
+/** Finished hypotheses of one input row (transformers' BeamHypotheses). */
+class Hypotheses {
+  readonly beams: { score: number; ids: number[] }[] = [];
+  worst = 1e9;
+  constructor(private readonly size: number, private readonly lengthPenalty: number, private readonly earlyStopping: boolean) {}
+
+  add(ids: number[], sumLogprobs: number, generatedLength: number): void {
+    const score = sumLogprobs / generatedLength ** this.lengthPenalty;
+    if (this.beams.length < this.size || score > this.worst) {
+      this.beams.push({ score, ids });
+      if (this.beams.length > this.size) {
+        const sorted = this.beams.map((b, i) => [b.score, i] as const).sort((a, b) => a[0] - b[0]);
+        this.beams.splice(sorted[0]![1], 1);
+        this.worst = sorted[1]![0];
+      } else this.worst = Math.min(score, this.worst);
+    }
+  }
+
+  /** Whether no open beam can beat the finished ones (early_stopping=False heuristic of 4.40). */
+  isDone(bestSumLogprobs: number, generatedLength: number): boolean {
+    if (this.beams.length < this.size) return false;
+    if (this.earlyStopping) return true;
+    return this.worst >= bestSumLogprobs / generatedLength ** this.lengthPenalty;
+  }
+}
+
+/** Beam search as transformers 4.40's `_beam_search` + `BeamSearchScorer`; done rows leave the batch. */
+async function beamSearch(
+  model: StepModel, prompts: readonly (readonly number[])[], o: Resolved,
+  processors: proc.LogitsProcessor[], special: SpecialIds,
+): Promise<Sequence[][]> {
+  const V = model.vocabSize;
+  const nb = o.numBeams;
+  const promptLength = prompts[0]!.length;
+  const hyps = prompts.map(() => new Hypotheses(nb, o.lengthPenalty, o.earlyStopping));
+  let alive = prompts.map((_, b) => b); // input rows still searching; model rows = alive × nb
+  let seqs = alive.flatMap((b) => Array.from({ length: nb }, () => [...prompts[b]!]));
+  let beamScores = Float32Array.from(seqs, (_, r) => (r % nb === 0 ? 0 : -1e9));
+  model.reorder(alive.flatMap((b) => new Array<number>(nb).fill(b)));
+  let logits = await model.step(seqs);
+  for (;;) {
+    const curLen = seqs[0]!.length + 1; // the length the candidates would have
+    const order: number[] = [];
+    const nextSeqs: number[][] = [];
+    const nextScores: number[] = [];
+    const stillAlive: number[] = [];
+    alive.forEach((b, k) => {
+      const candidates = topCandidates(logits, seqs, beamScores, k * nb, nb, V, processors);
+      const chosen: number[] = [];
+      for (let rank = 0; rank < candidates.length && chosen.length < nb; rank++) {
+        const c = candidates[rank]!;
+        if (c.token === special.eos) {
+          if (rank < nb) hyps[b]!.add(seqs[c.row]!, c.score, curLen - promptLength);
+        } else {
+          chosen.push(c.row);
+          order.push(c.row);
+          nextSeqs.push([...seqs[c.row]!, c.token]);
+          nextScores.push(c.score);
+        }
+      }
+      if (!hyps[b]!.isDone(candidates[0]!.score, curLen - promptLength)) stillAlive.push(k);
+    });
+    // Rows of searches that just finished are dropped from the batch.
+    const keep = stillAlive.flatMap((k) => Array.from({ length: nb }, (_, j) => k * nb + j));
+    const finishing = alive.filter((_, k) => !stillAlive.includes(k));
+    seqs = nextSeqs;
+    beamScores = Float32Array.from(nextScores);
+    if (finishing.length > 0) {
+      alive = stillAlive.map((k) => alive[k]!);
+      seqs = keep.map((r) => nextSeqs[r]!);
+      beamScores = Float32Array.from(keep, (r) => nextScores[r]!);
+      model.reorder(keep.map((r) => order[r]!));
+    } else model.reorder(order);
+    if (alive.length === 0 || seqs[0]!.length >= o.maxLength) break;
+    logits = await model.step(seqs.map((s) => [s.at(-1)!]));
+  }
+  // Open beams of searches that hit max_length join their hypotheses.
+  alive.forEach((b, k) => {
+    for (let j = 0; j < nb; j++) hyps[b]!.add(seqs[k * nb + j]!, beamScores[k * nb + j]!, seqs[k * nb + j]!.length - promptLength);
+  });
+  const best = hyps.map((h) => [...h.beams].sort((a, b) => b.score - a.score).slice(0, o.numReturnSequences));
+  const longest = Math.max(...best.flat().map((h) => h.ids.length)) + 1;
+  const width = Math.min(longest, o.maxLength);
+  return best.map((list) =>
+    list.map(({ ids, score }) => {
+      const row = ids.length < width ? [...ids, special.eos] : [...ids];
+      return { ids: [...row, ...new Array<number>(width - row.length).fill(special.pad)], score };
+    }),
+  );
+}
+
+interface Candidate {
+  row: number;
+  token: number;
+  score: number;
+}
+
+/** The 2·nb best (row, token) continuations of one input row's beams, best first. */
+function topCandidates(
+  logits: Float32Array, seqs: number[][], beamScores: Float32Array, firstRow: number, nb: number, V: number,
+  processors: proc.LogitsProcessor[],
+): Candidate[] {
+  const k = 2 * nb;
+  const top: Candidate[] = [];
+  for (let j = 0; j < nb; j++) {
+    const r = firstRow + j;
+    const scores = logSoftmax(logits.subarray(r * V, (r + 1) * V));
+    for (const p of processors) p(seqs[r]!, scores);
+    const base = beamScores[r]!;
+    for (let t = 0; t < V; t++) {
+      const s = Math.fround(scores[t]! + base);
+      if (top.length === k && !(s > top[k - 1]!.score)) continue;
+      let at = top.length;
+      while (at > 0 && top[at - 1]!.score < s) at--;
+      top.splice(at, 0, { row: r, token: t, score: s });
+      if (top.length > k) top.pop();
+    }
+  }
+  return top;
+}
+
+/** log_softmax in float32, as torch computes it: `x − max − log Σ exp(x − max)`. */
+function logSoftmax(x: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (const v of x) if (v > max) max = v;
+  let sum = 0;
+  for (const v of x) sum += Math.exp(v - max);
+  const logSum = Math.log(sum);
+  return Float32Array.from(x, (v) => v - max - logSum);
+}

@@ -1,0 +1,39 @@
+// Logits processors of transformers 4.40, in the order `_get_logits_processor` applies them.
+// Each edits one row of scores in place; `sequence` is the row's ids so far (prompt included).
+
+export type LogitsProcessor = (sequence: readonly number[], scores: Float32Array) => void;
+
+/** CTRL's repetition penalty: seen tokens' scores are divided (positive) or multiplied (negative) by `penalty`. */
+export function repetitionPenalty(penalty: number): LogitsProcessor {
+  return (sequence, scores) => {
+    for (const id of new Set(sequence)) {
+      const s = scores[id]!;
+      scores[id] = s < 0 ? s * penalty : s / penalty;
+    }
+  };
+}
+
+/** Bans every token that would repeat an n-gram already in the sequence. */
+export function noRepeatNgram(n: number): LogitsProcessor {
+  return (sequence, scores) => {
+    if (sequence.length + 1 < n) return;
+    const prefix = sequence.slice(sequence.length - n + 1).join(",");
+    for (let start = 0; start + n <= sequence.length; start++) {
+      if (sequence.slice(start, start + n - 1).join(",") === prefix) scores[sequence[start + n - 1]!] = -Infinity;
+    }
+  };
+}
+
+/** Forbids `eos` while the sequence is shorter than `minLength` tokens (prompt included). */
+export function minLength(minLength: number, eos: number): LogitsProcessor {
+  return (sequence, scores) => {
+    if (sequence.length < minLength) scores[eos] = -Infinity;
+  };
+}
+
+/** Forbids `eos` until `minNewTokens` tokens follow the first `promptLength`. */
+export function minNewTokens(promptLength: number, minNew: number, eos: number): LogitsProcessor {
+  return (sequence, scores) => {
+    if (sequence.length - promptLength < minNew) scores[eos] = -Infinity;
+  };
+}

@@ -1,0 +1,24 @@
+// What the generation loop needs from a model: feed tokens, get next-token logits, reorder rows.
+// The loop (greedy, beam) is shared by every model family; a model adapts its graphs to this.
+
+/** A decoder with a KV cache over `rows` sequences. */
+export interface StepModel {
+  readonly vocabSize: number;
+  /** Number of rows currently held. */
+  readonly rows: number;
+  /**
+   * Appends `tokens[r]` to row r (every row the same count: the prompt at first, then one token)
+   * and returns the logits of each row's last position, `[rows × vocab]`.
+   */
+  step(tokens: readonly (readonly number[])[]): Promise<Float32Array>;
+  /** Keeps, duplicates or reorders rows: row i becomes old row `order[i]`. */
+  reorder(order: readonly number[]): void;
+}
+
+/** The ids that steer stopping and padding. */
+export interface SpecialIds {
+  /** Generation stops on this id (BLIP passes `[SEP]`). */
+  eos: number;
+  /** Finished rows are filled with this id. */
+  pad: number;
+}

@@ -1,0 +1,184 @@
+// BLIP's text decoder (HF `BlipTextLMHeadModel`): a post-LN BERT with causal self-attention, a
+// cross-attention to the image tokens in every layer, and the LM head. The self-attention takes and
+// returns its K/V cache; the cross-attention K/V are projected once per image (`projectImage`), not
+// at every step as transformers 4.40 does.
+import type { Param, Tensor } from "../../engine/graph.js";
+import * as nn from "../../engine/nn.js";
+import * as op from "../../engine/ops.js";
+import type { Weights } from "../../engine/weights.js";
+import { LayerNorm, Linear } from "../common.js";
+import type { BlipTextConfig } from "./config.js";
+
+/** Keys and values in the BNSH layout `[b, heads, seq, headDim]`. */
+export interface KeyValue {
+  key: Tensor;
+  value: Tensor;
+}
+
+class TextEmbeddings {
+  private readonly wordEmbeddings: Param;
+  private readonly positionEmbeddings: Param;
+  private readonly layerNorm: LayerNorm;
+  constructor(cfg: BlipTextConfig, vb: Weights) {
+    this.wordEmbeddings = vb.at("word_embeddings").get("weight", [cfg.vocabSize, cfg.hiddenSize]);
+    this.positionEmbeddings = vb.at("position_embeddings").get("weight", [cfg.maxPositionEmbeddings, cfg.hiddenSize]);
+    this.layerNorm = new LayerNorm(cfg.hiddenSize, cfg.layerNormEps, vb.at("LayerNorm"));
+  }
+  forward(inputIds: Tensor, positionIds: Tensor): Tensor {
+    const x = op.add(nn.embedding(this.wordEmbeddings, inputIds), nn.embedding(this.positionEmbeddings, positionIds));
+    return this.layerNorm.forward(x);
+  }
+}
+
+/** `dense` + residual + LayerNorm: BERT's SelfOutput and Output blocks. */
+class ResidualOutput {
+  private readonly dense: Linear;
+  private readonly layerNorm: LayerNorm;
+  constructor(inFeatures: number, cfg: BlipTextConfig, vb: Weights) {
+    this.dense = new Linear(inFeatures, cfg.hiddenSize, vb.at("dense"));
+    this.layerNorm = new LayerNorm(cfg.hiddenSize, cfg.layerNormEps, vb.at("LayerNorm"));
+  }
+  forward(x: Tensor, residual: Tensor): Tensor {
+    return this.layerNorm.forward(op.add(this.dense.forward(x), residual));
+  }
+}
+
+/** Causal self-attention with a K/V cache. */
+class SelfAttention {
+  private readonly query: Linear;
+  private readonly key: Linear;
+  private readonly value: Linear;
+  private readonly output: ResidualOutput;
+  private readonly heads: number;
+  private readonly scale: number;
+  constructor(cfg: BlipTextConfig, vb: Weights) {
+    const h = cfg.hiddenSize;
+    this.heads = cfg.numAttentionHeads;
+    this.scale = (h / this.heads) ** -0.5;
+    this.query = new Linear(h, h, vb.at("self", "query"));
+    this.key = new Linear(h, h, vb.at("self", "key"));
+    this.value = new Linear(h, h, vb.at("self", "value"));
+    this.output = new ResidualOutput(h, cfg, vb.at("output"));
+  }
+
+  /** `mask` is additive `[b, 1, t, past + t]`; returns the new hidden states and the grown cache. */
+  forward(x: Tensor, past: KeyValue, mask: Tensor): { hidden: Tensor; present: KeyValue } {
+    const q = nn.splitHeads(this.query.forward(x), this.heads);
+    const key = op.concat([past.key, nn.splitHeads(this.key.forward(x), this.heads)], 2);
+    const value = op.concat([past.value, nn.splitHeads(this.value.forward(x), this.heads)], 2);
+    const context = nn.mergeHeads(nn.attention(q, key, value, this.scale, mask));
+    return { hidden: this.output.forward(context, x), present: { key, value } };
+  }
+}
+
+/** Cross-attention from text to image tokens; its K/V depend only on the image. */
+class CrossAttention {
+  private readonly query: Linear;
+  private readonly key: Linear;
+  private readonly value: Linear;
+  private readonly output: ResidualOutput;
+  private readonly heads: number;
+  private readonly scale: number;
+  constructor(cfg: BlipTextConfig, vb: Weights) {
+    const h = cfg.hiddenSize;
+    this.heads = cfg.numAttentionHeads;
+    this.scale = (h / this.heads) ** -0.5;
+    this.query = new Linear(h, h, vb.at("self", "query"));
+    this.key = new Linear(cfg.encoderHiddenSize, h, vb.at("self", "key"));
+    this.value = new Linear(cfg.encoderHiddenSize, h, vb.at("self", "value"));
+    this.output = new ResidualOutput(h, cfg, vb.at("output"));
+  }
+
+  /** Image tokens `[b, s, visionHidden]` → this layer's K/V `[b, heads, s, headDim]`. */
+  projectImage(imageEmbeds: Tensor): KeyValue {
+    return {
+      key: nn.splitHeads(this.key.forward(imageEmbeds), this.heads),
+      value: nn.splitHeads(this.value.forward(imageEmbeds), this.heads),
+    };
+  }
+
+  forward(x: Tensor, image: KeyValue): Tensor {
+    const q = nn.splitHeads(this.query.forward(x), this.heads);
+    const context = nn.mergeHeads(nn.attention(q, image.key, image.value, this.scale, null));
+    return this.output.forward(context, x);
+  }
+}
+
+class TextLayer {
+  private readonly attention: SelfAttention;
+  readonly crossattention: CrossAttention;
+  private readonly intermediate: Linear;
+  private readonly act: (x: Tensor) => Tensor;
+  private readonly output: ResidualOutput;
+  constructor(cfg: BlipTextConfig, vb: Weights) {
+    this.attention = new SelfAttention(cfg, vb.at("attention"));
+    this.crossattention = new CrossAttention(cfg, vb.at("crossattention"));
+    this.intermediate = new Linear(cfg.hiddenSize, cfg.intermediateSize, vb.at("intermediate", "dense"));
+    this.act = nn.activation(cfg.hiddenAct);
+    this.output = new ResidualOutput(cfg.intermediateSize, cfg, vb.at("output"));
+  }
+
+  forward(x: Tensor, past: KeyValue, mask: Tensor, image: KeyValue): { hidden: Tensor; present: KeyValue } {
+    const { hidden, present } = this.attention.forward(x, past, mask);
+    const attended = this.crossattention.forward(hidden, image);
+    return { hidden: this.output.forward(this.act(this.intermediate.forward(attended)), attended), present };
+  }
+}
+
+/** `cls.predictions`: transform (dense, act, LayerNorm) then the vocabulary projection. */
+class LmPredictionHead {
+  private readonly dense: Linear;
+  private readonly act: (x: Tensor) => Tensor;
+  private readonly layerNorm: LayerNorm;
+  private readonly decoder: Linear;
+  private readonly bias: Param;
+  constructor(cfg: BlipTextConfig, vb: Weights) {
+    this.dense = new Linear(cfg.hiddenSize, cfg.hiddenSize, vb.at("transform", "dense"));
+    this.act = nn.activation(cfg.hiddenAct);
+    this.layerNorm = new LayerNorm(cfg.hiddenSize, cfg.layerNormEps, vb.at("transform", "LayerNorm"));
+    this.decoder = new Linear(cfg.hiddenSize, cfg.vocabSize, vb.at("decoder"), false);
+    this.bias = vb.get("bias", [cfg.vocabSize]);
+    vb.at("decoder").tied("bias"); // HF aliases decoder.bias to this bias; old files store both
+  }
+  forward(x: Tensor): Tensor {
+    return op.add(this.decoder.forward(this.layerNorm.forward(this.act(this.dense.forward(x)))), this.bias);
+  }
+}
+
+/** Inputs of one decoder step; `past`, `image` have one entry per layer. */
+export interface DecoderStepInputs {
+  inputIds: Tensor;
+  positionIds: Tensor;
+  mask: Tensor;
+  past: KeyValue[];
+  image: KeyValue[];
+}
+
+/** `text_decoder`: token ids + caches → logits `[b, t, vocab]` and the grown self-attention caches. */
+export class BlipTextLMHeadModel {
+  private readonly embeddings: TextEmbeddings;
+  readonly layers: TextLayer[];
+  private readonly head: LmPredictionHead;
+  constructor(readonly cfg: BlipTextConfig, vb: Weights) {
+    this.embeddings = new TextEmbeddings(cfg, vb.at("bert", "embeddings"));
+    const layers = vb.at("bert", "encoder", "layer");
+    this.layers = Array.from({ length: cfg.numHiddenLayers }, (_, i) => new TextLayer(cfg, layers.at(i)));
+    this.head = new LmPredictionHead(cfg, vb.at("cls", "predictions"));
+  }
+
+  /** Each layer's cross-attention K/V for the image tokens (run once per image). */
+  projectImage(imageEmbeds: Tensor): KeyValue[] {
+    return this.layers.map((layer) => layer.crossattention.projectImage(imageEmbeds));
+  }
+
+  forward(inputs: DecoderStepInputs): { logits: Tensor; present: KeyValue[] } {
+    let x = this.embeddings.forward(inputs.inputIds, inputs.positionIds);
+    const present: KeyValue[] = [];
+    this.layers.forEach((layer, i) => {
+      const out = layer.forward(x, inputs.past[i]!, inputs.mask, inputs.image[i]!);
+      x = out.hidden;
+      present.push(out.present);
+    });
+    return { logits: this.head.forward(x), present };
+  }
+}

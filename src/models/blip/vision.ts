@@ -1,0 +1,108 @@
+// BLIP's vision transformer (HF `BlipVisionModel`): patch embedding, pre-LN encoder layers with a
+// fused qkv projection, post-LayerNorm on every token. Mirrors `modeling_blip.py` part by part.
+import type { Param, Tensor } from "../../engine/graph.js";
+import { LayerNorm, Linear } from "../common.js";
+import * as nn from "../../engine/nn.js";
+import * as op from "../../engine/ops.js";
+import type { Weights } from "../../engine/weights.js";
+import type { BlipVisionConfig } from "./config.js";
+
+class VisionEmbeddings {
+  private readonly classEmbedding: Param;
+  private readonly patchWeight: Param;
+  private readonly patchBias: Param;
+  private readonly positionEmbedding: Param;
+  constructor(private readonly cfg: BlipVisionConfig, vb: Weights) {
+    const { hiddenSize: h, patchSize: p } = cfg;
+    const positions = 1 + Math.floor(cfg.imageSize / p) ** 2;
+    this.classEmbedding = vb.get("class_embedding", [1, 1, h]);
+    this.patchWeight = vb.at("patch_embedding").get("weight", [h, 3, p, p]);
+    this.patchBias = vb.at("patch_embedding").get("bias", [h]);
+    this.positionEmbedding = vb.get("position_embedding", [1, positions, h]);
+  }
+
+  /** `[b, 3, S, S]` pixels → `[b, 1 + grid², hidden]` tokens. */
+  forward(pixels: Tensor): Tensor {
+    const patches = op.conv2d(pixels, this.patchWeight, this.patchBias, this.cfg.patchSize);
+    const tokens = op.transpose(op.reshape(patches, [0, 0, -1]), [0, 2, 1]);
+    const [batch, , hidden] = tokens.shape;
+    const batchAndRest = op.concat([op.slice(op.shape(tokens), [0], [1], [0]), tokens.graph.constant([1, hidden as number], "int64", [2])], 0);
+    const cls = op.expand(this.classEmbedding, batchAndRest, [batch!, 1, hidden!]);
+    return op.add(op.concat([cls, tokens], 1), this.positionEmbedding);
+  }
+}
+
+class VisionAttention {
+  private readonly qkv: Linear;
+  private readonly projection: Linear;
+  private readonly heads: number;
+  private readonly scale: number;
+  constructor(cfg: BlipVisionConfig, vb: Weights) {
+    const h = cfg.hiddenSize;
+    this.heads = cfg.numAttentionHeads;
+    this.scale = (h / this.heads) ** -0.5;
+    this.qkv = new Linear(h, 3 * h, vb.at("qkv"));
+    this.projection = new Linear(h, h, vb.at("projection"));
+  }
+
+  forward(x: Tensor): Tensor {
+    const h = x.shape[2] as number;
+    const qkv = this.qkv.forward(x);
+    // Output rows are ordered q | k | v, each head-contiguous.
+    const [q, k, v] = [0, 1, 2].map((i) => nn.splitHeads(op.slice(qkv, [i * h], [(i + 1) * h], [2]), this.heads));
+    return this.projection.forward(nn.mergeHeads(nn.attention(q!, k!, v!, this.scale, null)));
+  }
+}
+
+class VisionMlp {
+  private readonly fc1: Linear;
+  private readonly fc2: Linear;
+  private readonly act: (x: Tensor) => Tensor;
+  constructor(cfg: BlipVisionConfig, vb: Weights) {
+    this.fc1 = new Linear(cfg.hiddenSize, cfg.intermediateSize, vb.at("fc1"));
+    this.fc2 = new Linear(cfg.intermediateSize, cfg.hiddenSize, vb.at("fc2"));
+    this.act = nn.activation(cfg.hiddenAct);
+  }
+  forward(x: Tensor): Tensor {
+    return this.fc2.forward(this.act(this.fc1.forward(x)));
+  }
+}
+
+class VisionEncoderLayer {
+  private readonly selfAttn: VisionAttention;
+  private readonly layerNorm1: LayerNorm;
+  private readonly mlp: VisionMlp;
+  private readonly layerNorm2: LayerNorm;
+  constructor(cfg: BlipVisionConfig, vb: Weights) {
+    this.selfAttn = new VisionAttention(cfg, vb.at("self_attn"));
+    this.layerNorm1 = new LayerNorm(cfg.hiddenSize, cfg.layerNormEps, vb.at("layer_norm1"));
+    this.mlp = new VisionMlp(cfg, vb.at("mlp"));
+    this.layerNorm2 = new LayerNorm(cfg.hiddenSize, cfg.layerNormEps, vb.at("layer_norm2"));
+  }
+
+  forward(x: Tensor): Tensor {
+    let residual = x;
+    x = op.add(this.selfAttn.forward(this.layerNorm1.forward(x)), residual);
+    residual = x;
+    return op.add(this.mlp.forward(this.layerNorm2.forward(x)), residual);
+  }
+}
+
+/** `vision_model`: pixels `[b, 3, S, S]` → `last_hidden_state [b, 1 + grid², hidden]`. */
+export class BlipVisionModel {
+  private readonly embeddings: VisionEmbeddings;
+  private readonly layers: VisionEncoderLayer[];
+  private readonly postLayernorm: LayerNorm;
+  constructor(readonly cfg: BlipVisionConfig, vb: Weights) {
+    this.embeddings = new VisionEmbeddings(cfg, vb.at("embeddings"));
+    const layers = vb.at("encoder", "layers");
+    this.layers = Array.from({ length: cfg.numHiddenLayers }, (_, i) => new VisionEncoderLayer(cfg, layers.at(i)));
+    this.postLayernorm = new LayerNorm(cfg.hiddenSize, cfg.layerNormEps, vb.at("post_layernorm"));
+  }
+
+  forward(pixels: Tensor): Tensor {
+    let x = this.embeddings.forward(pixels);
+    for (const layer of this.layers) x = layer.forward(x);
+    return this.postLayernorm.forward(x);
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * PNG decoder giving what Pillow 9.4's `Image.open(f).convert("RGB")` gives, byte for byte.
+ *
+ * Written by hand (node:zlib for the inflate) because libvips/sharp differ from Pillow on the cases that
+ * matter here: Pillow keeps the *high byte* of 16-bit colour samples, opens 16-bit grey as mode "I" whose
+ * RGB conversion *clips* at 255, ignores tRNS, drops alpha without compositing, and fills palette entries
+ * missing from a short PLTE with a grey ramp.
+ */
+import { crc32, inflateSync } from "node:zlib";
+import { type DecodeLimits, ImageDecodeError, type RgbImage, checkDimensions, truncated } from "./types.js";
+
+const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Adam7 passes: x0, y0, dx, dy. */
+const ADAM7: ReadonlyArray<readonly [number, number, number, number]> = [
+  [0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2],
+];
+
+const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+const ALLOWED_DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
+
+interface Header {
+  width: number;
+  height: number;
+  bitDepth: number;
+  colorType: number;
+  interlaced: boolean;
+}
+
+/** True when the bytes start with the PNG signature. */
+export function isPng(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && SIGNATURE.every((b, i) => bytes[i] === b);
+}
+
+/** Decodes a PNG into 8-bit RGB with Pillow's `convert("RGB")` semantics. */
+export function decodePng(bytes: Uint8Array, limits?: DecodeLimits): RgbImage {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let pos = 8;
+  let header: Header | undefined;
+  let palette: Uint8Array | undefined;
+  const idat: Uint8Array[] = [];
+  let sawIdat = false;
+  let sawEnd = false;
+  while (pos + 8 <= bytes.length) {
+    const length = view.getUint32(pos);
+    const type = String.fromCharCode(bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]);
+    const dataStart = pos + 8;
+    if (length > 0x7fffffff || dataStart + length + 4 > bytes.length) throw truncated("PNG", `chunk ${type} is cut off`);
+    const data = bytes.subarray(dataStart, dataStart + length);
+    // Pillow verifies the CRC of the chunks it reads while opening (everything before the image data).
+    if (!sawIdat && type !== "IDAT" && crc32(bytes.subarray(pos + 4, dataStart + length)) !== view.getUint32(dataStart + length)) {
+      throw new ImageDecodeError(`The PNG file is corrupt (bad checksum in chunk ${type}).`, "Send an undamaged file.");
+    }
+    pos = dataStart + length + 4;
+    if (header === undefined && type !== "IHDR") throw new ImageDecodeError("The PNG file does not start with an IHDR chunk.", "Send a valid PNG file.");
+    if (type === "IHDR") {
+      header = readHeader(data, limits);
+    } else if (type === "PLTE") {
+      palette = data;
+    } else if (type === "IDAT") {
+      sawIdat = true;
+      idat.push(data);
+    } else if (type === "IEND") {
+      sawEnd = true;
+      break;
+    }
+  }
+  if (header === undefined) throw truncated("PNG", "no IHDR chunk");
+  if (idat.length === 0) throw truncated("PNG", "no image data");
+  if (header.colorType === 3 && palette === undefined) {
+    throw new ImageDecodeError("The palette PNG has no PLTE chunk.", "Send a valid PNG file.");
+  }
+  const raw = inflate(idat, expectedRawLength(header), sawEnd);
+  return toRgb(header, raw, palette);
+}
+
+function readHeader(data: Uint8Array, limits?: DecodeLimits): Header {
+  if (data.length < 13) throw truncated("PNG", "IHDR is too short");
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const header: Header = {
+    width: v.getUint32(0),
+    height: v.getUint32(4),
+    bitDepth: data[8],
+    colorType: data[9],
+    interlaced: data[12] === 1,
+  };
+  if (!(header.colorType in CHANNELS) || !ALLOWED_DEPTHS[header.colorType].includes(header.bitDepth)) {
+    throw new ImageDecodeError(
+      `Unsupported PNG layout (bit depth ${header.bitDepth}, colour type ${header.colorType}).`,
+      "Re-save the image as an 8-bit RGB PNG or a JPEG.",
+    );
+  }
+  if (data[10] !== 0 || data[11] !== 0 || data[12] > 1) {
+    throw new ImageDecodeError("Unsupported PNG compression, filter or interlace method.", "Re-save the image as a standard PNG.");
+  }
+  checkDimensions("PNG", header.width, header.height, limits);
+  return header;
+}
+
+function bitsPerPixel(h: Header): number {
+  return CHANNELS[h.colorType] * h.bitDepth;
+}
+
+function rowBytes(h: Header, width: number): number {
+  return Math.ceil((width * bitsPerPixel(h)) / 8);
+}
+
+function passSize(h: Header, pass: readonly [number, number, number, number]): [number, number] {
+  const [x0, y0, dx, dy] = pass;
+  return [Math.max(0, Math.ceil((h.width - x0) / dx)), Math.max(0, Math.ceil((h.height - y0) / dy))];
+}
+
+function expectedRawLength(h: Header): number {
+  if (!h.interlaced) return (rowBytes(h, h.width) + 1) * h.height;
+  let total = 0;
+  for (const pass of ADAM7) {
+    const [w, hh] = passSize(h, pass);
+    if (w > 0 && hh > 0) total += (rowBytes(h, w) + 1) * hh;
+  }
+  return total;
+}
+
+function inflate(parts: Uint8Array[], expected: number, sawEnd: boolean): Uint8Array {
+  let out: Uint8Array;
+  try {
+    // maxOutputLength stops a zlib bomb; one extra byte lets us notice trailing junk without failing on it.
+    out = inflateSync(Buffer.concat(parts), { maxOutputLength: expected + 1 });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "ERR_BUFFER_TOO_LARGE") return inflatePrefix(parts, expected);
+    throw truncated("PNG", sawEnd ? `bad compressed data: ${(err as Error).message}` : "the image data ends early");
+  }
+  if (out.length < expected) throw truncated("PNG", `${out.length} of ${expected} bytes of image data`);
+  return out;
+}
+
+/** More data than the header needs: Pillow ignores the surplus, so take the first `expected` bytes. */
+function inflatePrefix(parts: Uint8Array[], expected: number): Uint8Array {
+  const out = inflateSync(Buffer.concat(parts), { finishFlush: 2 /* Z_SYNC_FLUSH */, maxOutputLength: expected });
+  return out.subarray(0, expected);
+}
+
+/** Reverses the PNG row filters in place over `raw[start ..]`; returns the offset after the last row. */
+function unfilter(raw: Uint8Array, start: number, stride: number, rows: number, bpp: number): number {
+  let pos = start;
+  let prev = -1; // offset of the previous row's first byte, -1 for none
+  for (let y = 0; y < rows; y++) {
+    const ft = raw[pos];
+    const row = pos + 1;
+    if (ft > 4) throw new ImageDecodeError(`The PNG file is corrupt (unknown row filter ${ft}).`, "Send an undamaged file.");
+    for (let i = 0; i < stride; i++) {
+      const a = i >= bpp ? raw[row + i - bpp] : 0;
+      const b = prev >= 0 ? raw[prev + i] : 0;
+      let pred = 0;
+      if (ft === 1) pred = a;
+      else if (ft === 2) pred = b;
+      else if (ft === 3) pred = (a + b) >> 1;
+      else if (ft === 4) {
+        const c = prev >= 0 && i >= bpp ? raw[prev + i - bpp] : 0;
+        const p = a + b - c;
+        const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      raw[row + i] = (raw[row + i] + pred) & 0xff;
+    }
+    prev = row;
+    pos = row + stride;
+  }
+  return pos;
+}
+
+/** 256-entry RGB table: PLTE entries first, then Pillow's default grey ramp for indices PLTE lacks. */
+function paletteTable(plte: Uint8Array): Uint8Array {
+  const table = new Uint8Array(768);
+  for (let i = 0; i < 256; i++) table[i * 3] = table[i * 3 + 1] = table[i * 3 + 2] = i;
+  table.set(plte.subarray(0, Math.min(768, plte.length - (plte.length % 3))));
+  return table;
+}
+
+function toRgb(h: Header, raw: Uint8Array, plte: Uint8Array | undefined): RgbImage {
+  const out = new Uint8Array(h.width * h.height * 3);
+  const bpp = Math.max(1, bitsPerPixel(h) >> 3);
+  const table = plte ? paletteTable(plte) : undefined;
+  const passes = h.interlaced ? ADAM7 : [[0, 0, 1, 1] as const];
+  let pos = 0;
+  for (const pass of passes) {
+    const [pw, ph] = passSize(h, pass);
+    if (pw === 0 || ph === 0) continue;
+    const stride = rowBytes(h, pw);
+    unfilter(raw, pos, stride, ph, bpp);
+    for (let y = 0; y < ph; y++) {
+      const outY = pass[1] + y * pass[3];
+      expandRow(h, raw, pos + y * (stride + 1) + 1, pw, table, out, outY * h.width + pass[0], pass[2]);
+    }
+    pos += (stride + 1) * ph;
+  }
+  return { width: h.width, height: h.height, data: out };
+}
+
+/** Writes `count` pixels of one unfiltered row as RGB at pixel `outPixel`, stepping `step` pixels. */
+function expandRow(
+  h: Header, src: Uint8Array, at: number, count: number, table: Uint8Array | undefined,
+  out: Uint8Array, outPixel: number, step: number,
+): void {
+  const depth = h.bitDepth;
+  let o = outPixel * 3;
+  const oStep = step * 3;
+  switch (h.colorType) {
+    case 0: // grey: 1-bit is mode "1" (0/255), 2/4-bit are scaled to 8 bits, 16-bit is mode "I" clipped to 255
+      if (depth === 16) {
+        for (let x = 0; x < count; x++, o += oStep) {
+          const v = (src[at + 2 * x] << 8) | src[at + 2 * x + 1];
+          out[o] = out[o + 1] = out[o + 2] = v > 255 ? 255 : v;
+        }
+      } else {
+        const scale = depth === 1 ? 255 : depth === 2 ? 0x55 : depth === 4 ? 0x11 : 1;
+        for (let x = 0; x < count; x++, o += oStep) {
+          const v = sample(src, at, x, depth) * scale;
+          out[o] = out[o + 1] = out[o + 2] = v;
+        }
+      }
+      return;
+    case 2: { // RGB; 16-bit keeps the high byte
+      const bytes = depth >> 3;
+      for (let x = 0, i = at; x < count; x++, o += oStep, i += 3 * bytes) {
+        out[o] = src[i];
+        out[o + 1] = src[i + bytes];
+        out[o + 2] = src[i + 2 * bytes];
+      }
+      return;
+    }
+    case 3: // palette, transparency ignored
+      for (let x = 0; x < count; x++, o += oStep) {
+        const p = sample(src, at, x, depth) * 3;
+        out[o] = table![p];
+        out[o + 1] = table![p + 1];
+        out[o + 2] = table![p + 2];
+      }
+      return;
+    case 4: { // grey + alpha: alpha dropped, grey replicated (16-bit: high byte)
+      const bytes = depth >> 3;
+      for (let x = 0, i = at; x < count; x++, o += oStep, i += 2 * bytes) {
+        out[o] = out[o + 1] = out[o + 2] = src[i];
+      }
+      return;
+    }
+    case 6: { // RGBA: alpha dropped without compositing
+      const bytes = depth >> 3;
+      for (let x = 0, i = at; x < count; x++, o += oStep, i += 4 * bytes) {
+        out[o] = src[i];
+        out[o + 1] = src[i + bytes];
+        out[o + 2] = src[i + 2 * bytes];
+      }
+      return;
+    }
+  }
+}
+
+/** The x-th sample of a row packed at `depth` bits (1, 2, 4 or 8), most significant bits first. */
+function sample(src: Uint8Array, at: number, x: number, depth: number): number {
+  if (depth === 8) return src[at + x];
+  const perByte = 8 / depth;
+  const byte = src[at + Math.floor(x / perByte)];
+  const shift = 8 - depth * ((x % perByte) + 1);
+  return (byte >> shift) & ((1 << depth) - 1);
+}
