@@ -131,17 +131,26 @@ export function toPixelValues(img: RgbImage, cfg: ImageProcessorConfig): Float32
   const out = new Float32Array(3 * plane);
   const data = src.data;
   for (let c = 0; c < 3; c++) {
-    // transformers casts mean/std to the image dtype (float32); float64 then fround gives float32 results exactly
-    const mean = Math.fround(cfg.imageMean[c]);
-    const std = Math.fround(cfg.imageStd[c]);
+    // Every uint8 value maps to one float32, so compute the 256 possible results once per channel.
+    const lut = channelTable(cfg, c);
     const base = c * plane;
-    for (let i = 0, p = c; i < plane; i++, p += 3) {
-      let v = cfg.doRescale ? Math.fround(data[p] * cfg.rescaleFactor) : data[p];
-      if (cfg.doNormalize) v = Math.fround(Math.fround(v - mean) / std);
-      out[base + i] = v;
-    }
+    for (let i = 0, p = c; i < plane; i++, p += 3) out[base + i] = lut[data[p]];
   }
   return out;
+}
+
+/** float32 result of rescale + normalise for each uint8 value of channel `c`, with transformers' dtypes. */
+function channelTable(cfg: ImageProcessorConfig, c: number): Float32Array {
+  // transformers casts mean/std to the image dtype (float32); float64 ops then fround give float32 results exactly
+  const mean = Math.fround(cfg.imageMean[c]);
+  const std = Math.fround(cfg.imageStd[c]);
+  const lut = new Float32Array(256);
+  for (let x = 0; x < 256; x++) {
+    let v = cfg.doRescale ? Math.fround(x * cfg.rescaleFactor) : x;
+    if (cfg.doNormalize) v = Math.fround(Math.fround(v - mean) / std);
+    lut[x] = v;
+  }
+  return lut;
 }
 
 /**

@@ -184,8 +184,9 @@ export class FakeHub {
     res.writeHead(status, { ...headers, "content-length": String(body.length), "accept-ranges": "bytes" });
     if (req.method === "HEAD") return void res.end();
     if (this.cutNext.delete(file)) {
-      // Announce the full length, send half, then drop the connection: an interrupted download.
-      res.write(body.subarray(0, body.length >> 1), () => res.destroy());
+      // Announce the full length, send half, then drop the connection: an interrupted download. The
+      // pause lets the client take the half in (a stream that errors drops chunks it has not read).
+      res.write(body.subarray(0, body.length >> 1), () => setTimeout(() => res.destroy(), 100));
       return;
     }
     res.end(body);

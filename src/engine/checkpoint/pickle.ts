@@ -57,7 +57,7 @@ class Machine {
   private utf8(n: number): string { return Buffer.from(this.bytes(n)).toString("utf8"); }
   private line(): string {
     const end = this.data.indexOf(0x0a, this.pos);
-    if (end < 0) this.fail("the pickle ends inside a text line");
+    if (end < 0) this.fail("the pickle ends in the middle of an opcode (inside a text line); the file is truncated or corrupt");
     const s = Buffer.from(this.data.subarray(this.pos, end)).toString("latin1");
     this.pos = end + 1;
     return s;

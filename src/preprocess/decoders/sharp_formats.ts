@@ -10,7 +10,7 @@
  * - Alpha is dropped without compositing; grey is replicated.
  * Dimensions are read from the header ourselves so the pixel limit is enforced before decoding.
  */
-import sharp from "sharp";
+import sharp, { type Sharp } from "sharp";
 import { type DecodeLimits, ImageDecodeError, type RgbImage, checkDimensions, truncated } from "./types.js";
 
 /** True when the bytes start with a JPEG SOI marker followed by another marker. */
@@ -117,7 +117,7 @@ interface RawPixels {
   data: Uint8Array;
 }
 
-async function runSharp(format: string, bytes: Uint8Array, configure: (s: sharp.Sharp) => sharp.Sharp): Promise<RawPixels> {
+async function runSharp(format: string, bytes: Uint8Array, configure: (s: Sharp) => Sharp): Promise<RawPixels> {
   try {
     // failOn "truncated": like Pillow, refuse cut-off files but accept files that only raise decoder warnings.
     const pipeline = configure(sharp(bytes, { limitInputPixels: false, ignoreIcc: true, autoOrient: false, failOn: "truncated" }));
