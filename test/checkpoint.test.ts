@@ -81,6 +81,21 @@ test("legacy_files_24px: pytorch_model.bin holds the same tensors as model.safet
   assertSourcesPointAtTheBytes(st);
 });
 
+test("files above maxInMemoryBytes are read per tensor from disk, with the same results", () => {
+  for (const file of ["model.safetensors", "pytorch_model.bin"]) {
+    const whole = openCheckpoint(path.join(LEGACY, file));
+    const lazy = openCheckpoint(path.join(LEGACY, file), { maxInMemoryBytes: 0 });
+    assert.deepEqual(lazy.names(), whole.names());
+    for (const n of whole.names()) {
+      const [a, b] = [whole.get(n)!, lazy.get(n)!];
+      assert.deepEqual({ ...b, bytes: null }, { ...a, bytes: null }, n);
+      assert.ok(Buffer.from(b.bytes).equals(a.bytes), n);
+    }
+  }
+  const zip64 = writeTmp("synth-lazy.bin", torchZip(SYNTH, { 0: f32(M), 1: IDS }, { zip64: true }));
+  checkSynthetic(readTorchCheckpoint(zip64, { maxInMemoryBytes: 0 }), true);
+});
+
 test("openCheckpoint prefers model.safetensors and falls back to pytorch_model.bin", () => {
   assert.deepEqual(openCheckpoint(LEGACY).files, [path.join(LEGACY, "model.safetensors")]);
   const binOnly = path.join(TMP, "bin-only");

@@ -185,6 +185,11 @@ describe("bad input gives ImageDecodeError with advice", () => {
     "truncated.png": /PNG file is truncated/,
     "truncated_header.png": /PNG file is truncated/,
     "unsupported.bmp": /BMP images are not supported.*PNG or JPEG/,
+    "truncated.gif": /GIF file is truncated/,
+    "gif_frame_data_ends_early.gif": /GIF file is truncated.*stops after 20 of 40 pixels/,
+    "truncated.webp": /WebP file is (truncated|corrupt)/,
+    "png_image_data_stops_mid_row.png": /PNG file is truncated.*middle of a row/,
+    "png_zlib_stream_cut.png": /PNG file is truncated.*ends early/,
   };
   test("every file in errors/ is covered", () => {
     assert.deepEqual(readdirSync(dir).sort(), Object.keys(cases).sort());

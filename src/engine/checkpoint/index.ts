@@ -4,9 +4,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { readSafetensors } from "./safetensors.js";
 import { readTorchCheckpoint } from "./torch.js";
-import { CheckpointError, type Checkpoint, type TensorEntry } from "./types.js";
+import { CheckpointError, type Checkpoint, type ReadOptions, type TensorEntry } from "./types.js";
 
-export { CheckpointError, DTYPE_SIZE, type Checkpoint, type DType, type TensorEntry } from "./types.js";
+export { CheckpointError, DTYPE_SIZE, type Checkpoint, type DType, type ReadOptions, type TensorEntry } from "./types.js";
 export { readSafetensors, type SafetensorsCheckpoint } from "./safetensors.js";
 export { readTorchCheckpoint } from "./torch.js";
 
@@ -22,32 +22,32 @@ const CANDIDATES = [
  * Opens the weights of a model folder: `model.safetensors` (or its sharded index) if present, else
  * `pytorch_model.bin` (or its index). A path to a single weights file is accepted too.
  */
-export function openCheckpoint(folder: string): Checkpoint {
+export function openCheckpoint(folder: string, opts: ReadOptions = {}): Checkpoint {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(folder);
   } catch {
     throw new CheckpointError(`model folder ${folder} does not exist`);
   }
-  if (stat.isFile()) return openFile(folder);
+  if (stat.isFile()) return openFile(folder, opts);
   for (const c of CANDIDATES) {
     const p = path.join(folder, c.file);
-    if (fs.existsSync(p)) return c.sharded ? openSharded(p, c.read) : c.read(p);
+    if (fs.existsSync(p)) return c.sharded ? openSharded(p, c.read, opts) : c.read(p, opts);
   }
   throw new CheckpointError(
     `no weights in ${folder}: expected ${CANDIDATES.map((c) => c.file).join(", ")} (a Hugging Face model folder)`,
   );
 }
 
-function openFile(file: string): Checkpoint {
-  if (file.endsWith(".safetensors")) return readSafetensors(file);
-  if (file.endsWith(".index.json")) return openSharded(file, file.includes(".safetensors") ? readSafetensors : readTorchCheckpoint);
-  if (file.endsWith(".bin") || file.endsWith(".pt") || file.endsWith(".pth")) return readTorchCheckpoint(file);
+function openFile(file: string, opts: ReadOptions): Checkpoint {
+  if (file.endsWith(".safetensors")) return readSafetensors(file, opts);
+  if (file.endsWith(".index.json")) return openSharded(file, file.includes(".safetensors") ? readSafetensors : readTorchCheckpoint, opts);
+  if (file.endsWith(".bin") || file.endsWith(".pt") || file.endsWith(".pth")) return readTorchCheckpoint(file, opts);
   throw new CheckpointError(`${file}: unknown weights file type; expected .safetensors, .bin or an .index.json`);
 }
 
 /** A sharded checkpoint: `weight_map` in the index names the shard file of every tensor. */
-function openSharded(indexPath: string, read: (p: string) => Checkpoint): Checkpoint {
+function openSharded(indexPath: string, read: (p: string, o: ReadOptions) => Checkpoint, opts: ReadOptions): Checkpoint {
   let index: unknown;
   try {
     index = JSON.parse(fs.readFileSync(indexPath, "utf8"));
@@ -68,7 +68,7 @@ function openSharded(indexPath: string, read: (p: string) => Checkpoint): Checkp
     }
     let opened = shards.get(shard);
     if (!opened) {
-      const ckpt = read(path.join(dir, shard));
+      const ckpt = read(path.join(dir, shard), opts);
       opened = { ckpt, names: new Set(ckpt.names()) };
       shards.set(shard, opened);
     }

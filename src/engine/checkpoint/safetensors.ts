@@ -1,6 +1,6 @@
 // safetensors reader: 8-byte little-endian header length, a JSON header mapping names to
 // {dtype, shape, data_offsets}, then the raw little-endian data. Tensors are views into one buffer.
-import { CheckpointError, DTYPE_SIZE, FileBytes, numelOf, type Checkpoint, type DType, type TensorEntry } from "./types.js";
+import { CheckpointError, DTYPE_SIZE, FileBytes, numelOf, type Checkpoint, type DType, type ReadOptions, type TensorEntry } from "./types.js";
 
 const SAFETENSORS_DTYPES: Readonly<Record<string, DType>> = {
   F32: "float32", F16: "float16", BF16: "bfloat16", F64: "float64",
@@ -23,8 +23,8 @@ export interface SafetensorsCheckpoint extends Checkpoint {
 }
 
 /** Reads a `.safetensors` file; every tensor's bytes are a view into one file buffer. */
-export function readSafetensors(path: string): SafetensorsCheckpoint {
-  const file = FileBytes.open(path);
+export function readSafetensors(path: string, opts: ReadOptions = {}): SafetensorsCheckpoint {
+  const file = FileBytes.open(path, opts);
   const { tensors, metadata } = parseHeader(file);
   return {
     files: [path],

@@ -2,7 +2,7 @@
 // state dict whose tensors point, via persistent ids, at raw storages `<archive>/data/<key>`.
 // The pickle goes through the restricted unpickler with an allow-list of tensor-rebuild globals.
 import { unpickle, type PickleTuple, type UnpickleHooks } from "./pickle.js";
-import { CheckpointError, DTYPE_SIZE, FileBytes, numelOf, type Checkpoint, type DType, type TensorEntry } from "./types.js";
+import { CheckpointError, DTYPE_SIZE, FileBytes, numelOf, type Checkpoint, type DType, type ReadOptions, type TensorEntry } from "./types.js";
 import { readZipDirectory, readZipEntry, type ZipEntry } from "./zip.js";
 
 const STORAGE_DTYPES: Readonly<Record<string, DType>> = {
@@ -32,8 +32,8 @@ class TensorRef {
 }
 
 /** Reads a torch.save zip checkpoint (`pytorch_model.bin`) holding a state dict of tensors. */
-export function readTorchCheckpoint(path: string): Checkpoint {
-  const file = FileBytes.open(path);
+export function readTorchCheckpoint(path: string, opts: ReadOptions = {}): Checkpoint {
+  const file = FileBytes.open(path, opts);
   rejectLegacyFormats(file);
   const zip = readZipDirectory(file);
   const prefix = archivePrefix(path, zip);

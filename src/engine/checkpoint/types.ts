@@ -34,6 +34,12 @@ export interface Checkpoint {
   get(name: string): TensorEntry | undefined;
 }
 
+/** How a reader holds a file: whole in one buffer (views, the default up to 4 GiB) or range by range. */
+export interface ReadOptions {
+  /** Files larger than this are not loaded whole; each get() reads that tensor's bytes from disk. */
+  maxInMemoryBytes?: number;
+}
+
 /** Product of a shape's dimensions, checked to stay an exact JS integer. */
 export function numelOf(shape: readonly number[], what: string): number {
   let n = 1;
@@ -60,7 +66,7 @@ export class FileBytes {
   ) {}
 
   /** Opens `path`; throws CheckpointError if it is missing or not a regular file. */
-  static open(path: string, wholeFileLimit: number = bufferConstants.MAX_LENGTH): FileBytes {
+  static open(path: string, opts: ReadOptions = {}): FileBytes {
     let stat: fs.Stats;
     try {
       stat = fs.statSync(path);
@@ -68,7 +74,8 @@ export class FileBytes {
       throw new CheckpointError(`checkpoint file ${path} does not exist`);
     }
     if (!stat.isFile()) throw new CheckpointError(`checkpoint ${path} is not a regular file`);
-    const whole = stat.size <= wholeFileLimit ? readRange(path, 0, stat.size) : null;
+    const limit = Math.min(opts.maxInMemoryBytes ?? Infinity, bufferConstants.MAX_LENGTH);
+    const whole = stat.size <= limit ? readRange(path, 0, stat.size) : null;
     return new FileBytes(path, stat.size, whole);
   }
 

@@ -46,7 +46,8 @@ export function readZipDirectory(file: FileBytes): Map<string, ZipEntry> {
   const tv = view(tail);
   let eocd = -1;
   for (let i = tailLen - EOCD_SIZE; i >= 0; i--) {
-    if (tv.getUint32(i, true) === SIG_EOCD) {
+    // The comment length must reach exactly to the end, or this is a stray signature in the data.
+    if (tv.getUint32(i, true) === SIG_EOCD && tv.getUint16(i + 20, true) === tailLen - i - EOCD_SIZE) {
       eocd = i;
       break;
     }

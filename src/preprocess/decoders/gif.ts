@@ -177,7 +177,7 @@ function decodeLzw(bytes: Uint8Array, frame: Frame, canvas: Uint8Array, canvasWi
         if (pos >= bytes.length) throw truncated("GIF", "the image data ends early");
         blockLeft = bytes[pos++];
         if (blockLeft === 0) {
-          ended = true; // block terminator before the end code: the rest of the frame stays as filled
+          ended = true; // block terminator before the end code
           break;
         }
       }
@@ -227,6 +227,8 @@ function decodeLzw(bytes: Uint8Array, frame: Frame, canvas: Uint8Array, canvasWi
     }
     prev = code;
   }
+  // Pillow refuses a frame whose data stops before its last pixel ("image file is truncated").
+  if (written < total) throw truncated("GIF", `the frame data stops after ${written} of ${total} pixels`);
 }
 
 function corrupt(): ImageDecodeError {

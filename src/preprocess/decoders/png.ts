@@ -6,7 +6,7 @@
  * RGB conversion *clips* at 255, ignores tRNS, drops alpha without compositing, and fills palette entries
  * missing from a short PLTE with a grey ramp.
  */
-import { crc32, inflateSync } from "node:zlib";
+import { crc32, createInflate } from "node:zlib";
 import { type DecodeLimits, ImageDecodeError, type RgbImage, checkDimensions, truncated } from "./types.js";
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -33,14 +33,13 @@ export function isPng(bytes: Uint8Array): boolean {
 }
 
 /** Decodes a PNG into 8-bit RGB with Pillow's `convert("RGB")` semantics. */
-export function decodePng(bytes: Uint8Array, limits?: DecodeLimits): RgbImage {
+export async function decodePng(bytes: Uint8Array, limits?: DecodeLimits): Promise<RgbImage> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 8;
   let header: Header | undefined;
   let palette: Uint8Array | undefined;
   const idat: Uint8Array[] = [];
   let sawIdat = false;
-  let sawEnd = false;
   while (pos + 8 <= bytes.length) {
     const length = view.getUint32(pos);
     const type = String.fromCharCode(bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]);
@@ -61,7 +60,6 @@ export function decodePng(bytes: Uint8Array, limits?: DecodeLimits): RgbImage {
       sawIdat = true;
       idat.push(data);
     } else if (type === "IEND") {
-      sawEnd = true;
       break;
     }
   }
@@ -70,7 +68,7 @@ export function decodePng(bytes: Uint8Array, limits?: DecodeLimits): RgbImage {
   if (header.colorType === 3 && palette === undefined) {
     throw new ImageDecodeError("The palette PNG has no PLTE chunk.", "Send a valid PNG file.");
   }
-  const raw = inflate(idat, expectedRawLength(header), sawEnd);
+  const raw = await inflate(idat, header);
   return toRgb(header, raw, palette);
 }
 
@@ -110,34 +108,59 @@ function passSize(h: Header, pass: readonly [number, number, number, number]): [
   return [Math.max(0, Math.ceil((h.width - x0) / dx)), Math.max(0, Math.ceil((h.height - y0) / dy))];
 }
 
-function expectedRawLength(h: Header): number {
-  if (!h.interlaced) return (rowBytes(h, h.width) + 1) * h.height;
-  let total = 0;
-  for (const pass of ADAM7) {
-    const [w, hh] = passSize(h, pass);
-    if (w > 0 && hh > 0) total += (rowBytes(h, w) + 1) * hh;
+/** Byte offsets (in the inflated data) at which a scanline ends, in stream order; the last is the total. */
+function rowBoundaries(h: Header): number[] {
+  const ends: number[] = [];
+  let pos = 0;
+  for (const pass of h.interlaced ? ADAM7 : [[0, 0, 1, 1] as const]) {
+    const [w, rows] = passSize(h, pass);
+    if (w === 0 || rows === 0) continue;
+    for (let y = 0; y < rows; y++) ends.push((pos += rowBytes(h, w) + 1));
   }
-  return total;
+  return ends;
 }
 
-function inflate(parts: Uint8Array[], expected: number, sawEnd: boolean): Uint8Array {
-  let out: Uint8Array;
-  try {
-    // maxOutputLength stops a zlib bomb; one extra byte lets us notice trailing junk without failing on it.
-    out = inflateSync(Buffer.concat(parts), { maxOutputLength: expected + 1 });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "ERR_BUFFER_TOO_LARGE") return inflatePrefix(parts, expected);
-    throw truncated("PNG", sawEnd ? `bad compressed data: ${(err as Error).message}` : "the image data ends early");
-  }
-  if (out.length < expected) throw truncated("PNG", `${out.length} of ${expected} bytes of image data`);
-  return out;
+/**
+ * Inflates the IDAT data the way Pillow's decoder consumes it: only whole scanlines are used and data past
+ * the last row is ignored; a complete zlib stream that stops at a row boundary leaves the remaining rows
+ * zero (Pillow's image starts zeroed); a stream that stops mid-row or is cut off is a truncated file.
+ */
+async function inflate(parts: Uint8Array[], h: Header): Promise<Uint8Array> {
+  const ends = rowBoundaries(h);
+  const expected = ends[ends.length - 1];
+  const { data, failure } = await inflateUpTo(Buffer.concat(parts), expected);
+  if (data.length >= expected) return data.subarray(0, expected);
+  if (failure === "corrupt") throw new ImageDecodeError("The PNG file is corrupt (bad compressed image data).", "Send an undamaged file.");
+  if (failure === "cut") throw truncated("PNG", "the image data ends early");
+  if (!ends.includes(data.length)) throw truncated("PNG", "the image data stops in the middle of a row");
+  const padded = new Uint8Array(expected);
+  padded.set(data);
+  return padded;
 }
 
-/** More data than the header needs: Pillow ignores the surplus, so take the first `expected` bytes. */
-function inflatePrefix(parts: Uint8Array[], expected: number): Uint8Array {
-  const out = inflateSync(Buffer.concat(parts), { finishFlush: 2 /* Z_SYNC_FLUSH */, maxOutputLength: expected });
-  return out.subarray(0, expected);
+/** Streams the inflate and stops once `limit` bytes are out, so surplus data or a zlib bomb costs nothing. */
+function inflateUpTo(compressed: Uint8Array, limit: number): Promise<{ data: Uint8Array; failure?: "cut" | "corrupt" }> {
+  return new Promise((resolve) => {
+    const inflater = createInflate();
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let settled = false;
+    const finish = (failure?: "cut" | "corrupt"): void => {
+      if (settled) return;
+      settled = true;
+      inflater.destroy();
+      resolve({ data: Buffer.concat(chunks, length), failure });
+    };
+    inflater.on("data", (chunk: Buffer) => {
+      if (settled) return;
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length >= limit) finish();
+    });
+    inflater.on("end", () => finish());
+    inflater.on("error", (err: NodeJS.ErrnoException) => finish(err.code === "Z_BUF_ERROR" ? "cut" : "corrupt"));
+    inflater.end(compressed);
+  });
 }
 
 /** Reverses the PNG row filters in place over `raw[start ..]`; returns the offset after the last row. */
