@@ -6,7 +6,7 @@
  * RGB conversion *clips* at 255, ignores tRNS, drops alpha without compositing, and fills palette entries
  * missing from a short PLTE with a grey ramp.
  */
-import { crc32, createInflate } from "node:zlib";
+import { createInflate } from "node:zlib";
 import { type DecodeLimits, ImageDecodeError, type RgbImage, checkDimensions, truncated } from "./types.js";
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -27,6 +27,23 @@ interface Header {
   interlaced: boolean;
 }
 
+/** CRC-32 table (zlib.crc32 only exists from Node 20.15; we support all of Node 20). */
+const CRC_TABLE = (() => {
+  const table = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
+  }
+  return table;
+})();
+
+function crc32(data: Uint8Array): number {
+  let c = -1;
+  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
 /** True when the bytes start with the PNG signature. */
 export function isPng(bytes: Uint8Array): boolean {
   return bytes.length >= 8 && SIGNATURE.every((b, i) => bytes[i] === b);
@@ -44,7 +61,14 @@ export async function decodePng(bytes: Uint8Array, limits?: DecodeLimits): Promi
     const length = view.getUint32(pos);
     const type = String.fromCharCode(bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]);
     const dataStart = pos + 8;
-    if (length > 0x7fffffff || dataStart + length + 4 > bytes.length) throw truncated("PNG", `chunk ${type} is cut off`);
+    if (length > 0x7fffffff || dataStart + length + 4 > bytes.length) {
+      // Like Pillow, use what there is of a cut-off IDAT: it is enough if it holds every row.
+      if (type === "IDAT" && header !== undefined) {
+        idat.push(bytes.subarray(dataStart, Math.min(bytes.length, dataStart + length)));
+        break;
+      }
+      throw truncated("PNG", `chunk ${type} is cut off`);
+    }
     const data = bytes.subarray(dataStart, dataStart + length);
     // Pillow verifies the CRC of the chunks it reads while opening (everything before the image data).
     if (!sawIdat && type !== "IDAT" && crc32(bytes.subarray(pos + 4, dataStart + length)) !== view.getUint32(dataStart + length)) {
@@ -163,33 +187,44 @@ function inflateUpTo(compressed: Uint8Array, limit: number): Promise<{ data: Uin
   });
 }
 
-/** Reverses the PNG row filters in place over `raw[start ..]`; returns the offset after the last row. */
-function unfilter(raw: Uint8Array, start: number, stride: number, rows: number, bpp: number): number {
-  let pos = start;
-  let prev = -1; // offset of the previous row's first byte, -1 for none
-  for (let y = 0; y < rows; y++) {
+/** Reverses the PNG row filters in place over `raw[start ..]` (one filter byte, then `stride` bytes per row). */
+function unfilter(raw: Uint8Array, start: number, stride: number, rows: number, bpp: number): void {
+  let prev = -1; // offset of the previous row's first byte; -1 means a row of zeros
+  for (let y = 0, pos = start; y < rows; y++, pos += stride + 1) {
     const ft = raw[pos];
     const row = pos + 1;
-    if (ft > 4) throw new ImageDecodeError(`The PNG file is corrupt (unknown row filter ${ft}).`, "Send an undamaged file.");
-    for (let i = 0; i < stride; i++) {
-      const a = i >= bpp ? raw[row + i - bpp] : 0;
-      const b = prev >= 0 ? raw[prev + i] : 0;
-      let pred = 0;
-      if (ft === 1) pred = a;
-      else if (ft === 2) pred = b;
-      else if (ft === 3) pred = (a + b) >> 1;
-      else if (ft === 4) {
-        const c = prev >= 0 && i >= bpp ? raw[prev + i - bpp] : 0;
-        const p = a + b - c;
-        const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
-        pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      }
-      raw[row + i] = (raw[row + i] + pred) & 0xff;
+    const end = row + stride;
+    switch (ft) {
+      case 0:
+        break;
+      case 1: // sub
+        for (let i = row + bpp; i < end; i++) raw[i] = (raw[i] + raw[i - bpp]) & 0xff;
+        break;
+      case 2: // up
+        if (prev >= 0) for (let i = row, j = prev; i < end; i++, j++) raw[i] = (raw[i] + raw[j]) & 0xff;
+        break;
+      case 3: // average
+        for (let i = row, j = prev; i < end; i++, j++) {
+          const a = i - row >= bpp ? raw[i - bpp] : 0;
+          const b = prev >= 0 ? raw[j] : 0;
+          raw[i] = (raw[i] + ((a + b) >> 1)) & 0xff;
+        }
+        break;
+      case 4: // paeth
+        for (let i = row, j = prev; i < end; i++, j++) {
+          const left = i - row >= bpp;
+          const a = left ? raw[i - bpp] : 0;
+          const b = prev >= 0 ? raw[j] : 0;
+          const c = prev >= 0 && left ? raw[j - bpp] : 0;
+          const pa = Math.abs(b - c), pb = Math.abs(a - c), pc = Math.abs(a + b - 2 * c);
+          raw[i] = (raw[i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 0xff;
+        }
+        break;
+      default:
+        throw new ImageDecodeError(`The PNG file is corrupt (unknown row filter ${ft}).`, "Send an undamaged file.");
     }
     prev = row;
-    pos = row + stride;
   }
-  return pos;
 }
 
 /** 256-entry RGB table: PLTE entries first, then Pillow's default grey ramp for indices PLTE lacks. */

@@ -104,6 +104,8 @@ export async function decodeJpeg(bytes: Uint8Array, limits?: DecodeLimits): Prom
 
 /** Decodes the first frame of a WebP file; alpha is dropped without compositing. */
 export async function decodeWebp(bytes: Uint8Array, limits?: DecodeLimits): Promise<RgbImage> {
+  const riffEnd = 8 + (bytes[4] | (bytes[5] << 8) | (bytes[6] << 16) | (bytes[7] << 24)) >>> 0;
+  if (bytes.length < riffEnd) throw truncated("WebP", `${bytes.length} of ${riffEnd} bytes`);
   const size = readWebpSize(bytes);
   checkDimensions("WebP", size.width, size.height, limits);
   const raw = await runSharp("WebP", bytes, (s) => s);
