@@ -131,8 +131,21 @@ function step5b(w: string): string {
   return applyRules(w, [["ll", "l", () => measure(w.slice(0, -1)) > 1]]);
 }
 
+// Stemming is pure and captions reuse few words, so results are memoised (bounded to stay small).
+const cache = new Map<string, string>();
+
 /** nltk PorterStemmer().stem(word). porterStem("running") → "run", porterStem("generously") → "gener" */
 export function porterStem(word: string): string {
+  let stem = cache.get(word);
+  if (stem === undefined) {
+    stem = stemUncached(word);
+    if (cache.size > 100_000) cache.clear();
+    cache.set(word, stem);
+  }
+  return stem;
+}
+
+function stemUncached(word: string): string {
   const stem = word.toLowerCase();
   if (Object.hasOwn(IRREGULAR, word)) return IRREGULAR[stem];
   if (word.length <= 2) return stem;

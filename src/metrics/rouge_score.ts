@@ -100,21 +100,40 @@ function summaryLevelLcs(refSents: string[][], canSents: string[][]): RougeScore
   return { precision, recall, fmeasure: fmeasure(precision, recall) };
 }
 
+/** A text tokenized once for every rouge type. */
+interface Prepared {
+  tokens: string[];
+  unigrams: Map<string, number>;
+  bigrams: Map<string, number>;
+  sentences: string[][];
+}
+
+function prepare(text: string, useStemmer: boolean): Prepared {
+  const tokens = rougeTokenize(text, useStemmer);
+  // rougeLsum: sentences are the non-empty lines.
+  const lines = text.split("\n").filter((x) => x.length > 0);
+  const sentences = lines.length === 1 && lines[0] === text ? [tokens] : lines.map((x) => rougeTokenize(x, useStemmer));
+  return { tokens, unigrams: ngrams(tokens, 1), bigrams: ngrams(tokens, 2), sentences };
+}
+
+function scorePrepared(t: Prepared, p: Prepared): Record<RougeType, RougeScore> {
+  return {
+    rouge1: scoreNgrams(t.unigrams, p.unigrams),
+    rouge2: scoreNgrams(t.bigrams, p.bigrams),
+    rougeL: scoreLcs(t.tokens, p.tokens),
+    rougeLsum: summaryLevelLcs(t.sentences, p.sentences),
+  };
+}
+
 /** RougeScorer.score(target, prediction) for all four types. */
 export function rougeScoreSingle(target: string, prediction: string, useStemmer: boolean): Record<RougeType, RougeScore> {
-  const t = rougeTokenize(target, useStemmer), p = rougeTokenize(prediction, useStemmer);
-  const sents = (s: string) => s.split("\n").filter((x) => x.length > 0).map((x) => rougeTokenize(x, useStemmer));
-  return {
-    rouge1: scoreNgrams(ngrams(t, 1), ngrams(p, 1)),
-    rouge2: scoreNgrams(ngrams(t, 2), ngrams(p, 2)),
-    rougeL: scoreLcs(t, p),
-    rougeLsum: summaryLevelLcs(sents(target), sents(prediction)),
-  };
+  return scorePrepared(prepare(target, useStemmer), prepare(prediction, useStemmer));
 }
 
 /** RougeScorer.score_multi(targets, prediction). rougeScore(["a b"], "a b").rouge1.fmeasure → 1 */
 export function rougeScore(targets: readonly string[], prediction: string, useStemmer = false): Record<RougeType, RougeScore> {
-  const all = targets.map((t) => rougeScoreSingle(t, prediction, useStemmer));
+  const p = prepare(prediction, useStemmer);
+  const all = targets.map((t) => scorePrepared(prepare(t, useStemmer), p));
   const best = {} as Record<RougeType, RougeScore>;
   for (const k of ROUGE_TYPES) {
     let idx = 0;

@@ -127,8 +127,20 @@ function step5(x: Word) {
   }
 }
 
+const cache = new Map<string, string>();
+
 /** Snowball English stem of one lower-cased word. snowballStem("running") → "run", snowballStem("generously") → "generous" */
 export function snowballStem(word: string): string {
+  let stem = cache.get(word);
+  if (stem === undefined) {
+    stem = stemUncached(word);
+    if (cache.size > 100_000) cache.clear();
+    cache.set(word, stem);
+  }
+  return stem;
+}
+
+function stemUncached(word: string): string {
   if (Object.hasOwn(EXCEPTIONS1, word)) return EXCEPTIONS1[word];
   if (word.length < 3) return word;
   let w = word.startsWith("'") ? word.slice(1) : word;

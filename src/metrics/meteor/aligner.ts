@@ -81,6 +81,20 @@ export interface AlignmentCounts {
   chunks: number;
 }
 
+const synonymCache = new Map<string, Set<number>>();
+
+/** Synsets of a word and of its lemma, as Meteor's SynonymMatcher unions them (memoised). */
+function synonymSets(word: string): Set<number> {
+  let set = synonymCache.get(word);
+  if (set === undefined) {
+    const dict = synonymDictionary();
+    set = new Set([...dict.synSets(word), ...dict.stemSynSets(word)]);
+    if (synonymCache.size > 100_000) synonymCache.clear();
+    synonymCache.set(word, set);
+  }
+  return set;
+}
+
 function findMatches(words1: string[], words2: string[], moduleCount: number) {
   const keys1 = words1.map(javaHash), keys2 = words2.map(javaHash);
   const matches: Match[][] = words2.map(() => []);
@@ -99,9 +113,7 @@ function findMatches(words1: string[], words2: string[], moduleCount: number) {
     }
   }
   if (moduleCount > MODULE_SYNONYM) {
-    const dict = synonymDictionary();
-    const sets = (w: string) => new Set([...dict.synSets(w), ...dict.stemSynSets(w)]);
-    const syn1 = words1.map(sets), syn2 = words2.map(sets);
+    const syn1 = words1.map(synonymSets), syn2 = words2.map(synonymSets);
     for (let j = 0; j < words2.length; j++) {
       for (let i = 0; i < words1.length; i++) {
         if (keys1[i] === keys2[j]) continue;
