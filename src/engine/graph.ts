@@ -1,6 +1,7 @@
 // The graph under construction: typed tensor handles, weights that bind lazily to the graph that
 // uses them, and serialisation to an ONNX ModelProto. Ops live in ops.ts/nn.ts; this file knows no
 // op semantics.
+import * as path from "node:path";
 import { Message } from "./onnx/protobuf.js";
 
 export type DType = "float32" | "float16" | "bfloat16" | "float64" | "int64" | "int32" | "int8" | "uint8" | "bool";
@@ -162,12 +163,15 @@ export class Graph {
   }
 
   /** Serialises the graph as an ONNX ModelProto (opset 17 + com.microsoft when used). */
-  /** With `externalWeights`, weights that come straight from a checkpoint file are referenced in place. */
-  toModelProto(opts: { externalWeights?: boolean } = {}): Uint8Array {
+  /**
+   * With `externalDataFolder`, weights stored raw in a checkpoint file under that folder are referenced
+   * in place (ONNX external data), so the model bytes hold no copy of them.
+   */
+  toModelProto(opts: { externalDataFolder?: string } = {}): Uint8Array {
     const graph = new Message();
     for (const n of this.nodes) graph.message(1, nodeProto(n));
     graph.string(2, this.name);
-    for (const init of this.initializers.values()) graph.message(5, tensorProto(init, opts.externalWeights ?? false));
+    for (const init of this.initializers.values()) graph.message(5, tensorProto(init, opts.externalDataFolder));
     for (const i of this.inputs) graph.message(11, valueInfo(i));
     for (const o of this.outputs) graph.message(12, valueInfo(o));
     const model = new Message().int(1, 8).string(2, "captioner").string(3, "0.1.0").message(7, graph);
@@ -238,12 +242,13 @@ function attributeProto(name: string, v: AttrValue): Message {
   return m.packedInts(8, v).int(20, 7);
 }
 
-function tensorProto(t: InitializerSpec, external: boolean): Message {
+function tensorProto(t: InitializerSpec, externalDataFolder: string | undefined): Message {
   const m = new Message().packedInts(1, t.shape as number[]).int(2, ONNX_DTYPE[t.dtype]).string(8, t.name);
   const src = t.data.source;
-  if (external && src) {
+  const location = src && externalDataFolder !== undefined ? path.relative(externalDataFolder, src.file) : null;
+  if (src && location && !location.startsWith("..") && !path.isAbsolute(location)) {
     // Point at the checkpoint file itself: no copy of the weights in the model bytes.
-    m.message(13, new Message().string(1, "location").string(2, src.file));
+    m.message(13, new Message().string(1, "location").string(2, location));
     m.message(13, new Message().string(1, "offset").string(2, String(src.offset)));
     m.message(13, new Message().string(1, "length").string(2, String(src.length)));
     return m.int(14, 1);

@@ -7,6 +7,11 @@ import type { Graph } from "./graph.js";
 export interface RuntimeOptions {
   /** Intra-op threads; defaults to the number of CPU cores. */
   threads?: number;
+  /**
+   * The checkpoint folder: weights stored raw there are read by onnxruntime from the file itself
+   * (external data) instead of being copied through JavaScript and the model bytes.
+   */
+  weightsFolder?: string;
 }
 
 export type Feeds = Record<string, ort.Tensor>;
@@ -19,7 +24,8 @@ export class CompiledGraph {
 
   /** Builds the ModelProto of `graph` and opens an onnxruntime session on it. */
   static async compile(graph: Graph, opts: RuntimeOptions = {}): Promise<CompiledGraph> {
-    const session = await ort.InferenceSession.create(graph.toModelProto(), sessionOptions(opts));
+    const model = graph.toModelProto({ externalDataFolder: opts.weightsFolder });
+    const session = await ort.InferenceSession.create(model, sessionOptions(opts));
     return new CompiledGraph(session, graph.name);
   }
 
@@ -48,6 +54,7 @@ export function sessionOptions(opts: RuntimeOptions): ort.InferenceSession.Sessi
     executionMode: "sequential",
     graphOptimizationLevel: "all",
     logSeverityLevel: 3,
+    ...(opts.weightsFolder ? { extra: { session: { model_external_initializers_file_folder_path: opts.weightsFolder } } } : {}),
   };
 }
 

@@ -8,12 +8,20 @@ export class WeightError extends Error {
   override name = "WeightError";
 }
 
+/** Makes the values of a weight that no checkpoint holds (random init of a new model). */
+export type Initialiser = (name: string, shape: readonly number[]) => Float32Array;
+
 /** State shared by all prefixed views of one checkpoint: what was fetched, converted once. */
 class WeightStore {
   readonly used = new Set<string>();
   readonly params = new Map<string, Param>();
-  constructor(readonly checkpoint: Checkpoint) {}
+  constructor(
+    readonly checkpoint: Checkpoint,
+    readonly init: Initialiser | null = null,
+  ) {}
 }
+
+const EMPTY_CHECKPOINT: Checkpoint = { files: [], names: () => [], get: () => undefined };
 
 export class Weights {
   private constructor(
@@ -24,6 +32,16 @@ export class Weights {
   /** The root view over a checkpoint. */
   static of(checkpoint: Checkpoint): Weights {
     return new Weights(new WeightStore(checkpoint), "");
+  }
+
+  /** Weights created on demand by `init` (a new model); `params()` then lists them in creation order. */
+  static initialised(init: Initialiser): Weights {
+    return new Weights(new WeightStore(EMPTY_CHECKPOINT, init), "");
+  }
+
+  /** Every weight fetched so far, by full name. */
+  params(): ReadonlyMap<string, Param> {
+    return this.store.params;
   }
 
   /** A view whose names start with `prefix.`: `weights.at("encoder").at("layer").at(3)`. */
@@ -46,6 +64,12 @@ export class Weights {
     const cached = this.store.params.get(full);
     if (cached) return checkShape(cached.shape, shape, full), cached;
     const entry = this.store.checkpoint.get(full);
+    if (!entry && this.store.init) {
+      const values = this.store.init(full, shape);
+      const param = new Param(full, { dtype: "float32", shape, bytes: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
+      this.store.params.set(full, param);
+      return param;
+    }
     if (!entry) throw new WeightError(`the checkpoint has no tensor ${full} (expected shape [${shape.join(", ")}]); is this a BLIP checkpoint of the configured size?`);
     checkShape(entry.shape, shape, full);
     const param = new Param(full, asFloat32(entry));
@@ -75,7 +99,8 @@ function checkShape(actual: readonly number[], expected: readonly number[], name
 /** fp16/bf16/fp64 checkpoints are widened to float32 once, at load; float32 stays a zero-copy view. */
 function asFloat32(e: TensorEntry): WeightData {
   const shape = e.shape;
-  if (e.dtype === "float32") return { dtype: "float32", shape, bytes: e.bytes, source: e.source };
+  // A getter: when the graph references the file in place (external data), the bytes are never read.
+  if (e.dtype === "float32") return { dtype: "float32", shape, get bytes() { return e.bytes; }, source: e.source };
   const n = shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
   const view = new DataView(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength);

@@ -42,14 +42,6 @@ export function ngramOrder(key: string): number {
   return n;
 }
 
-/** Mean the way numpy adds small float64 arrays (left to right; pairwise only matters past 8 blocks of 128). */
-export function mean(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN;
-  let sum = 0;
-  for (const v of values) sum += v;
-  return sum / values.length;
-}
-
 /** Error for inputs the metrics cannot score; the message says what to fix. */
 export class MetricsInputError extends Error {
   override name = "MetricsInputError";

@@ -35,7 +35,10 @@ export function readSafetensors(path: string, opts: ReadOptions = {}): Safetenso
       if (!t) return undefined;
       return {
         name, dtype: t.dtype, shape: [...t.shape],
-        bytes: file.slice(t.offset, t.length, `tensor ${name}`),
+        // Read on first use: a graph that references the file in place never needs the bytes in JS.
+        get bytes() {
+          return file.slice(t.offset, t.length, `tensor ${name}`);
+        },
         source: { file: path, offset: t.offset, length: t.length },
       };
     },

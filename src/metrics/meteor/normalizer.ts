@@ -23,14 +23,14 @@ const CONT3 = new RegExp(`([${ALPHA}])[']([^${ALPHA}])`, "gu");
 const CONT4 = new RegExp(`([${ALPHA}])[']([${ALPHA}])`, "gu");
 const CONT5 = /([0-9])[']([s])/gu;
 const HAS_ALPHA = new RegExp(`[${ALPHA}]`, "u");
-// Meteor's list of Unicode spaces (ASCII space, no-break space, the U+2000 block, narrow and ideographic spaces).
+// Unicode spaces Meteor folds to one space (the golden data confirms U+00A0; the others follow Meteor's source).
 const WHITE = /[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+/gu;
 const TOKEN_DELIMS = /[ \t\n\r\f]+/;
 
 const NBP_ANY = 1;
 const NBP_NUMERIC_ONLY = 2;
 
-// Moses' English non-breaking prefixes (the list Meteor copied from Moses rev 3881).
+// Moses' English non-breaking prefixes, which Meteor ships; with lower-cased input only v, vs, rev, pp matter.
 const NONBREAKING = new Map<string, number>([
   ..."ABCDEFGHIJKLMNOPQRSTUVWXYZ".split("").map((c) => [c, NBP_ANY] as [string, number]),
   ...["Adj", "Adm", "Adv", "Asst", "Bart", "Bldg", "Brig", "Bros", "Capt", "Cmdr", "Col", "Comdr", "Con", "Corp", "Cpl",

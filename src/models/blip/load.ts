@@ -33,11 +33,13 @@ export class BlipSessions {
   /** Reads config + weights from `folder` and compiles both graphs. */
   static async load(folder: string, opts: LoadOptions = {}): Promise<BlipSessions> {
     const config = loadBlipConfig(folder);
-    const weights = Weights.of(openCheckpoint(folder));
+    // Weights stay in the checkpoint file: onnxruntime reads them from there (no JS copy).
+    const weights = Weights.of(openCheckpoint(folder, { maxInMemoryBytes: 0 }));
     const model = new BlipForConditionalGeneration(config, weights);
     const lowering = opts.lowering ?? { fused: false, quantize: "none" };
-    const vision = await CompiledGraph.compile(model.visionGraph(lowering), opts);
-    const decoder = await CompiledGraph.compile(model.decoderGraph(lowering), opts);
+    const runtime = { ...opts, weightsFolder: folder };
+    const vision = await CompiledGraph.compile(model.visionGraph(lowering), runtime);
+    const decoder = await CompiledGraph.compile(model.decoderGraph(lowering), runtime);
     return new BlipSessions(config, vision, decoder, weights.unused());
   }
 

@@ -1,0 +1,79 @@
+// The embedded server's one SQLite file (API keys, the persistent job queue). WAL lets the API and
+// worker threads/processes read while one writes; busy_timeout makes writers wait instead of failing.
+// The schema evolves through numbered migrations tracked in `PRAGMA user_version`.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import DatabaseConstructor, { type Database } from "better-sqlite3";
+
+export type { Database } from "better-sqlite3";
+
+/** Migration n brings the schema from version n to n+1; append only, never edit a released one. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     key_hash TEXT NOT NULL UNIQUE,
+     role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
+     name TEXT,
+     created_at TEXT NOT NULL,
+     last_used_at TEXT,
+     revoked_at TEXT
+   );
+   CREATE TABLE jobs (
+     id TEXT PRIMARY KEY,
+     kind TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+     progress REAL NOT NULL DEFAULT 0,
+     result TEXT,
+     error TEXT,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     max_attempts INTEGER NOT NULL DEFAULT 1,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE INDEX jobs_by_state ON jobs (state, kind);`,
+];
+
+/** The data folder: `$CAPTIONER_HOME`, else `~/.captioner`. */
+export function defaultDataDir(): string {
+  return process.env.CAPTIONER_HOME || path.join(os.homedir(), ".captioner");
+}
+
+/** The default database file: `<defaultDataDir()>/captioner.db`. */
+export function defaultDatabaseFile(): string {
+  return path.join(defaultDataDir(), "captioner.db");
+}
+
+/** Opens (creating folder and file if needed) and migrates the database; ":memory:" gives a private one. */
+export function openDatabase(file: string): Database {
+  if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  let db: Database;
+  try {
+    db = new DatabaseConstructor(file);
+  } catch (error) {
+    throw new Error(`cannot open the database ${file}: ${(error as Error).message}; check the path and its permissions (--db FILE or CAPTIONER_HOME)`);
+  }
+  db.pragma("journal_mode = WAL");
+  db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = ON");
+  try {
+    migrate(db, file);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
+/** Runs the missing migrations in one write transaction, so two processes opening at once cannot both migrate. */
+function migrate(db: Database, file: string): void {
+  db.transaction(() => {
+    const version = db.pragma("user_version", { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new Error(`the database ${file} has schema version ${version}, newer than this captioner knows (${MIGRATIONS.length}); upgrade captioner`);
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
+    if (version !== MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`);
+  }).immediate();
+}

@@ -1,0 +1,99 @@
+// One job-queue interface for expensive work (captioning, later evaluation and training), with two
+// backends: SQLite (embedded, persistent, one machine) and Redis + BullMQ (several machines).
+// Payloads and results must be JSON: they cross process boundaries (images travel as base64).
+
+export type JobState = "queued" | "running" | "done" | "failed" | "cancelled";
+
+/** A job as the queue stores it; `progress` is a fraction 0..1. Times are ISO-8601 strings. */
+export interface Job<P = unknown, R = unknown> {
+  id: string;
+  kind: string;
+  payload: P;
+  state: JobState;
+  progress: number;
+  result: R | null;
+  error: string | null;
+  /** How many times a worker started this job (retries and crash recoveries included). */
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What a handler gets besides its job: a progress reporter and a signal that fires on cancel. */
+export interface JobContext {
+  progress(fraction: number): Promise<void>;
+  readonly signal: AbortSignal;
+}
+
+export type JobHandler<P = unknown, R = unknown> = (job: Job<P, R>, ctx: JobContext) => Promise<R>;
+
+/** The queue already holds `maxDepth` queued + running jobs: answer 503 with `Retry-After`. */
+export class QueueFullError extends Error {
+  constructor(
+    readonly depth: number,
+    readonly maxDepth: number,
+    public retryAfterSeconds = 1,
+  ) {
+    super(`the job queue is full (${depth} of ${maxDepth} jobs queued or running); retry in ${retryAfterSeconds} s`);
+    this.name = "QueueFullError";
+  }
+}
+
+/** A job id that the queue does not know, or an operation that does not fit the job's state. */
+export class JobError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "JobError";
+  }
+}
+
+/** `waitFor` gave up before the job finished (the job itself keeps going). */
+export class JobTimeoutError extends Error {
+  constructor(
+    readonly jobId: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`job ${jobId} did not finish within ${timeoutMs} ms`);
+    this.name = "JobTimeoutError";
+  }
+}
+
+export interface EnqueueOptions {
+  /** Tries before the job is `failed` (default 1: no retry). */
+  maxAttempts?: number;
+}
+
+export interface ListOptions {
+  kind?: string;
+  state?: JobState;
+  /** Newest first; default 100. */
+  limit?: number;
+}
+
+export interface JobQueue {
+  /** Adds a job in state `queued`; throws QueueFullError when `depth() >= maxDepth`. */
+  enqueue<P>(kind: string, payload: P, opts?: EnqueueOptions): Promise<Job<P>>;
+  get(id: string): Promise<Job | null>;
+  list(opts?: ListOptions): Promise<Job[]>;
+  /** Cancels a queued job (never started) or signals a running one; false if it already finished or is unknown. */
+  cancel(id: string): Promise<boolean>;
+  /** Starts consuming jobs of `kind` in this process; resolves when the worker is ready. */
+  work<P, R>(kind: string, handler: JobHandler<P, R>, opts?: { concurrency?: number }): Promise<void>;
+  /** Resolves with the job once it is done/failed/cancelled (or rejects with JobTimeoutError after timeoutMs). */
+  waitFor(id: string, timeoutMs?: number): Promise<Job>;
+  /** Queued + running jobs, all kinds. */
+  depth(): Promise<number>;
+  /** Graceful: stop taking jobs, let running ones finish (persisted queued jobs stay queued). */
+  close(): Promise<void>;
+}
+
+/** Finished states: a job in one of these never changes again. */
+export const FINAL_STATES: readonly JobState[] = ["done", "failed", "cancelled"];
+
+/** Default queue depth limit (queued + running) before enqueue refuses with QueueFullError. */
+export const DEFAULT_MAX_DEPTH = 1000;
+
+/** The error message of anything thrown, for a job's `error` field. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
