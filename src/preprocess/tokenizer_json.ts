@@ -106,7 +106,7 @@ function parseAddedTokens(value: unknown, model: WordPieceModel): AddedToken[] {
     const size = model.vocab.size;
     const id = byContent.get(content)?.id ?? model.vocab.get(content) ?? (maxAdded >= size || size === 0 ? maxAdded + 1 : size);
     if (id !== fileId) {
-      throw new TokenizerError(`${where} (${JSON.stringify(content)}) has id ${fileId}, but it gets id ${id} when loaded (vocab or next free id): the file is inconsistent`);
+      throw new TokenizerError(`${where} (${JSON.stringify(content)}) has id ${fileId}, but Hugging Face tokenizers would load it as id ${id} (its vocab id, or the next free id): fix the id or re-save the tokenizer with save_pretrained()`);
     }
     const token: AddedToken = {
       id,
