@@ -9,11 +9,11 @@ import { assertClose, blipCaseDir, blipCases, readArray, readExpected } from "./
 
 const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
-for (const caseName of blipCases) {
-  describe(`BLIP generate parity: ${caseName}`, async () => {
+for (const caseName of blipCases) for (const fused of [false, true]) {
+  describe(`BLIP generate parity: ${caseName} (${fused ? "fused kernels" : "plain ONNX"})`, async () => {
     const dir = blipCaseDir(caseName);
     const expected = readExpected(caseName);
-    const captioner = await Captioner.load(dir, { threads: 1 });
+    const captioner = await Captioner.load(dir, { threads: 1, lowering: { fused, quantize: "none" } });
     const pixelsOf = (names: string[]) => {
       const arrays = names.map((n) => readArray(dir, expected.images.find((i: { name: string }) => i.name === n).pixel_values) as Float32Array);
       const out = new Float32Array(arrays.reduce((s, a) => s + a.length, 0));

@@ -2,17 +2,25 @@
 // The `captioner` command: one file per sub-command under src/cli/, each exporting a factory that
 // returns a commander Command. This file only assembles them; no logic lives here.
 import { Command } from "commander";
+import { benchCommand } from "./bench.js";
 import { captionCommand } from "./caption.js";
+import { evalCommand } from "./eval.js";
 import { metricsCommand } from "./metrics.js";
 import { preprocessCommand } from "./preprocess.js";
 import { pullCommand } from "./pull.js";
+import { keysCommand } from "./keys.js";
+import { workerCommand } from "./worker.js";
 
 const program = new Command("captioner")
   .description("Image captioning with Hugging Face BLIP checkpoints on onnxruntime")
   .showHelpAfterError();
 program.addCommand(captionCommand());
+program.addCommand(benchCommand());
+program.addCommand(evalCommand());
 program.addCommand(metricsCommand());
 program.addCommand(preprocessCommand());
 program.addCommand(pullCommand());
+program.addCommand(keysCommand());
+program.addCommand(workerCommand());
 
 await program.parseAsync(process.argv);

@@ -27,5 +27,9 @@ export class LayerNorm {
   forward(x: Tensor): Tensor {
     return nn.layerNorm(x, this.weight, this.bias, this.eps);
   }
+  /** `LayerNorm(x + residual)`, the post-LN block. */
+  forwardWithResidual(x: Tensor, residual: Tensor): Tensor {
+    return nn.addLayerNorm(x, residual, this.weight, this.bias, this.eps);
+  }
 }
 

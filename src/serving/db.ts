@@ -40,9 +40,9 @@ export function defaultDataDir(): string {
   return process.env.CAPTIONER_HOME || path.join(os.homedir(), ".captioner");
 }
 
-/** The default database file: `<defaultDataDir()>/captioner.db`. */
-export function defaultDatabaseFile(): string {
-  return path.join(defaultDataDir(), "captioner.db");
+/** The database file in a data folder: `<dataDir>/captioner.db` (serve and `keys` must agree on it). */
+export function databaseFile(dataDir: string = defaultDataDir()): string {
+  return path.join(dataDir, "captioner.db");
 }
 
 /** Opens (creating folder and file if needed) and migrates the database; ":memory:" gives a private one. */

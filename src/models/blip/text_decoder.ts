@@ -4,16 +4,13 @@
 // at every step as transformers 4.40 does.
 import type { Param, Tensor } from "../../engine/graph.js";
 import * as nn from "../../engine/nn.js";
+import type { KeyValue } from "../../engine/nn.js";
 import * as op from "../../engine/ops.js";
 import type { Weights } from "../../engine/weights.js";
 import { LayerNorm, Linear } from "../common.js";
 import type { BlipTextConfig } from "./config.js";
 
-/** Keys and values in the BNSH layout `[b, heads, seq, headDim]`. */
-export interface KeyValue {
-  key: Tensor;
-  value: Tensor;
-}
+export type { KeyValue };
 
 class TextEmbeddings {
   private readonly wordEmbeddings: Param;
@@ -39,7 +36,7 @@ class ResidualOutput {
     this.layerNorm = new LayerNorm(cfg.hiddenSize, cfg.layerNormEps, vb.at("LayerNorm"));
   }
   forward(x: Tensor, residual: Tensor): Tensor {
-    return this.layerNorm.forward(op.add(this.dense.forward(x), residual));
+    return this.layerNorm.forwardWithResidual(this.dense.forward(x), residual);
   }
 }
 
@@ -61,13 +58,11 @@ class SelfAttention {
     this.output = new ResidualOutput(h, cfg, vb.at("output"));
   }
 
-  /** `mask` is additive `[b, 1, t, past + t]`; returns the new hidden states and the grown cache. */
+  /** `mask` is the additive causal mask `[b, 1, t, past + t]`; returns the new hidden states and the grown cache. */
   forward(x: Tensor, past: KeyValue, mask: Tensor): { hidden: Tensor; present: KeyValue } {
-    const q = nn.splitHeads(this.query.forward(x), this.heads);
-    const key = op.concat([past.key, nn.splitHeads(this.key.forward(x), this.heads)], 2);
-    const value = op.concat([past.value, nn.splitHeads(this.value.forward(x), this.heads)], 2);
-    const context = nn.mergeHeads(nn.attention(q, key, value, this.scale, mask));
-    return { hidden: this.output.forward(context, x), present: { key, value } };
+    const kv = { key: this.key.forward(x), value: this.value.forward(x) };
+    const { output, present } = nn.multiHeadAttention(this.query.forward(x), kv, { heads: this.heads, scale: this.scale, past, mask, causal: true });
+    return { hidden: this.output.forward(output, x), present: present! };
   }
 }
 
@@ -98,9 +93,8 @@ class CrossAttention {
   }
 
   forward(x: Tensor, image: KeyValue): Tensor {
-    const q = nn.splitHeads(this.query.forward(x), this.heads);
-    const context = nn.mergeHeads(nn.attention(q, image.key, image.value, this.scale, null));
-    return this.output.forward(context, x);
+    const { output } = nn.multiHeadAttention(this.query.forward(x), image, { heads: this.heads, scale: this.scale });
+    return this.output.forward(output, x);
   }
 }
 

@@ -49,8 +49,8 @@ class VisionAttention {
     const h = x.shape[2] as number;
     const qkv = this.qkv.forward(x);
     // Output rows are ordered q | k | v, each head-contiguous.
-    const [q, k, v] = [0, 1, 2].map((i) => nn.splitHeads(op.slice(qkv, [i * h], [(i + 1) * h], [2]), this.heads));
-    return this.projection.forward(nn.mergeHeads(nn.attention(q!, k!, v!, this.scale, null)));
+    const [q, k, v] = [0, 1, 2].map((i) => op.slice(qkv, [i * h], [(i + 1) * h], [2]));
+    return this.projection.forward(nn.multiHeadAttention(q!, { key: k!, value: v! }, { heads: this.heads, scale: this.scale }).output);
   }
 }
 

@@ -1,0 +1,80 @@
+// Reading caption requests: multipart uploads (field `image`, option fields) and JSON bodies with
+// base64 images, into file bytes and the library's CaptionOptions. Shared by the caption routes.
+import multipart from "@fastify/multipart";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { CaptionOptions } from "../../generation/captioner.js";
+import type { ServerLimits } from "../../serving/config.js";
+import { ApiError } from "../plugins/errors.js";
+import type { ApiCaptionOptions } from "../schemas.js";
+
+export const IMAGE_FIELD = "image";
+
+/** Multipart parsing for the routes of `app` (an encapsulated route plugin): whole files in memory, with the upload limits. */
+export async function acceptMultipart(app: FastifyInstance, limits: ServerLimits): Promise<void> {
+  await app.register(multipart, {
+    attachFieldsToBody: "keyValues",
+    limits: { fileSize: limits.maxUploadBytes, files: limits.maxImagesPerRequest, fields: 32, fieldSize: 4096, parts: limits.maxImagesPerRequest + 32 },
+  });
+}
+
+/**
+ * preValidation hook: a multipart body must carry its image(s) as file field `image`; says what to
+ * fix when the field is missing, misnamed, or text. `single`: exactly one image (the PoC route).
+ */
+export function requireImageField(single: boolean) {
+  return async (request: FastifyRequest) => {
+    if (!request.isMultipart()) return;
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const value = body[IMAGE_FIELD];
+    const files = Object.entries(body).filter(([, v]) => Buffer.isBuffer(v) || (Array.isArray(v) && v.some((x) => Buffer.isBuffer(x))));
+    if (value === undefined) {
+      const got = files.length > 0 ? `got a file in field "${files[0]![0]}"` : Object.keys(body).length > 0 ? `got only the fields ${Object.keys(body).map((k) => `"${k}"`).join(", ")}` : "the form is empty";
+      throw new ApiError(400, "missing_image_field", `send the image in the multipart field "${IMAGE_FIELD}" (${got}); e.g. curl -F '${IMAGE_FIELD}=@photo.jpg;type=image/jpeg'`);
+    }
+    const values = Array.isArray(value) ? value : [value];
+    if (!values.every((v) => Buffer.isBuffer(v))) {
+      throw new ApiError(400, "image_not_a_file", `field "${IMAGE_FIELD}" must be a file upload, not text; e.g. curl -F '${IMAGE_FIELD}=@photo.jpg' (note the @)`);
+    }
+    if (single && values.length > 1) throw new ApiError(400, "too_many_images", `this route captions one image; send one "${IMAGE_FIELD}" field, or use POST /v1/captions for several`);
+  };
+}
+
+/** The uploaded files of a validated multipart body. */
+export function multipartImages(body: Record<string, unknown>): Uint8Array[] {
+  const value = body[IMAGE_FIELD];
+  return (Array.isArray(value) ? value : [value]) as Buffer[];
+}
+
+/** Base64 strings (optionally `data:...;base64,` URLs) → bytes; names the first one that is not base64. */
+export function base64Images(list: readonly string[]): Uint8Array[] {
+  return list.map((text, i) => {
+    const payload = text.replace(/^data:[^,]*;base64,/, "").replace(/\s+/g, "");
+    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(payload)) {
+      throw new ApiError(400, "invalid_base64", `images[${i}] is not base64; send each image file base64-encoded (e.g. base64 -w0 photo.jpg)`);
+    }
+    return new Uint8Array(Buffer.from(payload, payload.includes("-") || payload.includes("_") ? "base64url" : "base64"));
+  });
+}
+
+/** The API's snake_case options → the library's CaptionOptions. */
+export function captionOptions(o: ApiCaptionOptions): CaptionOptions {
+  const out: CaptionOptions = {
+    prompt: o.prompt,
+    numBeams: o.num_beams,
+    numReturnSequences: o.num_return_sequences,
+    maxNewTokens: o.max_new_tokens,
+    minNewTokens: o.min_new_tokens,
+    maxLength: o.max_length,
+    minLength: o.min_length,
+    lengthPenalty: o.length_penalty,
+    earlyStopping: o.early_stopping,
+    repetitionPenalty: o.repetition_penalty,
+    noRepeatNgramSize: o.no_repeat_ngram_size,
+  };
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined && v !== "")) as CaptionOptions;
+}
+
+/** A route's JSON body limit: its base64 images (4/3 of the bytes) plus room for options. */
+export function jsonBodyLimit(limits: ServerLimits, images: number): number {
+  return Math.ceil((limits.maxUploadBytes * images * 4) / 3) + 1024 * 1024;
+}

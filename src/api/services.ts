@@ -1,0 +1,64 @@
+// The server's shared infrastructure, built from the configuration: the database (API keys, the
+// embedded queue), the job queue, the model registry and the caption service, plus the job
+// handlers this process runs. `serve` and the tests both build it here; routes only use it.
+import * as path from "node:path";
+import { type Database, openDatabase } from "../serving/db.js";
+import { KeyStore } from "../serving/auth.js";
+import { type CaptionService, LocalCaptionService, RemoteCaptionService, serveLocalCaptionJobs } from "../serving/caption_service.js";
+import type { ServerConfig } from "../serving/config.js";
+import type { HubOptions } from "../serving/hub/index.js";
+import { BullJobQueue, type JobQueue, SqliteJobQueue } from "../serving/queue/index.js";
+import { type ModelLoader, ModelRegistry } from "../serving/registry.js";
+
+/** Job kind of an admin model reload (download + load), payload `{model}`. */
+export const RELOAD_JOB = "model.reload";
+
+export interface Services {
+  config: ServerConfig;
+  db: Database;
+  keys: KeyStore;
+  queue: JobQueue;
+  registry: ModelRegistry;
+  captions: CaptionService;
+  /** The PoC route's model: the one named `blip`, else the first configured. */
+  defaultModel: string;
+}
+
+export interface OpenServicesOptions {
+  /** Database file; default `<dataDir>/captioner.db` (":memory:" for tests). */
+  dbFile?: string;
+  loader?: ModelLoader;
+  hub?: HubOptions;
+  log?: (message: string) => void;
+}
+
+/**
+ * Opens everything a server needs and starts this process's job handlers. Models are not loaded
+ * yet: call `services.registry.loadAll()` (the server answers /readyz 503 meanwhile).
+ */
+export async function openServices(config: ServerConfig, opts: OpenServicesOptions = {}): Promise<Services> {
+  const db = openDatabase(opts.dbFile ?? path.join(config.dataDir, "captioner.db"));
+  const remote = config.redisUrl !== undefined;
+  const queue: JobQueue = remote ? new BullJobQueue(config.redisUrl!, { maxDepth: config.limits.queueMaxDepth }) : new SqliteJobQueue(db, { maxDepth: config.limits.queueMaxDepth });
+  const registry = new ModelRegistry(config.models, { allowDownloads: config.allowDownloads, threads: config.threads, loader: opts.loader, hub: opts.hub, log: opts.log, remote });
+  const captions = remote ? new RemoteCaptionService(queue, registry.names(), config.limits) : new LocalCaptionService(registry, config.limits);
+  const names = registry.names();
+  const services: Services = { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]! };
+  if (!remote) {
+    // In --redis mode the workers own the models, and these jobs belong to them.
+    await serveLocalCaptionJobs(queue, captions, config.limits.maxImagesPerRequest);
+    await queue.work<{ model: string }, { model: string; loadSeconds: number | null }>(RELOAD_JOB, async (job) => {
+      const status = await registry.load(job.payload.model, { download: true, refresh: true });
+      return { model: status.name, loadSeconds: status.loadSeconds };
+    });
+  }
+  return services;
+}
+
+/** Graceful: finish in-flight captioning, stop the queue (queued jobs stay persisted), release models. */
+export async function closeServices(services: Services): Promise<void> {
+  await services.captions.close();
+  await services.queue.close();
+  await services.registry.close();
+  services.db.close();
+}

@@ -1,0 +1,113 @@
+// `captioner eval --model M --dataset D [--split S] [--limit N] [--batch-size N] [generation flags] [--json] [--report FILE]`:
+// caption every image of an imagefolder split, score against its references, print metrics and images/s.
+import { Command, Option } from "commander";
+import { constants as fsConstants } from "node:fs";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { Captioner } from "../generation/captioner.js";
+import { COCO_METRICS, type Tokenization } from "../metrics/index.js";
+import { evaluate, type EvalProgress, type EvaluationResult } from "../metrics/evaluate.js";
+import { buildReport } from "../metrics/report.js";
+import { openDataset } from "../training/dataset.js";
+import { captionOptions, type GenerationFlags, intAtLeast, modelFolder, reportErrors, withGenerationFlags } from "./common.js";
+
+interface EvalFlags extends GenerationFlags {
+  model: string;
+  revision?: string;
+  dataset: string;
+  split?: string;
+  limit?: number;
+  batchSize: number;
+  threads?: number;
+  tokenization: Tokenization;
+  json?: boolean;
+  report?: string;
+}
+
+/** The `eval` sub-command. */
+export function evalCommand(): Command {
+  return withGenerationFlags(
+    new Command("eval")
+      .description("caption a dataset split and score it: BLEU-1..4, METEOR (no paraphrase), ROUGE-L, CIDEr-D, WER/CER, rouge_score, images/s")
+      .requiredOption("--model <folder-or-hub-id>", "checkpoint folder, or a Hugging Face repo id (downloaded into the HF cache if missing)")
+      .option("--revision <rev>", "hub revision of --model")
+      .requiredOption("--dataset <folder>", "an imagefolder split (images + metadata.jsonl) or a dataset root with split sub-folders")
+      .option("--split <name>", "split of a dataset root (default: validation, else test, else train)")
+      .option("--limit <n>", "evaluate only the first n items", intAtLeast(1))
+      .option("--batch-size <n>", "images per generation batch", intAtLeast(1), 8)
+      .option("--threads <n>", "onnxruntime intra-op threads (default: all cores)", intAtLeast(1))
+      .addOption(new Option("--tokenization <mode>", "caption preparation for the COCO metrics").choices(["ptb", "plain", "none"]).default("ptb"))
+      .option("--json", "print one JSON document: {n, images_per_s, coco, jiwer, rouge, rouge_stemmed, items}")
+      .option("--report <file.html>", "also write a self-contained HTML report (metrics, per-item table with thumbnails, CIDEr-D histogram)"),
+  ).action(
+    reportErrors(async (flags: EvalFlags) => {
+      const split = openDataset(flags.dataset, { split: flags.split });
+      if (split.chosen === "default") process.stderr.write(`using split "${split.name}" of ${flags.dataset} (choose another with --split)\n`);
+      if (flags.report) await assertWritableFolder(flags.report); // fail before a long run, not after it
+      const items = flags.limit === undefined ? split.items : split.items.slice(0, flags.limit);
+      const captioner = await Captioner.load(await modelFolder(flags.model, flags.revision), { threads: flags.threads });
+      const bar = process.stderr.isTTY ? progressBar() : undefined;
+      let result: EvaluationResult;
+      try {
+        result = await evaluate(captioner, items, { batchSize: flags.batchSize, caption: captionOptions(flags), tokenization: flags.tokenization, onProgress: bar?.update });
+      } finally {
+        bar?.finish();
+        await captioner.release();
+      }
+      if (flags.report) {
+        const settings = { split: split.name, batch_size: flags.batchSize, tokenization: flags.tokenization, ...generationSettings(flags) };
+        const html = await buildReport(result, { model: flags.model, dataset: flags.dataset, settings }, items.map((it) => it.file));
+        await fs.writeFile(flags.report, html).catch((e: Error) => Promise.reject(new Error(`cannot write report ${flags.report}: ${e.message}`)));
+        process.stderr.write(`wrote ${flags.report}\n`);
+      }
+      process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : formatTable(result, `${split.name} (${result.n} items)`));
+    }),
+  );
+}
+
+async function assertWritableFolder(file: string): Promise<void> {
+  const folder = path.dirname(path.resolve(file));
+  await fs.access(folder, fsConstants.W_OK).catch(() => Promise.reject(new Error(`cannot write report ${file}: folder ${folder} does not exist or is not writable`)));
+}
+
+/** The generation options the user set, named as transformers' generate() kwargs, for the report. */
+function generationSettings(flags: EvalFlags): Record<string, string | number | boolean> {
+  const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return Object.fromEntries(Object.entries(captionOptions(flags)).filter(([, v]) => v !== undefined).map(([k, v]) => [snake(k), v as string | number | boolean]));
+}
+
+function formatTable(r: EvaluationResult, title: string): string {
+  const row = (label: string, value: number, digits = 4) => `  ${label.padEnd(22)} ${value.toFixed(digits).padStart(9)}\n`;
+  let out = `${title}\n`;
+  for (const k of COCO_METRICS) out += row(k === "CIDEr" ? "CIDEr-D" : k === "METEOR" ? "METEOR (no para.)" : k, r.coco[k]);
+  for (const [k, v] of Object.entries(r.jiwer)) out += row(k.toUpperCase(), v);
+  for (const [k, v] of Object.entries(r.rouge)) out += row(`${k} F`, v);
+  for (const [k, v] of Object.entries(r.rouge_stemmed)) out += row(`${k} F (stemmed)`, v);
+  out += row("images/s", r.images_per_s, 2);
+  return out;
+}
+
+/** A one-line progress bar on stderr (only used when stderr is a terminal): done/total, images/s, ETA. */
+function progressBar(): { update: (p: EvalProgress) => void; finish: () => void } {
+  let drawn = false;
+  return {
+    update: (p) => {
+      const width = Math.max(10, Math.min(40, (process.stderr.columns || 80) - 50));
+      const filled = Math.round((p.done / p.total) * width);
+      const text = `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${p.done}/${p.total}  ${p.imagesPerSecond.toFixed(1)} img/s  ETA ${clock(p.etaMs)}`;
+      process.stderr.write(`\r${text}\x1b[K`);
+      drawn = true;
+    },
+    finish: () => {
+      if (drawn) process.stderr.write("\n");
+    },
+  };
+}
+
+/** Milliseconds as m:ss or h:mm:ss. */
+function clock(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const [h, m, sec] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return h > 0 ? `${h}:${pad(m)}:${pad(sec)}` : `${m}:${pad(sec)}`;
+}

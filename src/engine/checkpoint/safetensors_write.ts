@@ -1,0 +1,44 @@
+// safetensors writer: the inverse of the reader, streamed tensor by tensor so large models never
+// sit twice in memory. Files it writes load in transformers (`{"format": "pt"}` metadata).
+import * as fs from "node:fs";
+import type { DType } from "./types.js";
+
+const DTYPE_CODES: Record<DType, string> = {
+  float32: "F32", float16: "F16", bfloat16: "BF16", float64: "F64", int64: "I64", int32: "I32", int8: "I8", uint8: "U8", bool: "BOOL",
+};
+
+export interface TensorToWrite {
+  name: string;
+  dtype: DType;
+  shape: readonly number[];
+  /** The little-endian bytes, produced when the tensor is written. */
+  bytes: () => Uint8Array;
+  byteLength: number;
+}
+
+/** Writes `tensors` (in the given order) to `path`; the header is padded to 8 bytes as the reference does. */
+export function writeSafetensors(path: string, tensors: readonly TensorToWrite[], metadata: Record<string, string> = { format: "pt" }): void {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: DTYPE_CODES[t.dtype], shape: t.shape, data_offsets: [offset, offset + t.byteLength] };
+    offset += t.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  const fd = fs.openSync(`${path}.partial`, "w");
+  try {
+    fs.writeSync(fd, length);
+    fs.writeSync(fd, json);
+    for (const t of tensors) {
+      const bytes = t.bytes();
+      if (bytes.byteLength !== t.byteLength) throw new Error(`${t.name}: ${bytes.byteLength} bytes, expected ${t.byteLength}`);
+      fs.writeSync(fd, bytes);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(`${path}.partial`, path);
+}

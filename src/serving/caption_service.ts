@@ -1,0 +1,218 @@
+// What the HTTP routes call to caption images: one interface, two implementations. Local: models
+// of this process's registry behind the dynamic batcher. Remote (`serve --redis`): caption jobs on
+// Redis + BullMQ, done by `captioner worker` processes. Both check images and options the same way
+// before any work is queued, so bad input is a 4xx in either mode.
+import type { Caption, CaptionOptions, Captioner } from "../generation/captioner.js";
+import { GenerationOptionsError, resolveOptions, TRANSFORMERS_DEFAULTS } from "../generation/generate.js";
+import { decodeImage, ImageDecodeError, sniffImageFormat } from "../preprocess/image.js";
+import { DynamicBatcher } from "./batcher.js";
+import type { ServerLimits } from "./config.js";
+import { CAPTION_JOB, type CaptionJobPayload, RemoteCaptioner } from "./remote_caption.js";
+import type { JobQueue } from "./queue/types.js";
+import { type ModelRegistry, UnknownModelError } from "./registry.js";
+
+/** A caption as the API returns it (token ids stay internal: their padding depends on the batch). */
+export interface ApiCaption {
+  text: string;
+  score?: number;
+}
+
+export interface CaptionService {
+  readonly mode: "local" | "remote";
+  /** Captions `images` (file bytes) with the configured model `model`: per image, its captions. */
+  caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]>;
+  /** Caption requests waiting or running (the queue-depth gauge). */
+  depth(): Promise<number>;
+  /** Finishes in-flight work; new work is refused by the server before this is called. */
+  close(): Promise<void>;
+}
+
+/** Bad input found before any work was queued; `status` is the HTTP status to answer with. */
+export class InputError extends Error {
+  override name = "InputError";
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** A request waited longer than the configured request timeout (HTTP 504). */
+export class CaptionTimeoutError extends Error {
+  override name = "CaptionTimeoutError";
+}
+
+/** Checks the options against the server's limits (the JSON schema says the same; this guards library callers). */
+export function checkOptionLimits(options: CaptionOptions, limits: ServerLimits): void {
+  const over = (value: number | undefined, limit: number, option: string, setting: string) => {
+    if (value !== undefined && value > limit) throw new InputError(400, "option_out_of_range", `${option} must be ≤ ${limit} (the server's ${setting} limit); got ${value}`);
+  };
+  over(options.numBeams, limits.maxBeams, "num_beams", "maxBeams");
+  over(options.numReturnSequences, limits.maxBeams, "num_return_sequences", "maxBeams");
+  over(options.maxNewTokens, limits.maxNewTokens, "max_new_tokens", "maxNewTokens");
+  over(options.minNewTokens, limits.maxNewTokens, "min_new_tokens", "maxNewTokens");
+}
+
+/** Applies the model's length rules and checks what only they reveal (e.g. max_length vs. the prompt). */
+function checkResolvedOptions(options: CaptionOptions, defaults: typeof TRANSFORMERS_DEFAULTS, promptLength: number, limits: ServerLimits): void {
+  let resolved;
+  try {
+    resolved = resolveOptions(options, defaults, promptLength);
+  } catch (error) {
+    if (error instanceof GenerationOptionsError) throw new InputError(400, "invalid_option", snakeCaseNames(error.message));
+    throw error;
+  }
+  if (resolved.maxLength <= promptLength) {
+    throw new InputError(400, "option_out_of_range", `max_length (${resolved.maxLength}) must be greater than the prompt's ${promptLength} tokens ([DEC] included); raise max_length or use max_new_tokens`);
+  }
+  if (resolved.maxLength - promptLength > limits.maxNewTokens) {
+    throw new InputError(400, "option_out_of_range", `max_length ${resolved.maxLength} allows ${resolved.maxLength - promptLength} new tokens, more than the server's maxNewTokens limit of ${limits.maxNewTokens}; lower max_length or set max_new_tokens`);
+  }
+}
+
+/** Turns a decode failure into the right 4xx: empty 400, not an image/unsupported 415, too many pixels 413, damaged 400. */
+export function imageInputError(error: ImageDecodeError, bytes: Uint8Array, index: number, total: number): InputError {
+  const which = total > 1 ? `image ${index + 1} of ${total}: ` : "";
+  if (bytes.length === 0) return new InputError(400, "empty_image", `${which}the image is empty (0 bytes); send the file's contents (curl: -F 'image=@photo.jpg')`);
+  if (sniffImageFormat(bytes) === undefined) return new InputError(415, "unsupported_image_format", `${which}${error.message}`);
+  if (/decompression bomb/.test(error.message)) return new InputError(413, "too_many_pixels", `${which}${error.message}`);
+  return new InputError(400, "invalid_image", `${which}${error.message}`);
+}
+
+/** Decodes every image only to check it (remote mode: the workers decode again). */
+async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, decode: (bytes: Uint8Array, index: number) => Promise<unknown>): Promise<void> {
+  if (images.length === 0) throw new InputError(400, "no_image", "no image was sent; send at least one image");
+  if (images.length > limits.maxImagesPerRequest) throw new InputError(413, "too_many_images", `${images.length} images in one request; the limit is ${limits.maxImagesPerRequest} (maxImagesPerRequest) — split them, or use POST /v1/jobs/captions`);
+  images.forEach((bytes, i) => {
+    if (bytes.length > limits.maxUploadBytes) throw new InputError(413, "image_too_large", `image ${i + 1} is ${bytes.length} bytes, more than the ${limits.maxUploadBytes}-byte limit (maxUploadBytes)`);
+  });
+  await Promise.all(images.map((bytes, i) => decode(bytes, i).catch((error) => {
+    throw error instanceof ImageDecodeError ? imageInputError(error, bytes, i, images.length) : error;
+  })));
+}
+
+/** Captions with this process's models, through the dynamic batcher. */
+export class LocalCaptionService implements CaptionService {
+  readonly mode = "local";
+  readonly batcher: DynamicBatcher;
+
+  constructor(private readonly registry: ModelRegistry, private readonly limits: ServerLimits) {
+    this.batcher = new DynamicBatcher(
+      (model, pixels, count, options) => registry.use(model, async (captioner) => {
+        const captions = await captioner.captionPixels(pixels, count, options);
+        return { captions, generatedTokens: generatedTokens(captioner, captions, options.prompt) };
+      }),
+      { batchSize: limits.batchSize, windowMs: limits.batchWindowMs, maxDepth: limits.queueMaxDepth },
+    );
+  }
+
+  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]> {
+    this.registry.requireReady(model);
+    checkOptionLimits(options, this.limits);
+    const pixels = await this.registry.use(model, async (captioner) => {
+      checkResolvedOptions(options, captioner.defaults, promptLength(captioner, options.prompt), this.limits);
+      const decodeLimits = { maxPixels: this.limits.maxPixels };
+      const parts = new Array<Float32Array>(images.length);
+      await checkImages(images, this.limits, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)));
+      return concat(parts);
+    });
+    const captions = await withTimeout(this.batcher.submit(model, pixels, images.length, options), this.limits.requestTimeoutMs);
+    return captions.map((list) => list.map(toApiCaption));
+  }
+
+  async depth(): Promise<number> {
+    return this.batcher.depth();
+  }
+
+  async close(): Promise<void> {
+    await this.batcher.drain();
+  }
+}
+
+/** Captions through caption jobs on a shared queue (Redis + BullMQ workers). */
+export class RemoteCaptionService implements CaptionService {
+  readonly mode = "remote";
+  private readonly remote: RemoteCaptioner;
+
+  constructor(private readonly queue: JobQueue, private readonly models: readonly string[], private readonly limits: ServerLimits) {
+    this.remote = new RemoteCaptioner(queue, { timeoutMs: limits.requestTimeoutMs });
+  }
+
+  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]> {
+    if (!this.models.includes(model)) throw new UnknownModelError(model, this.models);
+    checkOptionLimits(options, this.limits);
+    checkResolvedOptions({ ...options, maxLength: options.maxLength ?? TRANSFORMERS_DEFAULTS.maxLength }, TRANSFORMERS_DEFAULTS, 1, this.limits);
+    await checkImages(images, this.limits, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }));
+    const captions = await this.remote.caption(model, [...images], options);
+    return captions.map((list) => list.map(toApiCaption));
+  }
+
+  depth(): Promise<number> {
+    return this.queue.depth();
+  }
+
+  async close(): Promise<void> {
+    // Waiting requests hold their own promises; the queue itself is closed by the server.
+  }
+}
+
+/**
+ * Local mode: this process works the caption jobs of POST /v1/jobs/captions, through `service`
+ * (so they share batches with interactive requests), `chunk` images at a time with progress.
+ */
+export function serveLocalCaptionJobs(queue: JobQueue, service: CaptionService, chunk: number): Promise<void> {
+  return queue.work<CaptionJobPayload, { captions: ApiCaption[][] }>(CAPTION_JOB, async (job, ctx) => {
+    const { model, images, options } = job.payload;
+    const captions: ApiCaption[][] = [];
+    for (let at = 0; at < images.length; at += chunk) {
+      if (ctx.signal.aborted) throw new Error("the job was cancelled");
+      const bytes = images.slice(at, at + chunk).map((b64) => new Uint8Array(Buffer.from(b64, "base64")));
+      captions.push(...(await service.caption(model, bytes, options)));
+      await ctx.progress(captions.length / images.length);
+    }
+    return { captions };
+  });
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+}
+
+function toApiCaption(c: Caption): ApiCaption {
+  return c.score === undefined ? { text: c.text } : { text: c.text, score: c.score };
+}
+
+/** `[DEC]` + the prompt's tokens. */
+function promptLength(captioner: Captioner, prompt: CaptionOptions["prompt"]): number {
+  const p = typeof prompt === "string" ? prompt : undefined;
+  return p ? captioner.tokenizer.encode(p).ids.length - 1 : 1; // [CLS] p [SEP] → [DEC] p
+}
+
+/** New tokens in a batch's captions: each row minus its prompt and trailing padding. */
+function generatedTokens(captioner: Captioner, captions: Caption[][], prompt: CaptionOptions["prompt"]): number {
+  const pad = captioner.sessions.config.text.padTokenId;
+  const prompts = Array.isArray(prompt) ? prompt : new Array<string | undefined>(captions.length).fill(prompt as string | undefined);
+  let total = 0;
+  captions.forEach((list, i) => {
+    const start = promptLength(captioner, prompts[i]);
+    for (const { ids } of list) {
+      let end = ids.length;
+      while (end > start && ids[end - 1] === pad) end--;
+      total += end - start;
+    }
+  });
+  return total;
+}
+
+/** camelCase option names in library messages → the API's snake_case names. */
+function snakeCaseNames(message: string): string {
+  return message.replace(/\b([a-z]+)([A-Z][A-Za-z]*)\b/g, (m) => m.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CaptionTimeoutError(`captioning took longer than the server's ${ms} ms request timeout; retry later or send fewer images`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,246 @@
+// The scale-out job queue: Redis + BullMQ. One BullMQ queue per job kind (a BullMQ worker takes every
+// job of its queue, so kinds must not share one). Job ids are "<kind>.<uuid>" so `get(id)` finds the
+// queue. BullMQ has no "cancelled" state: a cancelled job gets a tombstone key (its snapshot) that
+// overrides what BullMQ says, and workers poll those keys to abort running handlers.
+import { randomUUID } from "node:crypto";
+import { type Job as BullJob, type JobType, Queue, UnrecoverableError, Worker } from "bullmq";
+import { Redis } from "ioredis";
+import {
+  DEFAULT_MAX_DEPTH,
+  type EnqueueOptions,
+  FINAL_STATES,
+  type Job,
+  type JobHandler,
+  type JobQueue,
+  type JobState,
+  JobTimeoutError,
+  type ListOptions,
+  QueueFullError,
+} from "./types.js";
+
+const BULL_TYPES: Record<Exclude<JobState, "cancelled">, JobType[]> = {
+  queued: ["waiting", "prioritized", "delayed", "waiting-children"],
+  running: ["active"],
+  done: ["completed"],
+  failed: ["failed"],
+};
+const ALL_TYPES = Object.values(BULL_TYPES).flat();
+const ACTIVE_TYPES = [...BULL_TYPES.queued, ...BULL_TYPES.running];
+const KIND_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** How long finished jobs and tombstones are kept (seconds). */
+const KEEP_SECONDS = 7 * 24 * 3600;
+const POLL_MS = 50;
+
+export class BullJobQueue implements JobQueue {
+  private readonly prefix: string;
+  private readonly maxDepth: number;
+  private readonly connection: { url: string; maxRetriesPerRequest: null };
+  private readonly redis: Redis;
+  private readonly queues = new Map<string, Queue>();
+  private readonly workers: Worker[] = [];
+  /** Jobs this process is running, by id, with the worker that runs them (to abort on cancel). */
+  private readonly running = new Map<string, Worker>();
+  private cancelPoll: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(redisUrl: string, opts: { prefix?: string; maxDepth?: number } = {}) {
+    if (!/^rediss?:\/\//.test(redisUrl)) throw new Error(`expected a Redis URL like redis://127.0.0.1:6379, got "${redisUrl}"`);
+    this.prefix = opts.prefix ?? "captioner";
+    this.maxDepth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
+    this.connection = { url: redisUrl, maxRetriesPerRequest: null };
+    this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false });
+    this.redis.on("error", () => {}); // reported through the failing commands instead of crashing the process
+  }
+
+  async enqueue<P>(kind: string, payload: P, opts: EnqueueOptions = {}): Promise<Job<P>> {
+    if (this.closed) throw new Error("the job queue is closed; cannot enqueue");
+    const maxAttempts = opts.maxAttempts ?? 1;
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`maxAttempts must be a whole number ≥ 1, got ${maxAttempts}`);
+    const depth = await this.depth();
+    // Several API nodes may pass this check at once; the limit is a bound on growth, not an exact count.
+    if (depth >= this.maxDepth) throw new QueueFullError(depth, this.maxDepth, Math.max(1, Math.min(60, Math.ceil(this.maxDepth / 100))));
+    await this.redis.sadd(this.key("kinds"), kind);
+    const job = await this.queueFor(kind).add(kind, payload, {
+      jobId: `${kind}.${randomUUID()}`,
+      attempts: maxAttempts,
+      removeOnComplete: { age: KEEP_SECONDS },
+      removeOnFail: { age: KEEP_SECONDS },
+    });
+    return toJob(job, "queued") as Job<P>;
+  }
+
+  async get(id: string): Promise<Job | null> {
+    const kind = kindOf(id);
+    if (!kind) return null;
+    const tombstone = await this.redis.get(this.key(`cancelled:${id}`));
+    if (tombstone) return JSON.parse(tombstone) as Job;
+    // State first: a job read after its state can only be further along (e.g. completed with its result).
+    const queue = this.queueFor(kind);
+    const state = await queue.getJobState(id);
+    const job = state === "unknown" ? undefined : await queue.getJob(id);
+    return job ? toJob(job, stateOf(state)) : null;
+  }
+
+  async list(opts: ListOptions = {}): Promise<Job[]> {
+    const limit = opts.limit ?? 100;
+    const kinds = opts.kind ? [opts.kind] : await this.kinds();
+    const jobs: Job[] = [];
+    if (!opts.state || opts.state === "cancelled") {
+      const ids = await this.redis.zrevrange(this.key("cancelled"), 0, limit * 4);
+      for (const id of ids) {
+        const job = await this.get(id);
+        if (job?.state === "cancelled" && kinds.includes(job.kind)) jobs.push(job);
+      }
+    }
+    if (opts.state !== "cancelled") {
+      const types = opts.state ? BULL_TYPES[opts.state] : ALL_TYPES;
+      for (const kind of kinds) {
+        for (const bull of await this.queueFor(kind).getJobs(types, 0, limit - 1, false)) {
+          const job = bull?.id ? await this.get(bull.id) : null;
+          if (job && (!opts.state || job.state === opts.state)) jobs.push(job);
+        }
+      }
+    }
+    return jobs.sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, limit);
+  }
+
+  async cancel(id: string): Promise<boolean> {
+    const job = await this.get(id);
+    if (!job || FINAL_STATES.includes(job.state)) return false;
+    const tombstone: Job = { ...job, state: "cancelled", updatedAt: new Date().toISOString() };
+    await this.redis
+      .multi()
+      .set(this.key(`cancelled:${id}`), JSON.stringify(tombstone), "EX", KEEP_SECONDS)
+      .zadd(this.key("cancelled"), Date.now(), id)
+      .exec();
+    // A waiting job is simply removed; an active one is locked, so its worker aborts it (see pollCancels).
+    if (job.state === "queued") await this.queueFor(job.kind).remove(id).catch(() => 0);
+    this.running.get(id)?.cancelJob(id, "cancelled");
+    return true;
+  }
+
+  async work<P, R>(kind: string, handler: JobHandler<P, R>, opts: { concurrency?: number } = {}): Promise<void> {
+    if (this.closed) throw new Error("the job queue is closed; cannot start a worker");
+    const concurrency = opts.concurrency ?? 1;
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a whole number ≥ 1, got ${concurrency}`);
+    checkKind(kind);
+    await this.redis.sadd(this.key("kinds"), kind);
+    const worker: Worker = new Worker(
+      kind,
+      async (bull: BullJob, _token?: string, signal?: AbortSignal) => {
+        const id = bull.id!;
+        this.running.set(id, worker);
+        try {
+          const ctx = {
+            signal: signal ?? new AbortController().signal,
+            progress: (fraction: number) => bull.updateProgress(Math.min(1, Math.max(0, Number(fraction) || 0))),
+          };
+          return await handler(toJob(bull, "running") as Job<P, R>, ctx);
+        } catch (error) {
+          // A cancelled job must not be retried.
+          if (await this.redis.exists(this.key(`cancelled:${id}`))) throw new UnrecoverableError(`job ${id} was cancelled`);
+          throw error;
+        } finally {
+          this.running.delete(id);
+        }
+      },
+      { connection: this.connection, prefix: this.prefix, concurrency },
+    );
+    worker.on("error", (error) => process.stderr.write(`captioner: job worker (${kind}): ${error.message}\n`));
+    this.workers.push(worker);
+    this.cancelPoll ??= setInterval(() => void this.pollCancels().catch(() => {}), 500);
+    await worker.waitUntilReady();
+  }
+
+  async waitFor(id: string, timeoutMs = 60_000): Promise<Job> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await this.get(id);
+      if (!job) throw new Error(`no job with id ${id}`);
+      if (FINAL_STATES.includes(job.state)) return job;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new JobTimeoutError(id, timeoutMs);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, POLL_MS)));
+    }
+  }
+
+  async depth(): Promise<number> {
+    let total = 0;
+    for (const kind of await this.kinds()) {
+      const counts = await this.queueFor(kind).getJobCounts(...ACTIVE_TYPES);
+      total += Object.values(counts).reduce((a, b) => a + b, 0);
+    }
+    return total;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.cancelPoll) clearInterval(this.cancelPoll);
+    // Worker.close() waits for the active jobs to finish; waiting jobs stay in Redis.
+    await Promise.all(this.workers.map((w) => w.close()));
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private key(name: string): string {
+    return `${this.prefix}:captioner:${name}`;
+  }
+
+  private async kinds(): Promise<string[]> {
+    return (await this.redis.smembers(this.key("kinds"))).filter((k) => KIND_PATTERN.test(k)).sort();
+  }
+
+  private queueFor(kind: string): Queue {
+    checkKind(kind);
+    let queue = this.queues.get(kind);
+    if (!queue) {
+      queue = new Queue(kind, { connection: this.connection, prefix: this.prefix });
+      queue.on("error", () => {});
+      this.queues.set(kind, queue);
+    }
+    return queue;
+  }
+
+  /** Aborts handlers of this process whose job was cancelled by another process. */
+  private async pollCancels(): Promise<void> {
+    for (const [id, worker] of this.running) {
+      if (await this.redis.exists(this.key(`cancelled:${id}`))) worker.cancelJob(id, "cancelled");
+    }
+  }
+}
+
+function checkKind(kind: string): void {
+  if (!KIND_PATTERN.test(kind)) throw new Error(`job kind "${kind}" must be 1-64 letters, digits, "_" or "-"`);
+}
+
+/** The kind encoded in a job id "<kind>.<uuid>", or null for an id this queue never made. */
+function kindOf(id: string): string | null {
+  const dot = id.length - 37;
+  if (dot < 1 || id[dot] !== ".") return null;
+  const kind = id.slice(0, dot);
+  return KIND_PATTERN.test(kind) ? kind : null;
+}
+
+function stateOf(bullState: string): JobState {
+  if (bullState === "active") return "running";
+  if (bullState === "completed") return "done";
+  if (bullState === "failed") return "failed";
+  return "queued";
+}
+
+function toJob(bull: BullJob, state: JobState): Job {
+  const updated = Math.max(bull.timestamp, bull.processedOn ?? 0, bull.finishedOn ?? 0);
+  return {
+    id: bull.id!,
+    kind: bull.name,
+    payload: bull.data,
+    state,
+    progress: state === "done" ? 1 : typeof bull.progress === "number" ? bull.progress : 0,
+    result: state === "done" ? (bull.returnvalue ?? null) : null,
+    error: bull.failedReason || null,
+    attempts: bull.attemptsStarted ?? bull.attemptsMade ?? 0,
+    createdAt: new Date(bull.timestamp).toISOString(),
+    updatedAt: new Date(updated).toISOString(),
+  };
+}

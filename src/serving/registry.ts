@@ -1,0 +1,201 @@
+// The models a server serves, by configured name, with their state. Models load at start-up
+// (downloading into the HF cache first when allowed) and on an admin reload — never because a user
+// asked for one. A reload swaps the new model in and releases the old one once nothing uses it.
+import * as fs from "node:fs";
+import { Captioner, type LoadCaptionerOptions } from "../generation/captioner.js";
+import { downloadModel, type HubOptions, isRepoId, resolveModelSource } from "./hub/index.js";
+import type { ModelConfig } from "./config.js";
+
+/** `remote`: served by `captioner worker` processes (serve --redis); this process loads nothing. */
+export type ModelState = "loading" | "ready" | "failed" | "remote";
+
+export interface ModelStatus {
+  name: string;
+  source: string;
+  revision: string | null;
+  state: ModelState;
+  /** Why the last load failed (also set when a reload failed while the old model keeps serving). */
+  error: string | null;
+  /** Seconds the last successful load took (download excluded). */
+  loadSeconds: number | null;
+  loadedAt: string | null;
+  reloading: boolean;
+}
+
+export type ModelLoader = (folder: string, opts: LoadCaptionerOptions) => Promise<Captioner>;
+
+export interface RegistryOptions {
+  /** May a missing hub model be downloaded? (start-up setting; reloads pass `download` themselves) */
+  allowDownloads: boolean;
+  threads?: number;
+  hub?: HubOptions;
+  /** How a folder becomes a Captioner (default `Captioner.load`); tests wrap it to hold a load open. */
+  loader?: ModelLoader;
+  log?: (message: string) => void;
+  /** The models are served by workers over Redis: keep their names only. */
+  remote?: boolean;
+}
+
+/** No model is configured under this name (HTTP 404). */
+export class UnknownModelError extends Error {
+  override name = "UnknownModelError";
+  constructor(readonly model: string, known: readonly string[]) {
+    super(`unknown model "${model}"; this server serves: ${known.join(", ")} (see GET /v1/models)`);
+  }
+}
+
+/** The model exists but is loading or failed to load (HTTP 503). */
+export class ModelNotReadyError extends Error {
+  override name = "ModelNotReadyError";
+  constructor(readonly model: string, state: ModelState, error: string | null) {
+    super(state === "remote" ? `model "${model}" is served by the workers, not this process` : state === "loading" ? `model "${model}" is still loading; retry shortly (GET /readyz says when all models are ready)` : `model "${model}" failed to load: ${error}; an admin can retry with POST /v1/admin/models/${model}/reload`);
+  }
+}
+
+interface Entry {
+  config: ModelConfig;
+  status: ModelStatus;
+  captioner: Captioner | null;
+  /** Calls running on each captioner, so a replaced one is released only when idle. */
+  users: Map<Captioner, number>;
+  retired: Set<Captioner>;
+}
+
+export class ModelRegistry {
+  private readonly entries = new Map<string, Entry>();
+  private readonly loadListeners: ((name: string, seconds: number) => void)[] = [];
+  private readonly loader: ModelLoader;
+
+  constructor(models: Readonly<Record<string, ModelConfig>>, private readonly opts: RegistryOptions) {
+    this.loader = opts.loader ?? ((folder, o) => Captioner.load(folder, o));
+    for (const [name, config] of Object.entries(models)) {
+      const status: ModelStatus = { name, source: config.source, revision: config.revision ?? null, state: opts.remote ? "remote" : "loading", error: null, loadSeconds: null, loadedAt: null, reloading: false };
+      this.entries.set(name, { config, status, captioner: null, users: new Map(), retired: new Set() });
+    }
+  }
+
+  /** Configured names, in configuration order. */
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  /** A copy of every model's status. */
+  statuses(): ModelStatus[] {
+    return [...this.entries.values()].map((e) => ({ ...e.status }));
+  }
+
+  /** True when every configured model is ready (what /readyz reports). */
+  allReady(): boolean {
+    return [...this.entries.values()].every((e) => e.status.state === "ready" || e.status.state === "remote");
+  }
+
+  /** Called with (name, seconds) after every successful load (metrics). */
+  onLoad(listener: (name: string, seconds: number) => void): void {
+    this.loadListeners.push(listener);
+  }
+
+  /** Loads every model one after another (they compete for the same cores); failures are recorded, not thrown. */
+  async loadAll(): Promise<void> {
+    if (this.opts.remote) return;
+    for (const name of this.entries.keys()) {
+      await this.load(name, { download: this.opts.allowDownloads }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Loads (or reloads) one model. `download` allows fetching a hub model missing from the HF cache;
+   * `refresh` (admin reload) asks the hub for the revision's current commit even when one is cached.
+   */
+  async load(name: string, how: { download: boolean; refresh?: boolean }): Promise<ModelStatus> {
+    const entry = this.entry(name);
+    if (this.opts.remote) throw new Error(`model "${name}" is served by the workers (serve --redis); restart them to reload it`);
+    if (entry.status.reloading) throw new Error(`model "${name}" is already being loaded; wait for that load to finish`);
+    entry.status.reloading = entry.captioner !== null;
+    try {
+      const folder = await this.folderOf(entry.config, how.download, how.refresh ?? false);
+      const started = performance.now();
+      const threads = this.opts.threads;
+      const captioner = await this.loader(folder, { ...(threads ? { threads } : {}), lowering: { fused: false, quantize: entry.config.quantize ?? "none" } });
+      const seconds = (performance.now() - started) / 1000;
+      const previous = entry.captioner;
+      entry.captioner = captioner;
+      Object.assign(entry.status, { state: "ready", error: null, loadSeconds: seconds, loadedAt: new Date().toISOString() });
+      if (previous) this.retire(entry, previous);
+      this.opts.log?.(`model ${name} ready (${folder}, ${seconds.toFixed(2)} s)`);
+      for (const listener of this.loadListeners) listener(name, seconds);
+      return { ...entry.status };
+    } catch (error) {
+      const message = (error as Error).message ?? String(error);
+      entry.status.error = message;
+      if (!entry.captioner) entry.status.state = "failed";
+      this.opts.log?.(`model ${name} failed to load: ${message}`);
+      throw error;
+    } finally {
+      entry.status.reloading = false;
+    }
+  }
+
+  /** Runs `fn` with the ready model `name`; throws UnknownModelError / ModelNotReadyError. */
+  async use<T>(name: string, fn: (captioner: Captioner) => Promise<T>): Promise<T> {
+    const entry = this.entry(name);
+    const captioner = entry.captioner;
+    if (!captioner) throw new ModelNotReadyError(name, entry.status.state, entry.status.error);
+    entry.users.set(captioner, (entry.users.get(captioner) ?? 0) + 1);
+    try {
+      return await fn(captioner);
+    } finally {
+      const left = entry.users.get(captioner)! - 1;
+      entry.users.set(captioner, left);
+      if (left === 0 && entry.retired.has(captioner)) this.retire(entry, captioner);
+    }
+  }
+
+  /** Throws unless `name` is configured and ready (checked before work is queued). */
+  requireReady(name: string): void {
+    const entry = this.entry(name);
+    if (!entry.captioner) throw new ModelNotReadyError(name, entry.status.state, entry.status.error);
+  }
+
+  /** Releases every model (after the server stopped sending work). */
+  async close(): Promise<void> {
+    for (const entry of this.entries.values()) {
+      const all = [entry.captioner, ...entry.retired].filter((c): c is Captioner => c !== null);
+      entry.captioner = null;
+      entry.retired.clear();
+      await Promise.all(all.map((c) => c.release().catch(() => undefined)));
+    }
+  }
+
+  private entry(name: string): Entry {
+    const entry = this.entries.get(name);
+    if (!entry) throw new UnknownModelError(name, this.names());
+    return entry;
+  }
+
+  private retire(entry: Entry, captioner: Captioner): void {
+    if ((entry.users.get(captioner) ?? 0) > 0) {
+      entry.retired.add(captioner);
+      return;
+    }
+    entry.retired.delete(captioner);
+    entry.users.delete(captioner);
+    void captioner.release().catch(() => undefined);
+  }
+
+  /** A local folder as is; a hub id from the HF cache, or downloaded into it when allowed. */
+  private async folderOf(config: ModelConfig, download: boolean, refresh: boolean): Promise<string> {
+    const hub = { ...this.opts.hub, revision: config.revision };
+    if (fs.existsSync(config.source) || !isRepoId(config.source) || !download) return resolveModelSource(config.source, hub);
+    if (refresh) return downloadModel(config.source, hub);
+    try {
+      return resolveModelSource(config.source, hub);
+    } catch {
+      this.opts.log?.(`downloading ${config.source} into the Hugging Face cache`);
+      return downloadModel(config.source, hub);
+    }
+  }
+}
