@@ -57,11 +57,7 @@ export type ApiCaptionOptions = {
 
 export const OPTION_NAMES = ["prompt", "num_beams", "num_return_sequences", "max_new_tokens", "min_new_tokens", "max_length", "min_length", "length_penalty", "early_stopping", "repetition_penalty", "no_repeat_ngram_size"] as const;
 
-/**
- * A multipart file field for the docs: the `binaryFile` keyword (see app.ts) turns into
- * `{type: string, format: binary}` (or an array of them) when compiled. A fresh object per use,
- * because compiling rewrites it.
- */
+/** A multipart file field: the `binaryFile` keyword (see app.ts), shown as a file upload in the OpenAPI document. */
 export const fileField = (many: boolean, description: string) => ({ binaryFile: many ? "many" : "one", description });
 
 export const captionSchema = {

@@ -8,6 +8,7 @@ import { evalCommand } from "./eval.js";
 import { metricsCommand } from "./metrics.js";
 import { preprocessCommand } from "./preprocess.js";
 import { pullCommand } from "./pull.js";
+import { serveCommand } from "./serve.js";
 import { keysCommand } from "./keys.js";
 import { workerCommand } from "./worker.js";
 
@@ -20,6 +21,7 @@ program.addCommand(evalCommand());
 program.addCommand(metricsCommand());
 program.addCommand(preprocessCommand());
 program.addCommand(pullCommand());
+program.addCommand(serveCommand());
 program.addCommand(keysCommand());
 program.addCommand(workerCommand());
 

@@ -3,9 +3,16 @@
 // emit nodes themselves, so a kernel choice never touches a model file.
 import { type Operand, type Param, Tensor, float } from "./graph.js";
 import * as op from "./ops.js";
+import { int8Linear } from "./quantize.js";
 
 /** `x @ wᵀ + b`, the PyTorch Linear: `linear(x, w, b)` with w `[out, in]`, b `[out]`. */
 export function linear(x: Tensor, w: Param, b: Param | null): Tensor {
+  if (x.graph.lowering.quantize === "int8") {
+    // Per-channel int8 weights, activations quantised on the fly (u8·s8 VNNI GEMM in MLAS).
+    const q = int8Linear(w);
+    const shape = [...x.shape.slice(0, -1), w.shape[0]!];
+    return x.graph.node("DynamicQuantizeMatMul", [x, q.weight, q.scale, null, b], { dtype: "float32", shape }, {}, MS);
+  }
   const y = op.matMul(x, op.transpose(x.graph.bind(w), [1, 0]));
   return b ? op.add(y, b) : y;
 }

@@ -19,7 +19,7 @@ declare module "fastify" {
 const CHALLENGE = { "www-authenticate": 'Bearer realm="captioner"' };
 
 /** The OpenAPI `security` of a route with this access. */
-export function security(access: Access) {
+export function security(access: Access): { [scheme: string]: string[] }[] {
   return access === "public" ? [] : [{ bearerAuth: [] }, { apiKeyHeader: [] }];
 }
 

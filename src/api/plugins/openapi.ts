@@ -9,6 +9,7 @@ import fp from "fastify-plugin";
 export const openapiPlugin = fp(
   async (app: FastifyInstance) => {
     await app.register(swagger, {
+      transform: ({ schema, url }) => ({ schema: openapiFileFields(schema) as typeof schema, url }),
       openapi: {
         openapi: "3.0.3",
         info: {
@@ -44,3 +45,14 @@ export const openapiPlugin = fp(
   },
   { name: "openapi", dependencies: ["services", "auth"] },
 );
+
+/** A route schema with every `{binaryFile: "one"|"many"}` field in OpenAPI's file form (type string, format binary). */
+export function openapiFileFields(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(openapiFileFields);
+  if (typeof schema !== "object" || schema === null) return schema;
+  const { binaryFile, ...rest } = schema as Record<string, unknown>;
+  const out = Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, openapiFileFields(v)]));
+  if (binaryFile === "one") return { ...out, type: "string", format: "binary" };
+  if (binaryFile === "many") return { ...out, type: "array", items: { type: "string", format: "binary" } };
+  return out;
+}
