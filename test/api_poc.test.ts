@@ -19,7 +19,8 @@ test("PoC route: each golden image gets transformers' caption as {caption}", asy
   const { app } = await testApp();
   try {
     for (const file of IMAGES) {
-      const res = await app.inject({ method: "POST", url: "/image2caption/blip", headers: { accept: "application/json", ...pocUpload(goldenImage(file)).headers }, payload: pocUpload(goldenImage(file)).payload });
+      const upload = pocUpload(goldenImage(file));
+      const res = await app.inject({ method: "POST", url: "/image2caption/blip", headers: { accept: "application/json", ...upload.headers }, payload: upload.payload });
       assert.equal(res.statusCode, 200, res.body);
       assert.match(res.headers["content-type"] as string, /^application\/json/);
       assert.deepEqual(res.json(), { caption: expectedCaptions(goldenCall(file))[0], model: "blip" });

@@ -1,29 +1,21 @@
 // `captioner caption --model M [generation flags] [--json] IMAGE...`: several images are one batch.
 import { Command } from "commander";
 import * as fs from "node:fs/promises";
-import { Captioner } from "../generation/captioner.js";
-import { captionOptions, type GenerationFlags, intAtLeast, modelFolder, reportErrors, withGenerationFlags } from "./common.js";
+import { captionOptions, type GenerationFlags, loadCaptioner, type ModelFlags, reportErrors, withGenerationFlags, withModelFlags } from "./common.js";
 
-interface CaptionFlags extends GenerationFlags {
-  model: string;
-  revision?: string;
+interface CaptionFlags extends GenerationFlags, ModelFlags {
   json?: boolean;
-  threads?: number;
 }
 
 export function captionCommand(): Command {
   return withGenerationFlags(
-    new Command("caption")
-      .description("caption images with a BLIP checkpoint (all images form one batch)")
-      .requiredOption("--model <folder-or-hub-id>", "checkpoint folder, or a Hugging Face repo id (downloaded into the HF cache if missing)")
-      .option("--revision <rev>", "hub revision of --model")
+    withModelFlags(new Command("caption").description("caption images with a BLIP checkpoint (all images form one batch)"))
       .option("--json", "print one JSON document: {results: [{image, captions: [{text, ids}]}]}")
-      .option("--threads <n>", "onnxruntime intra-op threads (default: all cores)", intAtLeast(1))
       .argument("<images...>", "image files (PNG, JPEG, WebP, GIF)"),
   ).action(
     reportErrors(async (images: string[], flags: CaptionFlags) => {
       const files = await Promise.all(images.map((f) => fs.readFile(f).catch(() => Promise.reject(new Error(`cannot read image file ${f}`)))));
-      const captioner = await Captioner.load(await modelFolder(flags.model, flags.revision), { threads: flags.threads });
+      const captioner = await loadCaptioner(flags);
       try {
         const results = await captioner.caption(files.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)), captionOptions(flags));
         if (flags.json) {

@@ -1,7 +1,7 @@
 // What the sub-commands share: strict flag parsers, the generation flags of `caption`/`eval`,
 // model resolution (folder, HF cache, or download), and one way to report errors.
-import { Command, InvalidArgumentError } from "commander";
-import type { CaptionOptions } from "../generation/captioner.js";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { type CaptionOptions, Captioner } from "../generation/captioner.js";
 import { downloadModel, isRepoId, resolveModelSource } from "../serving/hub/index.js";
 
 /** Parses a whole number ≥ min: `intAtLeast(1)`. */
@@ -55,6 +55,30 @@ export function captionOptions(flags: GenerationFlags): CaptionOptions {
   const { prompt, maxNewTokens, minNewTokens, maxLength, numBeams, numReturnSequences, lengthPenalty, earlyStopping, repetitionPenalty } = flags;
   const noRepeatNgramSize = typeof flags.repeatNgramSize === "number" ? flags.repeatNgramSize : undefined;
   return { prompt, maxNewTokens, minNewTokens, maxLength, numBeams, numReturnSequences, lengthPenalty, earlyStopping, repetitionPenalty, noRepeatNgramSize };
+}
+
+/** The flags that choose and load a model: `--model`, `--revision`, `--threads`, `--quantize`, `--plain`. */
+export function withModelFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption("--model <folder-or-hub-id>", "checkpoint folder, or a Hugging Face repo id (downloaded into the HF cache if missing)")
+    .option("--revision <rev>", "hub revision of --model")
+    .option("--threads <n>", "onnxruntime intra-op threads (default: all cores)", intAtLeast(1))
+    .addOption(new Option("--quantize <mode>", "weights: fp32 as in the checkpoint, or int8 quantised at load").choices(["none", "int8"]).default("none"))
+    .option("--plain", "plain ONNX ops only (the reference lowering) instead of fused onnxruntime kernels");
+}
+
+export interface ModelFlags {
+  model: string;
+  revision?: string;
+  threads?: number;
+  quantize: "none" | "int8";
+  plain?: boolean;
+}
+
+/** Loads the captioner the model flags describe. */
+export async function loadCaptioner(flags: ModelFlags): Promise<Captioner> {
+  const lowering = { fused: !flags.plain, quantize: flags.quantize };
+  return Captioner.load(await modelFolder(flags.model, flags.revision), { threads: flags.threads, lowering });
 }
 
 /** A local folder, a cached hub snapshot, or (unless HF_HUB_OFFLINE) a fresh download into the HF cache. */

@@ -4,21 +4,17 @@ import { Command, Option } from "commander";
 import { constants as fsConstants } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { Captioner } from "../generation/captioner.js";
 import { COCO_METRICS, type Tokenization } from "../metrics/index.js";
 import { evaluate, type EvalProgress, type EvaluationResult } from "../metrics/evaluate.js";
 import { buildReport } from "../metrics/report.js";
 import { openDataset } from "../training/dataset.js";
-import { captionOptions, type GenerationFlags, intAtLeast, modelFolder, reportErrors, withGenerationFlags } from "./common.js";
+import { captionOptions, type GenerationFlags, intAtLeast, loadCaptioner, type ModelFlags, reportErrors, withGenerationFlags, withModelFlags } from "./common.js";
 
-interface EvalFlags extends GenerationFlags {
-  model: string;
-  revision?: string;
+interface EvalFlags extends GenerationFlags, ModelFlags {
   dataset: string;
   split?: string;
   limit?: number;
   batchSize: number;
-  threads?: number;
   tokenization: Tokenization;
   json?: boolean;
   report?: string;
@@ -27,15 +23,13 @@ interface EvalFlags extends GenerationFlags {
 /** The `eval` sub-command. */
 export function evalCommand(): Command {
   return withGenerationFlags(
-    new Command("eval")
-      .description("caption a dataset split and score it: BLEU-1..4, METEOR (no paraphrase), ROUGE-L, CIDEr-D, WER/CER, rouge_score, images/s")
-      .requiredOption("--model <folder-or-hub-id>", "checkpoint folder, or a Hugging Face repo id (downloaded into the HF cache if missing)")
-      .option("--revision <rev>", "hub revision of --model")
+    withModelFlags(
+      new Command("eval").description("caption a dataset split and score it: BLEU-1..4, METEOR (no paraphrase), ROUGE-L, CIDEr-D, WER/CER, rouge_score, images/s"),
+    )
       .requiredOption("--dataset <folder>", "an imagefolder split (images + metadata.jsonl) or a dataset root with split sub-folders")
       .option("--split <name>", "split of a dataset root (default: validation, else test, else train)")
       .option("--limit <n>", "evaluate only the first n items", intAtLeast(1))
       .option("--batch-size <n>", "images per generation batch", intAtLeast(1), 8)
-      .option("--threads <n>", "onnxruntime intra-op threads (default: all cores)", intAtLeast(1))
       .addOption(new Option("--tokenization <mode>", "caption preparation for the COCO metrics").choices(["ptb", "plain", "none"]).default("ptb"))
       .option("--json", "print one JSON document: {n, images_per_s, coco, jiwer, rouge, rouge_stemmed, items}")
       .option("--report <file.html>", "also write a self-contained HTML report (metrics, per-item table with thumbnails, CIDEr-D histogram)"),
@@ -45,7 +39,7 @@ export function evalCommand(): Command {
       if (split.chosen === "default") process.stderr.write(`using split "${split.name}" of ${flags.dataset} (choose another with --split)\n`);
       if (flags.report) await assertWritableFolder(flags.report); // fail before a long run, not after it
       const items = flags.limit === undefined ? split.items : split.items.slice(0, flags.limit);
-      const captioner = await Captioner.load(await modelFolder(flags.model, flags.revision), { threads: flags.threads });
+      const captioner = await loadCaptioner(flags);
       const bar = process.stderr.isTTY ? progressBar() : undefined;
       let result: EvaluationResult;
       try {

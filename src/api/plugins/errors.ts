@@ -46,6 +46,10 @@ function fastifyError(error: FastifyError, request: FastifyRequest): Mapped | un
       return { status: 400, code: "invalid_multipart", message: `the multipart body is malformed (${error.message}); send it as curl -F 'image=@photo.jpg' does` };
   }
   if (error.validation) return { status: 400, code: "invalid_request", message: validationMessage(error) };
+  // busboy's parse errors are plain Errors ("Unexpected end of multipart data", "Malformed part header", …).
+  if (request.isMultipart() && error.statusCode === undefined && /multipart|boundary|part header/i.test(error.message ?? "")) {
+    return { status: 400, code: "invalid_multipart", message: `the multipart body is malformed or cut short (${error.message}); send it as curl -F 'image=@photo.jpg' does` };
+  }
   if (typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
     return { status: error.statusCode, code: "bad_request", message: error.message };
   }

@@ -36,7 +36,7 @@ export class BlipSessions {
     // Weights stay in the checkpoint file: onnxruntime reads them from there (no JS copy).
     const weights = Weights.of(openCheckpoint(folder, { maxInMemoryBytes: 0 }));
     const model = new BlipForConditionalGeneration(config, weights);
-    const lowering = opts.lowering ?? { fused: false, quantize: "none" };
+    const lowering = opts.lowering ?? { fused: true, quantize: "none" };
     const runtime = { ...opts, weightsFolder: folder };
     const vision = await CompiledGraph.compile(model.visionGraph(lowering), runtime);
     const decoder = await CompiledGraph.compile(model.decoderGraph(lowering), runtime);
