@@ -40,51 +40,36 @@ class ResidualOutput {
   }
 }
 
-/** Causal self-attention with a K/V cache. */
-class SelfAttention {
+/**
+ * BERT attention (`self` projections + `output` block), used both ways like HF's `BlipTextAttention`:
+ * causal self-attention over a K/V cache, or cross-attention to image K/V projected once per image.
+ */
+class TextAttention {
   private readonly query: Linear;
   private readonly key: Linear;
   private readonly value: Linear;
   private readonly output: ResidualOutput;
   private readonly heads: number;
   private readonly scale: number;
-  constructor(cfg: BlipTextConfig, vb: Weights) {
+  /** `keyValueWidth`: the text width for self-attention, the vision width for cross-attention. */
+  constructor(cfg: BlipTextConfig, vb: Weights, keyValueWidth: number) {
     const h = cfg.hiddenSize;
     this.heads = cfg.numAttentionHeads;
     this.scale = (h / this.heads) ** -0.5;
     this.query = new Linear(h, h, vb.at("self", "query"));
-    this.key = new Linear(h, h, vb.at("self", "key"));
-    this.value = new Linear(h, h, vb.at("self", "value"));
+    this.key = new Linear(keyValueWidth, h, vb.at("self", "key"));
+    this.value = new Linear(keyValueWidth, h, vb.at("self", "value"));
     this.output = new ResidualOutput(h, cfg, vb.at("output"));
   }
 
-  /** `mask` is the additive causal mask `[b, 1, t, past + t]`; returns the new hidden states and the grown cache. */
-  forward(x: Tensor, past: KeyValue, mask: Tensor): { hidden: Tensor; present: KeyValue } {
+  /** Self-attention; `mask` is the additive causal mask `[b, 1, t, past + t]`. Returns the grown cache. */
+  selfAttend(x: Tensor, past: KeyValue, mask: Tensor): { hidden: Tensor; present: KeyValue } {
     const kv = { key: this.key.forward(x), value: this.value.forward(x) };
     const { output, present } = nn.multiHeadAttention(this.query.forward(x), kv, { heads: this.heads, scale: this.scale, past, mask, causal: true });
     return { hidden: this.output.forward(output, x), present: present! };
   }
-}
 
-/** Cross-attention from text to image tokens; its K/V depend only on the image. */
-class CrossAttention {
-  private readonly query: Linear;
-  private readonly key: Linear;
-  private readonly value: Linear;
-  private readonly output: ResidualOutput;
-  private readonly heads: number;
-  private readonly scale: number;
-  constructor(cfg: BlipTextConfig, vb: Weights) {
-    const h = cfg.hiddenSize;
-    this.heads = cfg.numAttentionHeads;
-    this.scale = (h / this.heads) ** -0.5;
-    this.query = new Linear(h, h, vb.at("self", "query"));
-    this.key = new Linear(cfg.encoderHiddenSize, h, vb.at("self", "key"));
-    this.value = new Linear(cfg.encoderHiddenSize, h, vb.at("self", "value"));
-    this.output = new ResidualOutput(h, cfg, vb.at("output"));
-  }
-
-  /** Image tokens `[b, s, visionHidden]` → this layer's K/V `[b, heads, s, headDim]`. */
+  /** Image tokens `[b, s, visionHidden]` → this layer's cross-attention K/V `[b, heads, s, headDim]`. */
   projectImage(imageEmbeds: Tensor): KeyValue {
     return {
       key: nn.splitHeads(this.key.forward(imageEmbeds), this.heads),
@@ -92,29 +77,30 @@ class CrossAttention {
     };
   }
 
-  forward(x: Tensor, image: KeyValue): Tensor {
+  /** Cross-attention to K/V from `projectImage`. */
+  crossAttend(x: Tensor, image: KeyValue): Tensor {
     const { output } = nn.multiHeadAttention(this.query.forward(x), image, { heads: this.heads, scale: this.scale });
     return this.output.forward(output, x);
   }
 }
 
 class TextLayer {
-  private readonly attention: SelfAttention;
-  readonly crossattention: CrossAttention;
+  private readonly attention: TextAttention;
+  readonly crossattention: TextAttention;
   private readonly intermediate: Linear;
   private readonly act: (x: Tensor) => Tensor;
   private readonly output: ResidualOutput;
   constructor(cfg: BlipTextConfig, vb: Weights) {
-    this.attention = new SelfAttention(cfg, vb.at("attention"));
-    this.crossattention = new CrossAttention(cfg, vb.at("crossattention"));
+    this.attention = new TextAttention(cfg, vb.at("attention"), cfg.hiddenSize);
+    this.crossattention = new TextAttention(cfg, vb.at("crossattention"), cfg.encoderHiddenSize);
     this.intermediate = new Linear(cfg.hiddenSize, cfg.intermediateSize, vb.at("intermediate", "dense"));
     this.act = nn.activation(cfg.hiddenAct);
     this.output = new ResidualOutput(cfg.intermediateSize, cfg, vb.at("output"));
   }
 
   forward(x: Tensor, past: KeyValue, mask: Tensor, image: KeyValue): { hidden: Tensor; present: KeyValue } {
-    const { hidden, present } = this.attention.forward(x, past, mask);
-    const attended = this.crossattention.forward(hidden, image);
+    const { hidden, present } = this.attention.selfAttend(x, past, mask);
+    const attended = this.crossattention.crossAttend(hidden, image);
     return { hidden: this.output.forward(this.act(this.intermediate.forward(attended)), attended), present };
   }
 }
