@@ -1,4 +1,5 @@
 // NLTK's PorterStemmer() in its default NLTK_EXTENSIONS mode (nltk 3.8), the stemmer that
+import { memoizeWords } from "./text.js";
 // rouge_score's use_stemmer=True uses. Rules are (suffix, replacement, condition-on-stem);
 // the first rule whose suffix matches decides, even when its condition fails.
 
@@ -131,19 +132,8 @@ function step5b(w: string): string {
   return applyRules(w, [["ll", "l", () => measure(w.slice(0, -1)) > 1]]);
 }
 
-// Stemming is pure and captions reuse few words, so results are memoised (bounded to stay small).
-const cache = new Map<string, string>();
-
 /** nltk PorterStemmer().stem(word). porterStem("running") → "run", porterStem("generously") → "gener" */
-export function porterStem(word: string): string {
-  let stem = cache.get(word);
-  if (stem === undefined) {
-    stem = stemUncached(word);
-    if (cache.size > 100_000) cache.clear();
-    cache.set(word, stem);
-  }
-  return stem;
-}
+export const porterStem = memoizeWords(stemUncached);
 
 function stemUncached(word: string): string {
   const stem = word.toLowerCase();

@@ -1,4 +1,5 @@
 // The Snowball English ("Porter2") stemmer as generated into Java (org.tartarus.snowball
+import { memoizeWords } from "./text.js";
 // englishStemmer) and shipped with Meteor 1.5. Suffix choices follow Snowball's `among`:
 // the longest listed suffix that matches is chosen first, and only then is its condition checked.
 
@@ -127,18 +128,8 @@ function step5(x: Word) {
   }
 }
 
-const cache = new Map<string, string>();
-
 /** Snowball English stem of one lower-cased word. snowballStem("running") → "run", snowballStem("generously") → "generous" */
-export function snowballStem(word: string): string {
-  let stem = cache.get(word);
-  if (stem === undefined) {
-    stem = stemUncached(word);
-    if (cache.size > 100_000) cache.clear();
-    cache.set(word, stem);
-  }
-  return stem;
-}
+export const snowballStem = memoizeWords(stemUncached);
 
 function stemUncached(word: string): string {
   if (Object.hasOwn(EXCEPTIONS1, word)) return EXCEPTIONS1[word];

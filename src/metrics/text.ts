@@ -46,3 +46,20 @@ export function ngramOrder(key: string): number {
 export class MetricsInputError extends Error {
   override name = "MetricsInputError";
 }
+
+/**
+ * Memoises a pure string function, bounded so the table stays small (stemmers see few distinct words).
+ * `const stem = memoizeWords(slowStem); stem("running")`
+ */
+export function memoizeWords(fn: (word: string) => string, limit = 100_000): (word: string) => string {
+  const cache = new Map<string, string>();
+  return (word) => {
+    let out = cache.get(word);
+    if (out === undefined) {
+      out = fn(word);
+      if (cache.size > limit) cache.clear();
+      cache.set(word, out);
+    }
+    return out;
+  };
+}
