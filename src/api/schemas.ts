@@ -117,5 +117,5 @@ export const jobSchema = {
 
 /** A JSON body's base64 images; an optional `data:image/...;base64,` prefix is accepted. */
 export function base64ImagesSchema(maxItems: number) {
-  return { type: "array", minItems: 1, maxItems, items: { type: "string", minLength: 1 }, description: "image files, base64-encoded" } as const;
+  return { type: "array", minItems: 1, maxItems, items: { type: "string" }, description: "image files, base64-encoded" } as const;
 }

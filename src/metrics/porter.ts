@@ -1,7 +1,7 @@
 // NLTK's PorterStemmer() in its default NLTK_EXTENSIONS mode (nltk 3.8), the stemmer that
-import { memoizeWords } from "./text.js";
 // rouge_score's use_stemmer=True uses. Rules are (suffix, replacement, condition-on-stem);
 // the first rule whose suffix matches decides, even when its condition fails.
+import { memoizeWords } from "./text.js";
 
 const IRREGULAR: Record<string, string> = {
   sky: "sky", skies: "sky", dying: "die", lying: "lie", tying: "tie", news: "news",

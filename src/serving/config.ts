@@ -31,7 +31,7 @@ export interface ServerConfig {
   port: number;
   models: Readonly<Record<string, Readonly<ModelConfig>>>;
   limits: Readonly<ServerLimits>;
-  /** Holds `captioner.db` (API keys, the embedded job queue). */
+  /** Holds `captioner.db` (API keys, the embedded job queue); default `$CAPTIONER_HOME`, else `~/.captioner`. */
   dataDir: string;
   /** Set: captioning goes through Redis + BullMQ workers instead of this process's models. */
   redisUrl?: string;
@@ -123,7 +123,7 @@ export function loadServerConfig(opts: { file?: string; env?: NodeJS.ProcessEnv;
     port: portFlag ?? (nonEmpty(env.CAPTIONER_PORT) !== undefined ? wholeNumber(env.CAPTIONER_PORT, 0, "CAPTIONER_PORT", 65535) : fromFile.port !== undefined ? wholeNumber(fromFile.port, 0, `port in ${where}`, 65535) : 8000),
     models: Object.keys(models).length > 0 ? models : { ...DEFAULT_MODELS },
     limits,
-    dataDir: path.resolve(flags.dataDir ?? nonEmpty(env.CAPTIONER_DATA_DIR) ?? optionalString(fromFile.dataDir, `dataDir in ${where}`) ?? defaultDataDir()),
+    dataDir: path.resolve(flags.dataDir ?? nonEmpty(env.CAPTIONER_HOME) ?? optionalString(fromFile.dataDir, `dataDir in ${where}`) ?? defaultDataDir()),
     allowDownloads: envDownloads !== undefined ? parseBoolean(envDownloads, "CAPTIONER_ALLOW_DOWNLOADS") : fromFile.allowDownloads !== undefined ? parseBoolean(fromFile.allowDownloads, `allowDownloads in ${where}`) : !offline,
   };
   const redisUrl = flags.redis ?? nonEmpty(env.CAPTIONER_REDIS_URL) ?? optionalString(fromFile.redisUrl, `redisUrl in ${where}`);
