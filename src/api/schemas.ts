@@ -21,9 +21,6 @@ export function errors(...statuses: number[]): Record<number, typeof errorSchema
   return Object.fromEntries(statuses.map((s) => [s, errorSchema]));
 }
 
-/** The statuses a route guarded by a role may answer besides its own. */
-export const AUTH_ERRORS = [401, 403] as const;
-
 /** Generation options with the API's (transformers') snake_case names; bounds from the server limits. */
 export function captionOptionProperties(limits: ServerLimits) {
   return {

@@ -1,7 +1,7 @@
 // The Snowball English ("Porter2") stemmer as generated into Java (org.tartarus.snowball
-import { memoizeWords } from "./text.js";
 // englishStemmer) and shipped with Meteor 1.5. Suffix choices follow Snowball's `among`:
 // the longest listed suffix that matches is chosen first, and only then is its condition checked.
+import { memoizeWords } from "./text.js";
 
 const EXCEPTIONS1: Record<string, string> = {
   skis: "ski", skies: "sky", dying: "die", lying: "lie", tying: "tie", idly: "idl", gently: "gentl",
