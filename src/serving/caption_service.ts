@@ -73,7 +73,7 @@ export function imageInputError(error: ImageDecodeError, bytes: Uint8Array, inde
   const which = total > 1 ? `image ${index + 1} of ${total}: ` : "";
   if (bytes.length === 0) return new InputError(400, "empty_image", `${which}the image is empty (0 bytes); send the file's contents (curl: -F 'image=@photo.jpg')`);
   if (sniffImageFormat(bytes) === undefined) return new InputError(415, "unsupported_image_format", `${which}${error.message}`);
-  if (/decompression bomb/.test(error.message)) return new InputError(413, "too_many_pixels", `${which}${error.message}`);
+  if (error.kind === "too_many_pixels") return new InputError(413, "too_many_pixels", `${which}${error.message}`);
   return new InputError(400, "invalid_image", `${which}${error.message}`);
 }
 

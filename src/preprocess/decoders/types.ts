@@ -19,7 +19,12 @@ const SEND_INSTEAD = "Send a PNG, JPEG, WebP or GIF file.";
 
 /** The bytes could not be turned into an image; the message says what is wrong and what to send instead. */
 export class ImageDecodeError extends Error {
-  constructor(problem: string, advice: string = SEND_INSTEAD) {
+  constructor(
+    problem: string,
+    advice: string = SEND_INSTEAD,
+    /** `too_many_pixels` when the decompression-bomb guard refused the image (a server answers 413). */
+    readonly kind: "invalid" | "too_many_pixels" = "invalid",
+  ) {
     super(`${problem} ${advice}`.trim());
     this.name = "ImageDecodeError";
   }
@@ -36,6 +41,7 @@ export function checkDimensions(format: string, width: number, height: number, l
       `The ${format} image is ${width}x${height} = ${width * height} pixels, more than the limit of ${maxPixels}` +
         " (a guard against decompression bombs).",
       "Downscale the image before sending it.",
+      "too_many_pixels",
     );
   }
 }
