@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { openDatabase, type Database } from "../src/serving/db.js";
-import { BullJobQueue, type Job, type JobQueue, JobTimeoutError, QueueFullError, SqliteJobQueue } from "../src/serving/queue/index.js";
+import { BullJobQueue, type JobQueue, JobTimeoutError, QueueFullError, SqliteJobQueue } from "../src/serving/queue/index.js";
 import { startRedis, type RedisServer } from "./helpers/redis.js";
 
 /** Storage that outlives queue instances: `open()` gives a new queue over the same jobs. */
@@ -73,6 +73,8 @@ function queueContract(backend: string, makeStore: () => Promise<QueueStore>) {
         assert.equal((await queue.list({ state: "done" })).length, 0);
         assert.equal((await queue.list({ limit: 2 })).length, 2);
         assert.equal(await queue.depth(), 3);
+        await assert.rejects(queue.enqueue("bad kind:1", {}), /job kind "bad kind:1" must be 1-64 letters/);
+        assert.equal((await queue.enqueue("model.reload", {})).kind, "model.reload");
       } finally {
         await cleanup();
       }
@@ -177,6 +179,8 @@ function queueContract(backend: string, makeStore: () => Promise<QueueStore>) {
         await eventually(async () => aborted, "the handler's abort signal");
         assert.deepEqual(seen, ["quick", "running"], "the cancelled queued job never reached the handler");
         assert.equal(await queue.cancel(quick.id), false, "done jobs stay done");
+        assert.deepEqual((await queue.list({ state: "cancelled" })).map((j) => j.id).sort(), [queued.id, running.id].sort());
+        assert.deepEqual((await queue.list()).map((j) => j.id).sort(), [queued.id, quick.id, running.id].sort(), "each job listed once");
       } finally {
         await cleanup();
       }
@@ -341,5 +345,3 @@ queueContract("Redis + BullMQ", async () => {
   const prefix = `t${++prefixes}`;
   return { open: (opts) => new BullJobQueue(redis!.url, { ...opts, prefix }), dispose: async () => {} };
 });
-
-export type { Job };

@@ -3,7 +3,7 @@
 // signal it stops taking jobs, finishes the running ones and exits 0 (a second signal exits at once).
 import { Command } from "commander";
 import { loadServerConfig } from "../serving/config.js";
-import { BullJobQueue } from "../serving/queue/index.js";
+import { BullJobQueue, redactedUrl } from "../serving/queue/bullmq.js";
 import { ModelRegistry } from "../serving/registry.js";
 import { serveCaptionJobs, workerId } from "../serving/remote_caption.js";
 import { intAtLeast, reportErrors } from "./common.js";
@@ -31,15 +31,6 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
   if (!config.redisUrl) throw new Error("a worker needs a queue: give --redis redis://HOST:PORT (or CAPTIONER_REDIS_URL, or redisUrl in the config file)");
   const log = (message: string) => process.stderr.write(`captioner worker ${workerId()}: ${message}\n`);
 
-  const registry = new ModelRegistry(config.models, { allowDownloads: config.allowDownloads, threads: config.threads, log });
-  await registry.loadAll();
-  const failed = registry.statuses().filter((s) => s.state !== "ready");
-  if (failed.length > 0) {
-    await registry.close();
-    throw new Error(`cannot serve ${failed.map((s) => `"${s.name}" (${s.error})`).join(", ")}; fix the model source or pull it first (captioner pull)`);
-  }
-
-  const queue = new BullJobQueue(config.redisUrl, { maxDepth: config.limits.queueMaxDepth });
   let stopRequested = false;
   let requestStop!: () => void;
   const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
@@ -55,22 +46,26 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  // No reloads happen in a worker, so handing out the registry's captioner directly is safe.
-  await serveCaptionJobs(queue, (model) => registry.use(model, async (captioner) => captioner), { concurrency: flags.concurrency });
-  log(`ready: models ${registry.names().join(", ")} on ${redacted(config.redisUrl)} (concurrency ${flags.concurrency})`);
-  await stopSignal;
-  await queue.close();
-  await registry.close();
-  log("stopped");
-}
-
-/** The URL without its password, for logs. */
-function redacted(url: string): string {
+  const queue = new BullJobQueue(config.redisUrl, { maxDepth: config.limits.queueMaxDepth });
+  const registry = new ModelRegistry(config.models, { allowDownloads: config.allowDownloads, threads: config.threads, log });
   try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "(invalid URL)";
+    await queue.connect(); // before loading models: a wrong URL should fail in a second, not after a download
+    await registry.loadAll();
+    const failed = registry.statuses().filter((s) => s.state !== "ready");
+    if (failed.length > 0) {
+      throw new Error(`cannot serve ${failed.map((s) => `"${s.name}" (${s.error})`).join(", ")}; fix the model source or pull it first (captioner pull)`);
+    }
+    if (!stopRequested) {
+      // No reloads happen in a worker, so handing out the registry's captioner directly is safe.
+      await serveCaptionJobs(queue, (model) => registry.use(model, async (captioner) => captioner), { concurrency: flags.concurrency });
+      log(`ready: models ${registry.names().join(", ")} on ${redactedUrl(config.redisUrl)} (concurrency ${flags.concurrency})`);
+    }
+    await stopSignal;
+  } finally {
+    await queue.close();
+    await registry.close();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
+  log("stopped");
 }

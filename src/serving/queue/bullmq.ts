@@ -6,13 +6,16 @@ import { randomUUID } from "node:crypto";
 import { type Job as BullJob, type JobType, Queue, UnrecoverableError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import {
+  checkKind,
   DEFAULT_MAX_DEPTH,
   type EnqueueOptions,
   FINAL_STATES,
+  JOB_KIND_PATTERN,
   type Job,
   type JobHandler,
   type JobQueue,
   type JobState,
+  JobError,
   JobTimeoutError,
   type ListOptions,
   QueueFullError,
@@ -26,7 +29,6 @@ const BULL_TYPES: Record<Exclude<JobState, "cancelled">, JobType[]> = {
 };
 const ALL_TYPES = Object.values(BULL_TYPES).flat();
 const ACTIVE_TYPES = [...BULL_TYPES.queued, ...BULL_TYPES.running];
-const KIND_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** How long finished jobs and tombstones are kept (seconds). */
 const KEEP_SECONDS = 7 * 24 * 3600;
 const POLL_MS = 50;
@@ -42,6 +44,8 @@ export class BullJobQueue implements JobQueue {
   private readonly running = new Map<string, Worker>();
   private cancelPoll: NodeJS.Timeout | null = null;
   private closed = false;
+  /** The connection's last error (e.g. ECONNREFUSED), for messages: failing commands only say "max retries". */
+  private lastRedisError = "";
 
   constructor(redisUrl: string, opts: { prefix?: string; maxDepth?: number } = {}) {
     if (!/^rediss?:\/\//.test(redisUrl)) throw new Error(`expected a Redis URL like redis://127.0.0.1:6379, got "${redisUrl}"`);
@@ -49,11 +53,27 @@ export class BullJobQueue implements JobQueue {
     this.maxDepth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
     this.connection = { url: redisUrl, maxRetriesPerRequest: null };
     this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false });
-    this.redis.on("error", () => {}); // reported through the failing commands instead of crashing the process
+    // Reported through connect() and the failing commands instead of crashing the process.
+    this.redis.on("error", (error: Error) => (this.lastRedisError = error.message));
+  }
+
+  /** Checks that Redis answers, so a wrong URL fails at start-up with a clear message. */
+  async connect(timeoutMs = 5000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)));
+    try {
+      await Promise.race([this.redis.ping(), timeout]);
+    } catch (error) {
+      const reason = this.lastRedisError || (error as Error).message;
+      throw new Error(`cannot reach Redis at ${redactedUrl(this.connection.url)}: ${reason}; is redis-server running, and is the URL right?`);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async enqueue<P>(kind: string, payload: P, opts: EnqueueOptions = {}): Promise<Job<P>> {
     if (this.closed) throw new Error("the job queue is closed; cannot enqueue");
+    checkKind(kind);
     const maxAttempts = opts.maxAttempts ?? 1;
     if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`maxAttempts must be a whole number ≥ 1, got ${maxAttempts}`);
     const depth = await this.depth();
@@ -101,7 +121,9 @@ export class BullJobQueue implements JobQueue {
         }
       }
     }
-    return jobs.sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, limit);
+    // A cancelled job still finishing on a worker is both tombstoned and active in BullMQ: keep it once.
+    const unique = [...new Map(jobs.map((j) => [j.id, j])).values()];
+    return unique.sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, limit);
   }
 
   async cancel(id: string): Promise<boolean> {
@@ -112,6 +134,7 @@ export class BullJobQueue implements JobQueue {
       .multi()
       .set(this.key(`cancelled:${id}`), JSON.stringify(tombstone), "EX", KEEP_SECONDS)
       .zadd(this.key("cancelled"), Date.now(), id)
+      .zremrangebyscore(this.key("cancelled"), 0, Date.now() - KEEP_SECONDS * 1000)
       .exec();
     // A waiting job is simply removed; an active one is locked, so its worker aborts it (see pollCancels).
     if (job.state === "queued") await this.queueFor(job.kind).remove(id).catch(() => 0);
@@ -129,6 +152,8 @@ export class BullJobQueue implements JobQueue {
       kind,
       async (bull: BullJob, _token?: string, signal?: AbortSignal) => {
         const id = bull.id!;
+        // Cancelled between our cancel()'s check and its remove(): never start it.
+        if (await this.redis.exists(this.key(`cancelled:${id}`))) throw new UnrecoverableError(`job ${id} was cancelled`);
         this.running.set(id, worker);
         try {
           const ctx = {
@@ -156,7 +181,7 @@ export class BullJobQueue implements JobQueue {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const job = await this.get(id);
-      if (!job) throw new Error(`no job with id ${id}`);
+      if (!job) throw new JobError(`no job with id ${id}`);
       if (FINAL_STATES.includes(job.state)) return job;
       const left = deadline - Date.now();
       if (left <= 0) throw new JobTimeoutError(id, timeoutMs);
@@ -180,7 +205,8 @@ export class BullJobQueue implements JobQueue {
     // Worker.close() waits for the active jobs to finish; waiting jobs stay in Redis.
     await Promise.all(this.workers.map((w) => w.close()));
     await Promise.all([...this.queues.values()].map((q) => q.close()));
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    if (this.redis.status === "ready") await this.redis.quit().catch(() => this.redis.disconnect());
+    else this.redis.disconnect();
   }
 
   private key(name: string): string {
@@ -188,7 +214,7 @@ export class BullJobQueue implements JobQueue {
   }
 
   private async kinds(): Promise<string[]> {
-    return (await this.redis.smembers(this.key("kinds"))).filter((k) => KIND_PATTERN.test(k)).sort();
+    return (await this.redis.smembers(this.key("kinds"))).filter((k) => JOB_KIND_PATTERN.test(k)).sort();
   }
 
   private queueFor(kind: string): Queue {
@@ -210,8 +236,15 @@ export class BullJobQueue implements JobQueue {
   }
 }
 
-function checkKind(kind: string): void {
-  if (!KIND_PATTERN.test(kind)) throw new Error(`job kind "${kind}" must be 1-64 letters, digits, "_" or "-"`);
+/** The URL without its password, for logs and messages. */
+export function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(invalid URL)";
+  }
 }
 
 /** The kind encoded in a job id "<kind>.<uuid>", or null for an id this queue never made. */
@@ -219,7 +252,7 @@ function kindOf(id: string): string | null {
   const dot = id.length - 37;
   if (dot < 1 || id[dot] !== ".") return null;
   const kind = id.slice(0, dot);
-  return KIND_PATTERN.test(kind) ? kind : null;
+  return JOB_KIND_PATTERN.test(kind) ? kind : null;
 }
 
 function stateOf(bullState: string): JobState {

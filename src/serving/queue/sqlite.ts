@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db.js";
 import {
+  checkKind,
   DEFAULT_MAX_DEPTH,
   type EnqueueOptions,
   errorMessage,
@@ -12,6 +13,7 @@ import {
   type JobHandler,
   type JobQueue,
   type JobState,
+  JobError,
   JobTimeoutError,
   type ListOptions,
   QueueFullError,
@@ -56,6 +58,7 @@ export class SqliteJobQueue implements JobQueue {
 
   async enqueue<P>(kind: string, payload: P, opts: EnqueueOptions = {}): Promise<Job<P>> {
     if (this.closed) throw new Error("the job queue is closed; cannot enqueue");
+    checkKind(kind);
     const maxAttempts = opts.maxAttempts ?? 1;
     if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`maxAttempts must be a whole number ≥ 1, got ${maxAttempts}`);
     const now = new Date().toISOString();
@@ -93,6 +96,7 @@ export class SqliteJobQueue implements JobQueue {
 
   async work<P, R>(kind: string, handler: JobHandler<P, R>, opts: { concurrency?: number } = {}): Promise<void> {
     if (this.closed) throw new Error("the job queue is closed; cannot start a worker");
+    checkKind(kind);
     const concurrency = opts.concurrency ?? 1;
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a whole number ≥ 1, got ${concurrency}`);
     this.workers.push({ kind, concurrency, handler, running: 0 });
@@ -104,7 +108,7 @@ export class SqliteJobQueue implements JobQueue {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const job = await this.get(id);
-      if (!job) throw new Error(`no job with id ${id}`);
+      if (!job) throw new JobError(`no job with id ${id}`);
       if (FINAL_STATES.includes(job.state)) return job;
       const left = deadline - Date.now();
       if (left <= 0) throw new JobTimeoutError(id, timeoutMs);
@@ -148,14 +152,20 @@ export class SqliteJobQueue implements JobQueue {
     return Math.max(1, Math.min(60, Math.ceil(this.maxDepth / 100)));
   }
 
+  /** A write from a handler's life cycle; skipped if the owner already closed the database (nothing to record into). */
+  private update(sql: string, ...args: unknown[]): void {
+    if (this.db.open) this.db.prepare(sql).run(...args);
+  }
+
   private tick(): void {
+    if (!this.db.open) return;
     this.abortCancelledElsewhere();
     this.pump();
   }
 
   /** Starts as many queued jobs as the workers have free slots for. */
   private pump(): void {
-    if (this.closed) return;
+    if (this.closed || !this.db.open) return;
     for (const worker of this.workers) {
       while (worker.running < worker.concurrency) {
         const row = this.claim(worker.kind);
@@ -184,17 +194,17 @@ export class SqliteJobQueue implements JobQueue {
       signal: abort.signal,
       progress: async (fraction: number) => {
         const p = Math.min(1, Math.max(0, Number(fraction) || 0));
-        this.db.prepare("UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND state = 'running'").run(p, new Date().toISOString(), row.id);
+        this.update("UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND state = 'running'", p, new Date().toISOString(), row.id);
       },
     };
     const done = (async () => {
       try {
         const result = await worker.handler(job, ctx);
-        this.finish(row.id, "UPDATE jobs SET state = 'done', progress = 1, result = ?, error = NULL, updated_at = ? WHERE id = ? AND state = 'running'", JSON.stringify(result ?? null));
+        this.update("UPDATE jobs SET state = 'done', progress = 1, result = ?, error = NULL, updated_at = ? WHERE id = ? AND state = 'running'", JSON.stringify(result ?? null), new Date().toISOString(), row.id);
       } catch (error) {
         // Retry while attempts remain; the error of the last try stays visible either way.
-        const next = row.attempts < row.max_attempts ? "queued" : "failed";
-        this.finish(row.id, `UPDATE jobs SET state = '${next}', error = ?, updated_at = ? WHERE id = ? AND state = 'running'`, errorMessage(error));
+        const next: JobState = row.attempts < row.max_attempts ? "queued" : "failed";
+        this.update("UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE id = ? AND state = 'running'", next, errorMessage(error), new Date().toISOString(), row.id);
       } finally {
         worker.running--;
         this.running.delete(row.id);
@@ -203,10 +213,6 @@ export class SqliteJobQueue implements JobQueue {
       }
     })();
     this.running.set(row.id, { abort, done });
-  }
-
-  private finish(id: string, sql: string, value: string): void {
-    this.db.prepare(sql).run(value, new Date().toISOString(), id);
   }
 
   /** Aborts running handlers whose job was cancelled through another connection to the file. */

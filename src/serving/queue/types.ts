@@ -93,6 +93,15 @@ export const FINAL_STATES: readonly JobState[] = ["done", "failed", "cancelled"]
 /** Default queue depth limit (queued + running) before enqueue refuses with QueueFullError. */
 export const DEFAULT_MAX_DEPTH = 1000;
 
+/** What a job kind may look like: 1-64 letters, digits, "_", "." or "-". */
+export const JOB_KIND_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Job kinds name queues (BullMQ queue names, Redis keys), so they are kept to simple words. */
+export function checkKind(kind: string): string {
+  if (typeof kind !== "string" || !JOB_KIND_PATTERN.test(kind)) throw new JobError(`job kind "${kind}" must be 1-64 letters, digits, "_", "." or "-"`);
+  return kind;
+}
+
 /** The error message of anything thrown, for a job's `error` field. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
