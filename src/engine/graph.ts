@@ -1,6 +1,7 @@
 // The graph under construction: typed tensor handles, weights that bind lazily to the graph that
 // uses them, and serialisation to an ONNX ModelProto. Ops live in ops.ts/nn.ts; this file knows no
 // op semantics.
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { Message } from "./onnx/protobuf.js";
 
@@ -162,16 +163,19 @@ export class Graph {
     return outputs;
   }
 
-  /** Serialises the graph as an ONNX ModelProto (opset 17 + com.microsoft when used). */
   /**
-   * With `externalDataFolder`, weights stored raw in a checkpoint file under that folder are referenced
-   * in place (ONNX external data), so the model bytes hold no copy of them.
+   * Serialises the graph as an ONNX ModelProto (opset 17 + com.microsoft when used). With
+   * `externalDataFolder`, weights stored raw in a checkpoint file under that folder (after resolving
+   * symlinks, as onnxruntime does: HF cache snapshots link into `blobs/`) are referenced in place
+   * (ONNX external data), so the model bytes hold no copy of them.
    */
   toModelProto(opts: { externalDataFolder?: string } = {}): Uint8Array {
     const graph = new Message();
     for (const n of this.nodes) graph.message(1, nodeProto(n));
     graph.string(2, this.name);
-    for (const init of this.initializers.values()) graph.message(5, tensorProto(init, opts.externalDataFolder));
+    const real = memoRealpath();
+    const locate = (file: string) => (opts.externalDataFolder === undefined ? null : path.relative(real(opts.externalDataFolder), real(file)));
+    for (const init of this.initializers.values()) graph.message(5, tensorProto(init, locate));
     for (const i of this.inputs) graph.message(11, valueInfo(i));
     for (const o of this.outputs) graph.message(12, valueInfo(o));
     const model = new Message().int(1, 8).string(2, "captioner").string(3, "0.1.0").message(7, graph);
@@ -242,10 +246,20 @@ function attributeProto(name: string, v: AttrValue): Message {
   return m.packedInts(8, v).int(20, 7);
 }
 
-function tensorProto(t: InitializerSpec, externalDataFolder: string | undefined): Message {
+function memoRealpath(): (file: string) => string {
+  const seen = new Map<string, string>();
+  return (file) => {
+    let real = seen.get(file);
+    if (real === undefined) seen.set(file, (real = fs.realpathSync(file)));
+    return real;
+  };
+}
+
+/** `locate(file)`: the weights file's path relative to the external-data folder, or null for inline data. */
+function tensorProto(t: InitializerSpec, locate: (file: string) => string | null): Message {
   const m = new Message().packedInts(1, t.shape as number[]).int(2, ONNX_DTYPE[t.dtype]).string(8, t.name);
   const src = t.data.source;
-  const location = src && externalDataFolder !== undefined ? path.relative(externalDataFolder, src.file) : null;
+  const location = src ? locate(src.file) : null;
   if (src && location && !location.startsWith("..") && !path.isAbsolute(location)) {
     // Point at the checkpoint file itself: no copy of the weights in the model bytes.
     m.message(13, new Message().string(1, "location").string(2, location));

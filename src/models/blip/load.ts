@@ -1,5 +1,7 @@
 // A BLIP checkpoint folder turned into two onnxruntime sessions, and the StepModel that the shared
 // generation loop drives: it owns the self-attention caches and each row's cross-attention K/V.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { openCheckpoint } from "../../engine/checkpoint/index.js";
 import type { LoweringOptions } from "../../engine/graph.js";
 import { CompiledGraph, ort, type RuntimeOptions } from "../../engine/runtime.js";
@@ -34,10 +36,12 @@ export class BlipSessions {
   static async load(folder: string, opts: LoadOptions = {}): Promise<BlipSessions> {
     const config = loadBlipConfig(folder);
     // Weights stay in the checkpoint file: onnxruntime reads them from there (no JS copy).
-    const weights = Weights.of(openCheckpoint(folder, { maxInMemoryBytes: 0 }));
+    const checkpoint = openCheckpoint(folder, { maxInMemoryBytes: 0 });
+    const weights = Weights.of(checkpoint);
     const model = new BlipForConditionalGeneration(config, weights);
     const lowering = opts.lowering ?? { fused: true, quantize: "none" };
-    const runtime = { ...opts, weightsFolder: folder };
+    // onnxruntime resolves symlinks and wants external data under one folder: the weights' real one.
+    const runtime = { ...opts, weightsFolder: path.dirname(fs.realpathSync(checkpoint.files[0]!)) };
     const vision = await CompiledGraph.compile(model.visionGraph(lowering), runtime);
     const decoder = await CompiledGraph.compile(model.decoderGraph(lowering), runtime);
     return new BlipSessions(config, vision, decoder, weights.unused());
