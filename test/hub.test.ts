@@ -365,3 +365,22 @@ describe("captioner pull", () => {
     assert.match(await failure([PRIVATE]), /gated or private.*set HF_TOKEN/);
   });
 });
+
+describe("pull NAME", () => {
+  it("downloads the model a configuration names, and names the configured models when NAME is unknown", async () => {
+    const hub = await FakeHub.start({ "acme/tiny-blip": repoFromFolder(BASE_DIR, { exclude: ["expected.json"] }) });
+    try {
+      const home = newCacheDir();
+      const config = path.join(home, "captioner.json");
+      writeFileSync(config, JSON.stringify({ models: { tiny: "acme/tiny-blip" } }));
+      const env = { ...process.env, HF_HOME: path.join(home, "hf"), HF_ENDPOINT: hub.url, HF_TOKEN: "" };
+      const run = (name: string) => promisify(execFile)(process.execPath, [MAIN_JS, "pull", name, "--config", config], { env });
+      const { stdout } = await run("tiny");
+      assert.match(stdout, /models--acme--tiny-blip/);
+      assert.ok(existsSync(path.join(stdout.trim(), "model.safetensors")));
+      await assert.rejects(run("nosuchname"), (e: { stderr: string }) => /nor a configured model \(configured: tiny\)/.test(e.stderr));
+    } finally {
+      await hub.close();
+    }
+  });
+});

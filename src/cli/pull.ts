@@ -1,26 +1,42 @@
-// `captioner pull REPO_ID [--revision REV]`: download a model into the Hugging Face cache and print
-// its snapshot folder. Settings come from HF_HOME / HF_HUB_CACHE / HF_ENDPOINT / HF_TOKEN / HF_HUB_OFFLINE.
+// `captioner pull NAME|REPO_ID [--revision REV] [--config FILE]`: download a model into the Hugging
+// Face cache and print its snapshot folder. NAME is a model of the server configuration (`blip` by
+// default). Settings come from HF_HOME / HF_HUB_CACHE / HF_ENDPOINT / HF_TOKEN / HF_HUB_OFFLINE.
 import { Command } from "commander";
-import { DEFAULT_REVISION, downloadModel, HubError } from "../serving/hub/index.js";
+import { ConfigError, loadServerConfig } from "../serving/config.js";
+import { DEFAULT_REVISION, downloadModel, HubError, isRepoId } from "../serving/hub/index.js";
 
 /** The `pull` sub-command. */
 export function pullCommand(): Command {
   return new Command("pull")
-    .description("download a model (Hugging Face repo id, e.g. Salesforce/blip-image-captioning-base) into the HF cache")
-    .argument("<model>", "Hugging Face repo id org/name (model names from the server config are not supported yet)")
-    .option("--revision <rev>", "branch, tag or commit hash", DEFAULT_REVISION)
-    .action(async (model: string, flags: { revision: string }, command: Command) => {
+    .description("download a model (a configured model name, or a Hugging Face repo id such as Salesforce/blip-image-captioning-base) into the HF cache")
+    .argument("<model>", "a model name of the server configuration (e.g. blip), or a Hugging Face repo id org/name")
+    .option("--revision <rev>", "branch, tag or commit hash (default: the configured one, else main)")
+    .option("--config <file>", "server configuration file that names the models")
+    .action(async (model: string, flags: { revision?: string; config?: string }, command: Command) => {
       const progress = process.stderr.isTTY ? progressLine() : undefined;
       try {
-        const snapshot = await downloadModel(model, { revision: flags.revision, onProgress: progress?.update });
+        const { repoId, revision } = resolveName(model, flags);
+        const snapshot = await downloadModel(repoId, { revision, onProgress: progress?.update });
         progress?.finish();
         process.stdout.write(`${snapshot}\n`);
       } catch (error) {
         progress?.finish();
-        if (error instanceof HubError) command.error(`error: ${error.message}`, { exitCode: 1 });
+        if (error instanceof HubError || error instanceof ConfigError) command.error(`error: ${error.message}`, { exitCode: 1 });
         throw error;
       }
     });
+}
+
+/** A configured model name → its hub repo id and revision; a repo id passes through. */
+function resolveName(model: string, flags: { revision?: string; config?: string }): { repoId: string; revision: string } {
+  if (isRepoId(model) && !model.includes("@")) return { repoId: model, revision: flags.revision ?? DEFAULT_REVISION };
+  const models = loadServerConfig({ file: flags.config, env: process.env }).models;
+  const configured = models[model];
+  if (!configured) {
+    throw new HubError(`"${model}" is neither a Hugging Face repo id (org/name) nor a configured model (configured: ${Object.keys(models).join(", ")})`);
+  }
+  if (!isRepoId(configured.source)) throw new HubError(`model ${model} is the local folder ${configured.source}; there is nothing to download`);
+  return { repoId: configured.source, revision: flags.revision ?? configured.revision ?? DEFAULT_REVISION };
 }
 
 /** One self-overwriting stderr line: "file  12.3 MB / 45.6 MB  27%", redrawn at most every 100 ms. */
