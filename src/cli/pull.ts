@@ -2,8 +2,9 @@
 // Face cache and print its snapshot folder. NAME is a model of the server configuration (`blip` by
 // default). Settings come from HF_HOME / HF_HUB_CACHE / HF_ENDPOINT / HF_TOKEN / HF_HUB_OFFLINE.
 import { Command } from "commander";
+import { existsSync } from "node:fs";
 import { ConfigError, loadServerConfig } from "../serving/config.js";
-import { DEFAULT_REVISION, downloadModel, HubError, isRepoId } from "../serving/hub/index.js";
+import { DEFAULT_REVISION, downloadModel, HubError } from "../serving/hub/index.js";
 
 /** The `pull` sub-command. */
 export function pullCommand(): Command {
@@ -29,13 +30,14 @@ export function pullCommand(): Command {
 
 /** A configured model name → its hub repo id and revision; a repo id passes through. */
 function resolveName(model: string, flags: { revision?: string; config?: string }): { repoId: string; revision: string } {
-  if (isRepoId(model) && !model.includes("@")) return { repoId: model, revision: flags.revision ?? DEFAULT_REVISION };
+  // Anything with a "/" is meant as a repo id (and validated as one by the download).
+  if (model.includes("/")) return { repoId: model, revision: flags.revision ?? DEFAULT_REVISION };
   const models = loadServerConfig({ file: flags.config, env: process.env }).models;
   const configured = models[model];
   if (!configured) {
     throw new HubError(`"${model}" is neither a Hugging Face repo id (org/name) nor a configured model (configured: ${Object.keys(models).join(", ")})`);
   }
-  if (!isRepoId(configured.source)) throw new HubError(`model ${model} is the local folder ${configured.source}; there is nothing to download`);
+  if (!configured.source.includes("/") || existsSync(configured.source)) throw new HubError(`model ${model} is the local folder ${configured.source}; there is nothing to download`);
   return { repoId: configured.source, revision: flags.revision ?? configured.revision ?? DEFAULT_REVISION };
 }
 
