@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyServerOptions } from "fastify";
 import type { ServerConfig } from "../serving/config.js";
 import { buildApp } from "./app.js";
-import { openServices, type Services } from "./services.js";
+import { openServices, type Services, startJobHandlers } from "./services.js";
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -41,7 +41,7 @@ export async function startServer(config: ServerConfig, opts: StartServerOptions
   const port = typeof address === "object" && address ? address.port : config.port;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   log(`listening on ${url} (${config.redisUrl ? `captioning through Redis workers at ${config.redisUrl}` : "captioning in this process"})`);
-  const modelsLoaded = services.registry.loadAll();
+  const modelsLoaded = services.registry.loadAll().then(() => startJobHandlers(services));
   if (opts.handleSignals) {
     const onSignal = (signal: NodeJS.Signals) => {
       log(`${signal}: finishing requests in flight, then stopping`);

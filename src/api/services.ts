@@ -33,8 +33,9 @@ export interface OpenServicesOptions {
 }
 
 /**
- * Opens everything a server needs and starts this process's job handlers. Models are not loaded
- * yet: call `services.registry.loadAll()` (the server answers /readyz 503 meanwhile).
+ * Opens everything a server needs. Models are not loaded yet: call `services.registry.loadAll()`
+ * (the server answers /readyz 503 meanwhile), then `startJobHandlers` so that jobs left queued by
+ * an earlier run are not taken before their model is ready.
  */
 export async function openServices(config: ServerConfig, opts: OpenServicesOptions = {}): Promise<Services> {
   const db = openDatabase(opts.dbFile ?? path.join(config.dataDir, "captioner.db"));
@@ -43,16 +44,19 @@ export async function openServices(config: ServerConfig, opts: OpenServicesOptio
   const registry = new ModelRegistry(config.models, { allowDownloads: config.allowDownloads, threads: config.threads, loader: opts.loader, hub: opts.hub, log: opts.log, remote });
   const captions = remote ? new RemoteCaptionService(queue, registry.names(), config.limits) : new LocalCaptionService(registry, config.limits);
   const names = registry.names();
-  const services: Services = { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]! };
-  if (!remote) {
-    // In --redis mode the workers own the models, and these jobs belong to them.
-    await serveLocalCaptionJobs(queue, captions, config.limits.maxImagesPerRequest);
-    await queue.work<{ model: string }, { model: string; loadSeconds: number | null }>(RELOAD_JOB, async (job) => {
-      const status = await registry.load(job.payload.model, { download: true, refresh: true });
-      return { model: status.name, loadSeconds: status.loadSeconds };
-    });
-  }
-  return services;
+  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]! };
+}
+
+/** Starts this process's job handlers (caption jobs, model reloads); call it once the models are loaded. */
+export async function startJobHandlers(services: Services): Promise<void> {
+  const { config, queue, registry, captions } = services;
+  // In --redis mode the workers own the models, and these jobs belong to them.
+  if (config.redisUrl !== undefined) return;
+  await serveLocalCaptionJobs(queue, captions, config.limits.maxImagesPerRequest);
+  await queue.work<{ model: string }, { model: string; loadSeconds: number | null }>(RELOAD_JOB, async (job) => {
+    const status = await registry.load(job.payload.model, { download: true, refresh: true });
+    return { model: status.name, loadSeconds: status.loadSeconds };
+  });
 }
 
 /** Graceful: finish in-flight captioning, stop the queue (queued jobs stay persisted), release models. */

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/api/app.js";
-import { openServices, type Services } from "../../src/api/services.js";
+import { openServices, type Services, startJobHandlers } from "../../src/api/services.js";
 import { loadServerConfig, type ServerConfig, type ServerLimits } from "../../src/serving/config.js";
 import type { ModelLoader } from "../../src/serving/registry.js";
 import { blipCaseDir, readExpected } from "./golden.js";
@@ -38,7 +38,10 @@ export interface TestApp {
 /** An app with an in-memory database; models loaded first unless `load: false`. Close it with `app.close()`. */
 export async function testApp(opts: { limits?: Partial<ServerLimits>; models?: string[]; loader?: ModelLoader; load?: boolean } = {}): Promise<TestApp> {
   const services = await openServices(testConfig(opts), { dbFile: ":memory:", loader: opts.loader });
-  if (opts.load !== false) await services.registry.loadAll();
+  if (opts.load !== false) {
+    await services.registry.loadAll();
+    await startJobHandlers(services);
+  }
   const app = await buildApp({ services });
   return { app, services };
 }
