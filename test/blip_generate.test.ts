@@ -60,3 +60,13 @@ for (const caseName of blipCases) for (const fused of [false, true]) {
     });
   });
 }
+
+test("a sequence longer than the model's position embeddings is refused with a clear error", async () => {
+  const dir = blipCaseDir("base_like_32px"); // 64 positions
+  const captioner = await Captioner.load(dir, { threads: 1 });
+  const pixels = readArray(dir, readExpected("base_like_32px").images[0].pixel_values) as Float32Array;
+  await assert.rejects(captioner.captionPixels(pixels, 1, { maxNewTokens: 64 }), /maxLength 65 .* exceeds the model's 64 positions/);
+  await assert.rejects(captioner.captionPixels(pixels, 1, { prompt: "a dog ".repeat(40), maxNewTokens: 5 }), /exceeds the model's 64 positions; shorten the prompt/);
+  assert.equal((await captioner.captionPixels(pixels, 1, { maxNewTokens: 63 }))[0]![0]!.ids.length <= 64, true);
+  await captioner.release();
+});

@@ -7,7 +7,7 @@ import sharp from "sharp";
 import type { LoweringOptions } from "../engine/graph.js";
 import { Captioner } from "../generation/captioner.js";
 import { generate } from "../generation/generate.js";
-import type { StepModel } from "../generation/step_model.js";
+import type { StepModel } from "../models/step_model.js";
 import { type BenchShape, ensureRandomBlip } from "./random_blip.js";
 
 export interface BenchOptions {
@@ -119,6 +119,7 @@ const round = (x: number) => Math.round(x * 1e5) / 1e5;
 function timed(model: StepModel, into: number[]): StepModel {
   return {
     vocabSize: model.vocabSize,
+    maxPositions: model.maxPositions,
     get rows() {
       return model.rows;
     },

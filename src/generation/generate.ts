@@ -1,7 +1,7 @@
 // `generate()` as transformers 4.40 runs it for BLIP: greedy search or beam search over a StepModel,
 // with its length rules and logits processors. Every row of one call shares the prompt length.
 import * as proc from "./processors.js";
-import type { SpecialIds, StepModel } from "./step_model.js";
+import type { SpecialIds, StepModel } from "../models/step_model.js";
 
 /** Generation options (transformers' names in camelCase); unset ones take the model's defaults. */
 export interface GenerationOptions {
@@ -45,7 +45,7 @@ export async function generate(
   model: StepModel, prompts: readonly (readonly number[])[], special: SpecialIds,
   options: GenerationOptions = {}, defaults: GenerationDefaults = TRANSFORMERS_DEFAULTS, observe?: ScoreObserver,
 ): Promise<Sequence[][]> {
-  const o = resolveOptions(options, defaults, prompts[0]!.length);
+  const o = resolveOptions(options, defaults, prompts[0]!.length, model.maxPositions);
   const processors = logitsProcessors(o, prompts[0]!.length, special.eos);
   if (o.numBeams === 1) return (await greedy(model, prompts, o.maxLength, processors, special, observe)).map((ids) => [{ ids }]);
   return beamSearch(model, prompts, o, processors, special);
@@ -55,8 +55,11 @@ interface Resolved extends GenerationDefaults {
   minNewTokens: number;
 }
 
-/** Checks options and applies transformers' length rules (max_new_tokens wins over max_length). */
-export function resolveOptions(options: GenerationOptions, defaults: GenerationDefaults, promptLength: number): Resolved {
+/**
+ * Checks options and applies transformers' length rules (max_new_tokens wins over max_length).
+ * `maxPositions`: the model's position embeddings; a longer sequence is refused (transformers crashes).
+ */
+export function resolveOptions(options: GenerationOptions, defaults: GenerationDefaults, promptLength: number, maxPositions = Infinity): Resolved {
   const o = { ...defaults, minNewTokens: 0, ...definedOnly(options) } as Resolved & GenerationOptions;
   const positiveInt = (name: string, v: number | undefined, min: number) => {
     if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new GenerationOptionsError(`${name} must be an integer ≥ ${min} (got ${v})`);
@@ -74,6 +77,11 @@ export function resolveOptions(options: GenerationOptions, defaults: GenerationD
     throw new GenerationOptionsError(`numReturnSequences (${o.numReturnSequences}) cannot exceed numBeams (${o.numBeams}); greedy search returns one sequence`);
   }
   if (options.maxNewTokens !== undefined) o.maxLength = options.maxNewTokens + promptLength;
+  if (o.maxLength > maxPositions) {
+    throw new GenerationOptionsError(
+      `maxLength ${o.maxLength} (the prompt's ${promptLength} tokens, [DEC] included, plus new tokens) exceeds the model's ${maxPositions} positions; shorten the prompt or lower maxNewTokens`,
+    );
+  }
   return o;
 }
 

@@ -52,10 +52,10 @@ export function checkOptionLimits(options: CaptionOptions, limits: ServerLimits)
 }
 
 /** Applies the model's length rules and checks what only they reveal (e.g. max_length vs. the prompt). */
-function checkResolvedOptions(options: CaptionOptions, defaults: typeof TRANSFORMERS_DEFAULTS, promptLength: number, limits: ServerLimits): void {
+function checkResolvedOptions(options: CaptionOptions, defaults: typeof TRANSFORMERS_DEFAULTS, promptLength: number, limits: ServerLimits, maxPositions?: number): void {
   let resolved;
   try {
-    resolved = resolveOptions(options, defaults, promptLength);
+    resolved = resolveOptions(options, defaults, promptLength, maxPositions);
   } catch (error) {
     if (error instanceof GenerationOptionsError) throw new InputError(400, "invalid_option", snakeCaseNames(error.message));
     throw error;
@@ -108,7 +108,7 @@ export class LocalCaptionService implements CaptionService {
     this.registry.requireReady(model);
     checkOptionLimits(options, this.limits);
     const pixels = await this.registry.use(model, async (captioner) => {
-      checkResolvedOptions(options, captioner.defaults, promptLength(captioner, options.prompt), this.limits);
+      checkResolvedOptions(options, captioner.defaults, promptLength(captioner, options.prompt), this.limits, captioner.sessions.config.text.maxPositionEmbeddings);
       const decodeLimits = { maxPixels: this.limits.maxPixels };
       const parts = new Array<Float32Array>(images.length);
       await checkImages(images, this.limits, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)));

@@ -6,7 +6,7 @@ import { openCheckpoint } from "../../engine/checkpoint/index.js";
 import type { LoweringOptions } from "../../engine/graph.js";
 import { CompiledGraph, ort, type RuntimeOptions } from "../../engine/runtime.js";
 import { Weights } from "../../engine/weights.js";
-import type { StepModel } from "../../generation/step_model.js";
+import type { StepModel } from "../step_model.js";
 import { type BlipConfig, loadBlipConfig } from "./config.js";
 import { BlipForConditionalGeneration, io } from "./model.js";
 
@@ -43,7 +43,10 @@ export class BlipSessions {
     // onnxruntime resolves symlinks and wants external data under one folder: the weights' real one.
     const runtime = { ...opts, weightsFolder: path.dirname(fs.realpathSync(checkpoint.files[0]!)) };
     const vision = await CompiledGraph.compile(model.visionGraph(lowering), runtime);
-    const decoder = await CompiledGraph.compile(model.decoderGraph(lowering), runtime);
+    const decoder = await CompiledGraph.compile(model.decoderGraph(lowering), runtime).catch(async (error: unknown) => {
+      await vision.release();
+      throw error;
+    });
     return new BlipSessions(config, vision, decoder, weights.unused());
   }
 
@@ -80,6 +83,7 @@ const BLOCKED = -3.4028234663852886e38;
 
 export class BlipStepModel implements StepModel {
   readonly vocabSize: number;
+  readonly maxPositions: number;
   private pastKeys: ort.Tensor[];
   private pastValues: ort.Tensor[];
   private crossKeys: ort.Tensor[];
@@ -90,6 +94,7 @@ export class BlipStepModel implements StepModel {
   constructor(private readonly decoder: CompiledGraph, cfg: BlipConfig, private readonly features: ImageFeatures) {
     const t = cfg.text;
     this.vocabSize = t.vocabSize;
+    this.maxPositions = t.maxPositionEmbeddings;
     const heads = t.numAttentionHeads;
     const empty = () => new ort.Tensor("float32", new Float32Array(0), [features.images, heads, 0, t.hiddenSize / heads]);
     this.pastKeys = Array.from({ length: t.numHiddenLayers }, empty);

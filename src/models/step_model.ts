@@ -1,9 +1,11 @@
 // What the generation loop needs from a model: feed tokens, get next-token logits, reorder rows.
-// The loop (greedy, beam) is shared by every model family; a model adapts its graphs to this.
+// Every model family implements it over its graphs; the loop (src/generation) is shared.
 
 /** A decoder with a KV cache over `rows` sequences. */
 export interface StepModel {
   readonly vocabSize: number;
+  /** The longest sequence the model can hold (its position embeddings). */
+  readonly maxPositions: number;
   /** Number of rows currently held. */
   readonly rows: number;
   /**
