@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyServerOptions } from "fastify";
 import type { ServerConfig } from "../serving/config.js";
 import { buildApp } from "./app.js";
+import { redactedUrl } from "../serving/queue/bullmq.js";
 import { openServices, type Services, startJobHandlers } from "./services.js";
 
 export interface RunningServer {
@@ -40,8 +41,12 @@ export async function startServer(config: ServerConfig, opts: StartServerOptions
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
-  log(`listening on ${url} (${config.redisUrl ? `captioning through Redis workers at ${config.redisUrl}` : "captioning in this process"})`);
-  const modelsLoaded = services.registry.loadAll().then(() => startJobHandlers(services));
+  log(`listening on ${url} (${config.redisUrl ? `captioning through Redis workers at ${redactedUrl(config.redisUrl)}` : "captioning in this process"})`);
+  // Jobs start once the models are loaded, unless the server is already stopping.
+  const modelsLoaded = services.registry
+    .loadAll()
+    .then(() => (closing ? undefined : startJobHandlers(services)))
+    .catch((error: Error) => log(`could not start the job handlers: ${error.message}`));
   if (opts.handleSignals) {
     const onSignal = (signal: NodeJS.Signals) => {
       log(`${signal}: finishing requests in flight, then stopping`);

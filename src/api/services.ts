@@ -40,7 +40,12 @@ export interface OpenServicesOptions {
 export async function openServices(config: ServerConfig, opts: OpenServicesOptions = {}): Promise<Services> {
   const db = openDatabase(opts.dbFile ?? path.join(config.dataDir, "captioner.db"));
   const remote = config.redisUrl !== undefined;
-  const queue: JobQueue = remote ? new BullJobQueue(config.redisUrl!, { maxDepth: config.limits.queueMaxDepth }) : new SqliteJobQueue(db, { maxDepth: config.limits.queueMaxDepth });
+  let queue: JobQueue;
+  if (remote) {
+    const bull = new BullJobQueue(config.redisUrl!, { maxDepth: config.limits.queueMaxDepth });
+    await bull.connect(); // a wrong URL fails the start with a clear message, not every request later
+    queue = bull;
+  } else queue = new SqliteJobQueue(db, { maxDepth: config.limits.queueMaxDepth });
   const registry = new ModelRegistry(config.models, { allowDownloads: config.allowDownloads, threads: config.threads, loader: opts.loader, hub: opts.hub, log: opts.log, remote });
   const captions = remote ? new RemoteCaptionService(queue, registry.names(), config.limits) : new LocalCaptionService(registry, config.limits);
   const names = registry.names();

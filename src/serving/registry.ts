@@ -53,6 +53,8 @@ export class ModelNotReadyError extends Error {
 }
 
 interface Entry {
+  /** The load in flight (first load or reload), so that two never race. */
+  loading: Promise<ModelStatus> | null;
   config: ModelConfig;
   status: ModelStatus;
   captioner: Captioner | null;
@@ -63,6 +65,7 @@ interface Entry {
 
 export class ModelRegistry {
   private readonly entries = new Map<string, Entry>();
+  private closed = false;
   private readonly loadListeners: ((name: string, seconds: number) => void)[] = [];
   private readonly loader: ModelLoader;
 
@@ -70,7 +73,7 @@ export class ModelRegistry {
     this.loader = opts.loader ?? ((folder, o) => Captioner.load(folder, o));
     for (const [name, config] of Object.entries(models)) {
       const status: ModelStatus = { name, source: config.source, revision: config.revision ?? null, state: opts.remote ? "remote" : "loading", error: null, loadSeconds: null, loadedAt: null, reloading: false };
-      this.entries.set(name, { config, status, captioner: null, users: new Map(), retired: new Set() });
+      this.entries.set(name, { loading: null, config, status, captioner: null, users: new Map(), retired: new Set() });
     }
   }
 
@@ -113,14 +116,30 @@ export class ModelRegistry {
   async load(name: string, how: { download: boolean; refresh?: boolean }): Promise<ModelStatus> {
     const entry = this.entry(name);
     if (this.opts.remote) throw new Error(`model "${name}" is served by the workers (serve --redis); restart them to reload it`);
-    if (entry.status.reloading) throw new Error(`model "${name}" is already being loaded; wait for that load to finish`);
+    if (this.closed) throw new Error(`the server is stopping; model "${name}" is not loaded`);
+    if (entry.loading) throw new Error(`model "${name}" is already being loaded; wait for that load to finish`);
     entry.status.reloading = entry.captioner !== null;
+    entry.loading = this.loadEntry(name, entry, how);
+    try {
+      return await entry.loading;
+    } finally {
+      entry.loading = null;
+      entry.status.reloading = false;
+    }
+  }
+
+  private async loadEntry(name: string, entry: Entry, how: { download: boolean; refresh?: boolean }): Promise<ModelStatus> {
     try {
       const folder = await this.folderOf(entry.config, how.download, how.refresh ?? false);
       const started = performance.now();
       const threads = this.opts.threads;
-      const captioner = await this.loader(folder, { ...(threads ? { threads } : {}), lowering: { fused: false, quantize: entry.config.quantize ?? "none" } });
+      const captioner = await this.loader(folder, { ...(threads ? { threads } : {}), lowering: { fused: true, quantize: entry.config.quantize ?? "none" } });
       const seconds = (performance.now() - started) / 1000;
+      if (this.closed) {
+        // close() ran while this model was loading: it must not outlive the server.
+        await captioner.release();
+        throw new Error(`the server stopped while model "${name}" was loading`);
+      }
       const previous = entry.captioner;
       entry.captioner = captioner;
       Object.assign(entry.status, { state: "ready", error: null, loadSeconds: seconds, loadedAt: new Date().toISOString() });
@@ -134,8 +153,6 @@ export class ModelRegistry {
       if (!entry.captioner) entry.status.state = "failed";
       this.opts.log?.(`model ${name} failed to load: ${message}`);
       throw error;
-    } finally {
-      entry.status.reloading = false;
     }
   }
 
@@ -160,8 +177,10 @@ export class ModelRegistry {
     if (!entry.captioner) throw new ModelNotReadyError(name, entry.status.state, entry.status.error);
   }
 
-  /** Releases every model (after the server stopped sending work). */
+  /** Releases every model (after the server stopped sending work); loads in flight are awaited and dropped. */
   async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.entries.values()].map((e) => e.loading?.catch(() => undefined)));
     for (const entry of this.entries.values()) {
       const all = [entry.captioner, ...entry.retired].filter((c): c is Captioner => c !== null);
       entry.captioner = null;
