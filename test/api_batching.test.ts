@@ -96,3 +96,68 @@ test("a full queue answers 503 with Retry-After; the queued requests still succe
     await t.app.close();
   }
 });
+
+/** The golden image's pixels as the server preprocesses them. */
+const pixelsOf = (t: TestApp, name: string) => t.services.registry.use("blip", (captioner) => captioner.pixels([goldenImage(file(name))]));
+const activeTimeouts = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+
+test("a request that cannot be batched fails every request of its batch, and the batcher keeps working", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 100, batchSize: 8 } });
+  try {
+    assert.ok(t.services.captions instanceof LocalCaptionService);
+    const batcher = t.services.captions.batcher;
+    const reports = recordBatches(t);
+    const good = await pixelsOf(t, "rgb_square");
+    // Both wait in one batch window; a count of -1 cannot be made into the batch's prompt list.
+    const results = await Promise.allSettled([batcher.submit("blip", good, 1, {}), batcher.submit("blip", new Float32Array(0), -1, {})]);
+    for (const result of results) {
+      assert.equal(result.status, "rejected");
+      assert.ok((result as PromiseRejectedResult).reason instanceof RangeError, String((result as PromiseRejectedResult).reason));
+    }
+    assert.deepEqual(reports.map((r) => [r.requests, r.failed]), [[2, true]]);
+    const [[again]] = await batcher.submit("blip", good, 1, {});
+    assert.equal(again!.text, alone("rgb_square"), "the next batch runs normally");
+  } finally {
+    await t.app.close();
+  }
+});
+
+test("a batch that becomes due before its window ends leaves no window timer behind", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 60_000, batchSize: 1 } });
+  try {
+    assert.ok(t.services.captions instanceof LocalCaptionService);
+    const good = await pixelsOf(t, "gray_L");
+    const before = activeTimeouts();
+    // batchSize 1: the batch is full (due) at once, so the 60 s window must not keep running.
+    const [[caption]] = await t.services.captions.batcher.submit("blip", good, 1, {});
+    assert.equal(caption!.text, alone("gray_L"));
+    assert.equal(activeTimeouts(), before);
+  } finally {
+    await t.app.close();
+  }
+});
+
+test("a caption job waits for room when interactive requests fill the queue, instead of failing", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 1000, queueMaxDepth: 1 } });
+  try {
+    let interactiveDone = false;
+    const interactive = caption(t, ["rgb_square"]).finally(() => (interactiveDone = true)); // fills the queue for its window
+    const created = await t.app.inject({ method: "POST", url: "/v1/jobs/captions", payload: { images: [goldenImage("gray_L.png").toString("base64")] } });
+    assert.equal(created.statusCode, 202, created.body);
+    const jobUrl = `/v1/jobs/${created.json().id}`;
+    let job = created.json();
+    let ranWhileFull = false;
+    for (let i = 0; i < 400 && !["done", "failed", "cancelled"].includes(job.state); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      job = (await t.app.inject({ method: "GET", url: jobUrl })).json();
+      if (job.state === "running" && !interactiveDone) ranWhileFull = true;
+    }
+    assert.equal(job.state, "done", job.error);
+    assert.ok(ranWhileFull, "the job started while the interactive request filled the queue");
+    assert.equal((await interactive).statusCode, 200);
+    assert.deepEqual(job.result.captions, [[{ text: alone("gray_L") }]]);
+    assert.equal(job.attempts, 1, "the chunk was retried, not the job");
+  } finally {
+    await t.app.close();
+  }
+});

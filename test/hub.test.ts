@@ -194,6 +194,27 @@ describe("downloadModel", () => {
     assert.ok(readFileSync(path.join(fixed, "model.safetensors")).equals(data));
   });
 
+  it("refuses an ETag made only of dots, which would name the blobs or the repo folder", async () => {
+    for (const hostile of [".", "..", "..."]) {
+      const cacheDir = newCacheDir();
+      // A hostile hub: every HEAD answers with this ETag.
+      const fetchWithEtag: typeof fetch = async (input, init) => {
+        const res = await fetch(input, init);
+        if (init?.method !== "HEAD") return res;
+        const headers = new Headers(res.headers);
+        headers.delete("x-linked-etag");
+        headers.set("etag", `"${hostile}"`);
+        return new Response(null, { status: res.status, statusText: res.statusText, headers });
+      };
+      await assert.rejects(
+        downloadModel(BASE, opts(cacheDir, { fetch: fetchWithEtag })),
+        (e: Error) => e instanceof HubError && e.message.includes(`no usable ETag ("${hostile}")`),
+        hostile,
+      );
+      assert.equal(resolveCachedSnapshot(BASE, "main", { cacheDir }), null);
+    }
+  });
+
   it("sends the token to the hub but not to the CDN host, and explains 401", async () => {
     const cacheDir = newCacheDir();
     hub.requests.length = 0;
@@ -360,9 +381,22 @@ describe("captioner pull", () => {
       assert.equal(error.code, 1);
       return error.stderr;
     };
-    assert.match(await failure(["tiny-org/missing"]), /error: tiny-org\/missing@main: HTTP 404, no such repo/);
-    assert.match(await failure(["../escape"]), /error: invalid Hugging Face repo id/);
+    assert.match(await failure(["tiny-org/missing"]), /^captioner: tiny-org\/missing@main: HTTP 404, no such repo/);
+    assert.match(await failure(["../escape"]), /^captioner: invalid Hugging Face repo id/);
     assert.match(await failure([PRIVATE]), /gated or private.*set HF_TOKEN/);
+  });
+
+  it("exits 1 with one line, not a stack trace, for a file-system error", async () => {
+    const notAFolder = path.join(newCacheDir(), "file");
+    writeFileSync(notAFolder, "");
+    // HF_HOME inside a regular file: creating the cache fails with ENOTDIR, not a HubError.
+    const error = await run(process.execPath, [MAIN_JS, "pull", BASE], { env: cliEnv(path.join(notAFolder, "hf")) }).then(
+      () => assert.fail("pull should fail"),
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.equal(error.code, 1);
+    assert.match(error.stderr, /^captioner: .*ENOTDIR/);
+    assert.equal(error.stderr.trim().split("\n").length, 1, error.stderr);
   });
 });
 

@@ -3,11 +3,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { openDatabase, type Database } from "../src/serving/db.js";
 import { BullJobQueue, type JobQueue, JobTimeoutError, QueueFullError, SqliteJobQueue } from "../src/serving/queue/index.js";
+import { Redis } from "ioredis";
 import { startRedis, type RedisServer } from "./helpers/redis.js";
 
 /** Storage that outlives queue instances: `open()` gives a new queue over the same jobs. */
@@ -75,6 +77,26 @@ function queueContract(backend: string, makeStore: () => Promise<QueueStore>) {
         assert.equal(await queue.depth(), 3);
         await assert.rejects(queue.enqueue("bad kind:1", {}), /job kind "bad kind:1" must be 1-64 letters/);
         assert.equal((await queue.enqueue("model.reload", {})).kind, "model.reload");
+      } finally {
+        await cleanup();
+      }
+    });
+
+    test("ids of unknown kinds or not made by the queue: get gives null, list gives [], cancel gives false", async () => {
+      await fresh();
+      try {
+        const real = await queue.enqueue("alpha", { n: 1 });
+        const uuid = randomUUID();
+        const madeUp = [`made-up.${uuid}`, `alpha.${uuid}`, `alpha.${uuid.toUpperCase()}`, `alpha.${"x".repeat(36)}`, `.${uuid}`, uuid, "alpha.", `${real.id}x`];
+        for (const id of madeUp) {
+          assert.equal(await queue.get(id), null, id);
+          assert.equal(await queue.cancel(id), false, id);
+          await assert.rejects(queue.waitFor(id, 100), /no job/, id);
+        }
+        assert.deepEqual(await queue.list({ kind: "made-up" }), []);
+        assert.deepEqual(await queue.list({ kind: "made-up", state: "cancelled" }), []);
+        assert.deepEqual((await queue.list()).map((j) => j.id), [real.id]);
+        assert.equal((await queue.get(real.id))?.state, "queued");
       } finally {
         await cleanup();
       }
@@ -344,4 +366,27 @@ queueContract("Redis + BullMQ", async () => {
   // A fresh key prefix gives each test an empty queue on the shared server.
   const prefix = `t${++prefixes}`;
   return { open: (opts) => new BullJobQueue(redis!.url, { ...opts, prefix }), dispose: async () => {} };
+});
+
+describe("BullJobQueue and made-up job ids", () => {
+  test("GET of ids with made-up kinds opens no queue and no Redis connection", async () => {
+    assert.ok(redis, "redis-server did not start");
+    const admin = new Redis(redis.url);
+    const queue = new BullJobQueue(redis.url, { prefix: "madeup" });
+    const connections = async () => String(await admin.call("CLIENT", "LIST")).trim().split("\n").length;
+    try {
+      const job = await queue.enqueue("known", {});
+      assert.equal((await queue.get(job.id))?.kind, "known");
+      const before = await connections();
+      for (let i = 0; i < 20; i++) {
+        assert.equal(await queue.get(`kind${i}.00000000-0000-4000-8000-000000000000`), null);
+        assert.deepEqual(await queue.list({ kind: `listed${i}` }), []);
+      }
+      assert.equal(await connections(), before, "no connection per made-up kind");
+      assert.deepEqual(await admin.smembers("madeup:captioner:kinds"), ["known"], "made-up kinds are not recorded");
+    } finally {
+      await queue.close();
+      admin.disconnect();
+    }
+  });
 });

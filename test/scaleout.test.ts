@@ -7,9 +7,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { type Caption, type CaptionOptions, Captioner } from "../src/generation/captioner.js";
-import { BullJobQueue } from "../src/serving/queue/index.js";
-import { RemoteCaptionError, RemoteCaptioner } from "../src/serving/remote_caption.js";
+import { type CaptionOptions, Captioner } from "../src/generation/captioner.js";
+import { BullJobQueue, type JobQueue } from "../src/serving/queue/index.js";
+import { RemoteCaptionError, RemoteCaptioner, serveCaptionJobs } from "../src/serving/remote_caption.js";
 import { assertClose, blipCaseDir, readExpected, repoRoot } from "./helpers/golden.js";
 import { type RedisServer, startRedis } from "./helpers/redis.js";
 
@@ -87,9 +87,11 @@ describe("scale-out: captioner worker × 2 on Redis + BullMQ", () => {
       const images = c.images.map(imageBytes);
       const mine = await local.caption(images, optionsOf(c));
       const remoteCaptions = results[i]!.captions;
-      // Beam scores are float sums: equal to the last digits only within one process, so compared at a tolerance.
-      const withoutScores = (all: Caption[][]) => all.map((perImage) => perImage.map(({ text, ids }) => ({ text, ids })));
-      assert.deepEqual(withoutScores(remoteCaptions), withoutScores(mine), `${c.name}: same captions and ids as captioning locally`);
+      // The API's caption shape (no token ids); beam scores are float sums, equal to the last digits
+      // only within one process, so compared at a tolerance.
+      assert.ok(remoteCaptions.flat().every((caption) => Object.keys(caption).every((key) => key === "text" || key === "score")), `${c.name}: text and score only`);
+      const textsOf = (all: { text: string }[][]) => all.map((perImage) => perImage.map(({ text }) => text));
+      assert.deepEqual(textsOf(remoteCaptions), textsOf(mine), `${c.name}: same captions as captioning locally`);
       const texts = remoteCaptions.flatMap((perImage) => perImage.map((caption) => caption.text));
       assert.deepEqual(texts, c.decoded.fast_skip_special, `${c.name}: transformers' captions`);
       if (c.sequences_scores) {
@@ -110,6 +112,35 @@ describe("scale-out: captioner worker × 2 on Redis + BullMQ", () => {
       assert.match(e.message, /failed on the worker: unknown model "nope"/);
       return true;
     });
+  });
+
+  test("a worker captions a job in chunks with progress after each, and applies maxPixels", async () => {
+    // Its own key prefix: the two CLI workers do not see these jobs.
+    const queue = new BullJobQueue(redis.url, { prefix: "chunked" });
+    const progress: number[] = [];
+    // The real queue, with each progress report recorded on its way.
+    const recording: JobQueue = Object.assign(Object.create(queue) as BullJobQueue, {
+      work: (kind: string, handler: Parameters<JobQueue["work"]>[1], opts?: { concurrency?: number }) =>
+        queue.work(kind, (job, ctx) => handler(job, { signal: ctx.signal, progress: (f: number) => (progress.push(f), ctx.progress(f)) }), opts),
+    });
+    try {
+      await serveCaptionJobs(recording, async () => local, { chunk: 2, maxPixels: 100_000 });
+      const remote = new RemoteCaptioner(queue, { timeoutMs: 15_000 });
+      const names = ["rgb_square", "rgb_nonsquare_jpeg", "gray_L", "palette_P", "tiny_7x5"];
+      const alone = (name: string) => call(name === "rgb_square" ? "greedy_default" : `greedy_default__${name}`).decoded.fast_skip_special;
+      const result = await remote.captionJob("blip", names.map(imageBytes), {});
+      assert.deepEqual(result.captions, names.map((name) => alone(name).map((text) => ({ text }))), "transformers' caption of each image alone");
+      assert.deepEqual(progress, [0.4, 0.8, 1], "progress after each chunk of 2");
+
+      const beam = call("batch3_beam3");
+      const scored = await remote.caption("blip", beam.images.map(imageBytes), optionsOf(beam));
+      assert.deepEqual(scored.map((perImage) => perImage.map(({ text }) => text)), beam.decoded.fast_skip_special.map((text) => [text]));
+      assertClose(scored.map((perImage) => perImage[0]!.score!), beam.sequences_scores!, 1e-4, "batch3_beam3 scores across chunks");
+
+      await assert.rejects(remote.caption("blip", [imageBytes("large_1000x700_jpeg")], {}), /1000x700 = 700000 pixels, more than the limit of 100000/);
+    } finally {
+      await queue.close();
+    }
   });
 
   test("SIGTERM: a worker finishes its jobs and exits 0; with no worker left, callers time out clearly", async () => {

@@ -7,7 +7,7 @@ import { KeyStore } from "../serving/auth.js";
 import { type CaptionService, LocalCaptionService, RemoteCaptionService, serveLocalCaptionJobs } from "../serving/caption_service.js";
 import type { ServerConfig } from "../serving/config.js";
 import type { HubOptions } from "../serving/hub/index.js";
-import { BullJobQueue, type JobQueue, SqliteJobQueue } from "../serving/queue/index.js";
+import { type JobQueue, openJobQueue } from "../serving/queue/index.js";
 import { type ModelLoader, ModelRegistry } from "../serving/registry.js";
 
 /** Job kind of an admin model reload (download + load), payload `{model}`. */
@@ -40,12 +40,8 @@ export interface OpenServicesOptions {
 export async function openServices(config: ServerConfig, opts: OpenServicesOptions = {}): Promise<Services> {
   const db = openDatabase(opts.dbFile ?? path.join(config.dataDir, "captioner.db"));
   const remote = config.redisUrl !== undefined;
-  let queue: JobQueue;
-  if (remote) {
-    const bull = new BullJobQueue(config.redisUrl!, { maxDepth: config.limits.queueMaxDepth });
-    await bull.connect(); // a wrong URL fails the start with a clear message, not every request later
-    queue = bull;
-  } else queue = new SqliteJobQueue(db, { maxDepth: config.limits.queueMaxDepth });
+  // With Redis, a wrong URL fails the start with a clear message, not every request later.
+  const queue = await openJobQueue({ redisUrl: config.redisUrl, db, maxDepth: config.limits.queueMaxDepth });
   const registry = new ModelRegistry(config.models, { allowDownloads: config.allowDownloads, threads: config.threads, loader: opts.loader, hub: opts.hub, log: opts.log, remote });
   const captions = remote ? new RemoteCaptionService(queue, registry.names(), config.limits) : new LocalCaptionService(registry, config.limits);
   const names = registry.names();

@@ -4,9 +4,9 @@ import { Command, Option } from "commander";
 import { constants as fsConstants } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { COCO_METRICS, type Tokenization } from "../metrics/index.js";
+import type { Tokenization } from "../metrics/index.js";
 import { evaluate, type EvalProgress, type EvaluationResult } from "../metrics/evaluate.js";
-import { buildReport } from "../metrics/report.js";
+import { buildReport, formatScores } from "../metrics/report.js";
 import { openDataset } from "../training/dataset.js";
 import { captionOptions, type GenerationFlags, intAtLeast, loadCaptioner, type ModelFlags, reportErrors, withGenerationFlags, withModelFlags } from "./common.js";
 
@@ -54,7 +54,7 @@ export function evalCommand(): Command {
         await fs.writeFile(flags.report, html).catch((e: Error) => Promise.reject(new Error(`cannot write report ${flags.report}: ${e.message}`)));
         process.stderr.write(`wrote ${flags.report}\n`);
       }
-      process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : formatTable(result, `${split.name} (${result.n} items)`));
+      process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : formatScores(`${split.name} (${result.n} items)`, result, [["images/s", result.images_per_s, 2]]));
     }),
   );
 }
@@ -68,17 +68,6 @@ async function assertWritableFolder(file: string): Promise<void> {
 function generationSettings(flags: EvalFlags): Record<string, string | number | boolean> {
   const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
   return Object.fromEntries(Object.entries(captionOptions(flags)).filter(([, v]) => v !== undefined).map(([k, v]) => [snake(k), v as string | number | boolean]));
-}
-
-function formatTable(r: EvaluationResult, title: string): string {
-  const row = (label: string, value: number, digits = 4) => `  ${label.padEnd(22)} ${value.toFixed(digits).padStart(9)}\n`;
-  let out = `${title}\n`;
-  for (const k of COCO_METRICS) out += row(k === "CIDEr" ? "CIDEr-D" : k === "METEOR" ? "METEOR (no para.)" : k, r.coco[k]);
-  for (const [k, v] of Object.entries(r.jiwer)) out += row(k.toUpperCase(), v);
-  for (const [k, v] of Object.entries(r.rouge)) out += row(`${k} F`, v);
-  for (const [k, v] of Object.entries(r.rouge_stemmed)) out += row(`${k} F (stemmed)`, v);
-  out += row("images/s", r.images_per_s, 2);
-  return out;
 }
 
 /** A one-line progress bar on stderr (only used when stderr is a terminal): done/total, images/s, ETA. */

@@ -1,6 +1,6 @@
 // `captioner keys create|list|revoke`: API keys in the server's SQLite file. A key is printed once, at
 // creation; only its hash is stored. The file is the one `serve` uses: --db, else <dataDir>/captioner.db
-// where dataDir comes from the server configuration (--config, CAPTIONER_DATA_DIR, CAPTIONER_HOME).
+// where dataDir is $CAPTIONER_HOME, else dataDir in the --config file, else ~/.captioner (as for `serve`).
 import { Command, InvalidArgumentError } from "commander";
 import { type ApiKeyInfo, KeyStore, parseRole, type Role } from "../serving/auth.js";
 import { loadServerConfig } from "../serving/config.js";
@@ -17,7 +17,7 @@ export function keysCommand(): Command {
   const keys = new Command("keys").description("manage API keys (roles user and admin); with no keys, captioning is open and admin routes are refused");
   const withDb = (cmd: Command) =>
     cmd
-      .option("--db <file>", "the server's SQLite database (default: <data dir>/captioner.db, data dir from --config, CAPTIONER_DATA_DIR or CAPTIONER_HOME, else ~/.captioner)")
+      .option("--db <file>", "the server's SQLite database (default: <data dir>/captioner.db; data dir: $CAPTIONER_HOME, else dataDir in --config, else ~/.captioner)")
       .option("--config <file>", "server configuration file, to find its data dir");
 
   keys.addCommand(

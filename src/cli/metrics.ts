@@ -1,7 +1,9 @@
 // `captioner metrics CASES.json [--json] [--tokenization ptb|plain|none]`: score every corpus of a
 // captioner-metrics-cases/1 file with the COCO metrics, jiwer and rouge_score.
 import { Command, Option } from "commander";
-import { COCO_METRICS, MetricsInputError, readCases, scoreCases, type CorpusScores, type Tokenization } from "../metrics/index.js";
+import { type CorpusScores, readCases, scoreCases, type Tokenization } from "../metrics/index.js";
+import { formatScores } from "../metrics/report.js";
+import { reportErrors } from "./common.js";
 
 /** The `metrics` sub-command. */
 export function metricsCommand(): Command {
@@ -10,27 +12,15 @@ export function metricsCommand(): Command {
     .argument("<cases>", "a captioner-metrics-cases/1 JSON file")
     .option("--json", "print one JSON document instead of tables")
     .addOption(new Option("--tokenization <mode>", "caption preparation for the COCO metrics").choices(["ptb", "plain", "none"]).default("ptb"))
-    .action((path: string, flags: { json?: boolean; tokenization: Tokenization }, command: Command) => {
-      try {
+    .action(
+      reportErrors(async (path: string, flags: { json?: boolean; tokenization: Tokenization }) => {
         const doc = scoreCases(readCases(path), { tokenization: flags.tokenization });
         process.stdout.write(flags.json ? `${JSON.stringify(doc)}\n` : formatTables(doc.corpora));
-      } catch (error) {
-        if (error instanceof MetricsInputError) command.error(`error: ${error.message}`, { exitCode: 1 });
-        throw error;
-      }
-    });
+      }),
+    );
 }
 
+/** One table per corpus, each followed by a blank line. */
 function formatTables(corpora: Record<string, CorpusScores>): string {
-  const row = (label: string, value: number) => `  ${label.padEnd(22)} ${value.toFixed(4).padStart(9)}\n`;
-  let out = "";
-  for (const [name, s] of Object.entries(corpora)) {
-    out += `${name} (${s.items.length} items)\n`;
-    for (const k of COCO_METRICS) out += row(k === "CIDEr" ? "CIDEr-D" : k === "METEOR" ? "METEOR (no para.)" : k, s.coco[k]);
-    for (const [k, v] of Object.entries(s.jiwer)) out += row(k.toUpperCase(), v);
-    for (const [k, v] of Object.entries(s.rouge)) out += row(`${k} F`, v);
-    for (const [k, v] of Object.entries(s.rouge_stemmed)) out += row(`${k} F (stemmed)`, v);
-    out += "\n";
-  }
-  return out;
+  return Object.entries(corpora).map(([name, s]) => `${formatScores(`${name} (${s.items.length} items)`, s)}\n`).join("");
 }

@@ -3,8 +3,9 @@
 // default). Settings come from HF_HOME / HF_HUB_CACHE / HF_ENDPOINT / HF_TOKEN / HF_HUB_OFFLINE.
 import { Command } from "commander";
 import { existsSync } from "node:fs";
-import { ConfigError, loadServerConfig } from "../serving/config.js";
+import { loadServerConfig } from "../serving/config.js";
 import { DEFAULT_REVISION, downloadModel, HubError } from "../serving/hub/index.js";
+import { reportErrors } from "./common.js";
 
 /** The `pull` sub-command. */
 export function pullCommand(): Command {
@@ -13,19 +14,19 @@ export function pullCommand(): Command {
     .argument("<model>", "a model name of the server configuration (e.g. blip), or a Hugging Face repo id org/name")
     .option("--revision <rev>", "branch, tag or commit hash (default: the configured one, else main)")
     .option("--config <file>", "server configuration file that names the models")
-    .action(async (model: string, flags: { revision?: string; config?: string }, command: Command) => {
-      const progress = process.stderr.isTTY ? progressLine() : undefined;
-      try {
-        const { repoId, revision } = resolveName(model, flags);
-        const snapshot = await downloadModel(repoId, { revision, onProgress: progress?.update });
-        progress?.finish();
-        process.stdout.write(`${snapshot}\n`);
-      } catch (error) {
-        progress?.finish();
-        if (error instanceof HubError || error instanceof ConfigError) command.error(`error: ${error.message}`, { exitCode: 1 });
-        throw error;
-      }
-    });
+    .action(
+      reportErrors(async (model: string, flags: { revision?: string; config?: string }) => {
+        const progress = process.stderr.isTTY ? progressLine() : undefined;
+        try {
+          const { repoId, revision } = resolveName(model, flags);
+          const snapshot = await downloadModel(repoId, { revision, onProgress: progress?.update });
+          progress?.finish();
+          process.stdout.write(`${snapshot}\n`);
+        } finally {
+          progress?.finish(); // the error message starts on a line of its own
+        }
+      }),
+    );
 }
 
 /** A configured model name → its hub repo id and revision; a repo id passes through. */

@@ -3,7 +3,8 @@
 // signal it stops taking jobs, finishes the running ones and exits 0 (a second signal exits at once).
 import { Command } from "commander";
 import { loadServerConfig } from "../serving/config.js";
-import { BullJobQueue, redactedUrl } from "../serving/queue/bullmq.js";
+import { type JobQueue, openJobQueue } from "../serving/queue/index.js";
+import { redactedUrl } from "../serving/queue/bullmq.js";
 import { ModelRegistry } from "../serving/registry.js";
 import { serveCaptionJobs, workerId } from "../serving/remote_caption.js";
 import { intAtLeast, reportErrors } from "./common.js";
@@ -46,10 +47,11 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  const queue = new BullJobQueue(config.redisUrl, { maxDepth: config.limits.queueMaxDepth });
   const registry = new ModelRegistry(config.models, { allowDownloads: config.allowDownloads, threads: config.threads, log });
+  let queue: JobQueue | undefined;
   try {
-    await queue.connect(); // before loading models: a wrong URL should fail in a second, not after a download
+    // Connects before loading models: a wrong URL should fail in a second, not after a download.
+    queue = await openJobQueue({ redisUrl: config.redisUrl, maxDepth: config.limits.queueMaxDepth });
     await registry.loadAll();
     const failed = registry.statuses().filter((s) => s.state !== "ready");
     if (failed.length > 0) {
@@ -57,12 +59,14 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
     }
     if (!stopRequested) {
       // No reloads happen in a worker, so handing out the registry's captioner directly is safe.
-      await serveCaptionJobs(queue, (model) => registry.use(model, async (captioner) => captioner), { concurrency: flags.concurrency });
+      // Chunks and pixel limit as the API nodes' local caption jobs use them.
+      const jobOptions = { concurrency: flags.concurrency, chunk: config.limits.maxImagesPerRequest, maxPixels: config.limits.maxPixels };
+      await serveCaptionJobs(queue, (model) => registry.use(model, async (captioner) => captioner), jobOptions);
       log(`ready: models ${registry.names().join(", ")} on ${redactedUrl(config.redisUrl)} (concurrency ${flags.concurrency})`);
     }
     await stopSignal;
   } finally {
-    await queue.close();
+    await queue?.close();
     await registry.close();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

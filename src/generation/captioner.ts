@@ -5,7 +5,7 @@ import * as path from "node:path";
 import type { LoweringOptions } from "../engine/graph.js";
 import { BlipSessions } from "../models/blip/load.js";
 import { type DecodeLimits, decodeImage } from "../preprocess/image.js";
-import { type ImageProcessorConfig, parseImageProcessorConfig, toPixelValues } from "../preprocess/image_processor.js";
+import { concatFloat32, type ImageProcessorConfig, parseImageProcessorConfig, toPixelValues } from "../preprocess/image_processor.js";
 import { BertTokenizer } from "../preprocess/tokenizer.js";
 import { type GenerationDefaults, type GenerationOptions, GenerationOptionsError, generate } from "./generate.js";
 
@@ -54,10 +54,7 @@ export class Captioner {
   /** Decodes and preprocesses image files' bytes into one `[n, 3, S, S]` pixel batch. */
   async pixels(images: readonly Uint8Array[], limits?: DecodeLimits): Promise<Float32Array> {
     const decoded = await Promise.all(images.map((bytes) => decodeImage(bytes, limits)));
-    const per = decoded.map((img) => toPixelValues(img, this.imageProcessor));
-    const out = new Float32Array(per.reduce((n, p) => n + p.length, 0));
-    per.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-    return out;
+    return concatFloat32(decoded.map((img) => toPixelValues(img, this.imageProcessor)));
   }
 
   /** Captions image files (PNG, JPEG, WebP, GIF bytes): per image, `numReturnSequences` captions. */

@@ -3,6 +3,7 @@
 import * as fs from "node:fs/promises";
 import sharp from "sharp";
 import { COCO_METRICS, type CocoMetric } from "./coco.js";
+import type { CorpusScores } from "./corpus.js";
 import type { EvaluationResult } from "./evaluate.js";
 
 /** What the report says about the run besides the scores. */
@@ -13,6 +14,21 @@ export interface ReportInfo {
   date?: Date;
   /** Extra settings worth recording (split, generation options…), shown as a list. */
   settings?: Record<string, string | number | boolean | undefined>;
+}
+
+/**
+ * Scores as a text table under `title`, one metric a row (COCO metrics, WER/CER, rouge_score F plain
+ * and stemmed), then the `extra` rows as [label, value, digits]: what `eval` and `metrics` print.
+ */
+export function formatScores(title: string, scores: Omit<CorpusScores, "items">, extra: readonly [string, number, number][] = []): string {
+  const row = (label: string, value: number, digits = 4) => `  ${label.padEnd(22)} ${value.toFixed(digits).padStart(9)}\n`;
+  let out = `${title}\n`;
+  for (const k of COCO_METRICS) out += row(k === "CIDEr" ? "CIDEr-D" : k === "METEOR" ? "METEOR (no para.)" : k, scores.coco[k]);
+  for (const [k, v] of Object.entries(scores.jiwer)) out += row(k.toUpperCase(), v);
+  for (const [k, v] of Object.entries(scores.rouge)) out += row(`${k} F`, v);
+  for (const [k, v] of Object.entries(scores.rouge_stemmed)) out += row(`${k} F (stemmed)`, v);
+  for (const [label, value, digits] of extra) out += row(label, value, digits);
+  return out;
 }
 
 /** Thumbnails wider or taller than this are scaled down, so a 5,000-image report stays small. */

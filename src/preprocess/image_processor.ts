@@ -160,3 +160,14 @@ function channelTable(cfg: ImageProcessorConfig, c: number): Float32Array {
 export async function preprocessImage(bytes: Uint8Array, cfg: ImageProcessorConfig, limits?: DecodeLimits): Promise<Float32Array> {
   return toPixelValues(await decodeImage(bytes, limits), cfg);
 }
+
+/**
+ * Per-image pixel arrays → one batch array, in order (e.g. `[3, S, S]` × n → `[n, 3, S, S]`).
+ * A single part is returned as it is, without a copy.
+ */
+export function concatFloat32(parts: readonly Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+}

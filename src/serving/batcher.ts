@@ -4,6 +4,7 @@
 // and groups equal prompt lengths itself, so every image still gets the caption it would get alone.
 // Batches run one at a time (the model already uses every core); the queue in front is bounded.
 import type { Caption, CaptionOptions } from "../generation/captioner.js";
+import { concatFloat32 } from "../preprocess/image_processor.js";
 import { QueueFullError } from "./queue/types.js";
 
 /** Runs one batch: `count` images of preprocessed `pixels`, `options.prompt` one per image. */
@@ -50,6 +51,8 @@ interface Batch {
   images: number;
   /** The window has passed or the batch is full: it may run. */
   due: boolean;
+  /** The window's timer, cleared when the batch becomes due early (full, or drained). */
+  timer?: NodeJS.Timeout;
 }
 
 export class DynamicBatcher {
@@ -93,7 +96,7 @@ export class DynamicBatcher {
         const fresh: Batch = { key, model, options: rest, requests: [], images: 0, due: false };
         this.open.set(key, fresh);
         this.waiting.push(fresh);
-        setTimeout(() => this.markDue(fresh), this.opts.windowMs);
+        fresh.timer = setTimeout(() => this.markDue(fresh), this.opts.windowMs);
         batch = fresh;
       }
       batch.requests.push({ pixels, count, prompt, resolve, reject });
@@ -117,6 +120,7 @@ export class DynamicBatcher {
 
   private markDue(batch: Batch): void {
     batch.due = true;
+    clearTimeout(batch.timer);
     if (this.open.get(batch.key) === batch) this.open.delete(batch.key);
     this.pump();
   }
@@ -138,11 +142,12 @@ export class DynamicBatcher {
 
   private async run(batch: Batch): Promise<void> {
     const started = performance.now();
-    const pixels = concat(batch.requests.map((r) => r.pixels));
-    const prompts = batch.requests.flatMap((r) => new Array<string>(r.count).fill(r.prompt));
-    const options: CaptionOptions = prompts.some((p) => p !== "") ? { ...batch.options, prompt: prompts } : batch.options;
     let output: BatchOutput | undefined;
     try {
+      // Inside the try: a request whose pixels or count cannot be batched fails the batch, never leaves it unsettled.
+      const pixels = concatFloat32(batch.requests.map((r) => r.pixels));
+      const prompts = batch.requests.flatMap((r) => new Array<string>(r.count).fill(r.prompt));
+      const options: CaptionOptions = prompts.some((p) => p !== "") ? { ...batch.options, prompt: prompts } : batch.options;
       output = await this.execute(batch.model, pixels, batch.images, options);
       let at = 0;
       for (const request of batch.requests) {
@@ -163,13 +168,6 @@ export class DynamicBatcher {
       }
     }
   }
-}
-
-function concat(parts: readonly Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-  return out;
 }
 
 /** JSON with sorted keys and undefined values dropped, so equal options give equal batch keys. */

@@ -2,20 +2,21 @@
 // of this process's registry behind the dynamic batcher. Remote (`serve --redis`): caption jobs on
 // Redis + BullMQ, done by `captioner worker` processes. Both check images and options the same way
 // before any work is queued, so bad input is a 4xx in either mode.
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Caption, CaptionOptions, Captioner } from "../generation/captioner.js";
 import { GenerationOptionsError, resolveOptions, TRANSFORMERS_DEFAULTS } from "../generation/generate.js";
 import { decodeImage, ImageDecodeError, sniffImageFormat } from "../preprocess/image.js";
+import { concatFloat32 } from "../preprocess/image_processor.js";
 import { DynamicBatcher } from "./batcher.js";
 import type { ServerLimits } from "./config.js";
-import { CAPTION_JOB, type CaptionJobPayload, RemoteCaptioner } from "./remote_caption.js";
-import type { JobQueue } from "./queue/types.js";
+import { type ApiCaption, CAPTION_JOB, type CaptionJobPayload, type CaptionJobResult, RemoteCaptioner, toApiCaption } from "./remote_caption.js";
+import { type JobContext, type JobQueue, QueueFullError } from "./queue/types.js";
 import { type ModelRegistry, UnknownModelError } from "./registry.js";
 
-/** A caption as the API returns it (token ids stay internal: their padding depends on the batch). */
-export interface ApiCaption {
-  text: string;
-  score?: number;
-}
+export type { ApiCaption } from "./remote_caption.js";
+
+/** Tries of one chunk of a caption job while the batcher answers "queue full" (each after its Retry-After). */
+const QUEUE_FULL_TRIES = 30;
 
 export interface CaptionService {
   readonly mode: "local" | "remote";
@@ -112,7 +113,7 @@ export class LocalCaptionService implements CaptionService {
       const decodeLimits = { maxPixels: this.limits.maxPixels };
       const parts = new Array<Float32Array>(images.length);
       await checkImages(images, this.limits, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)));
-      return concat(parts);
+      return concatFloat32(parts);
     });
     const captions = await withTimeout(this.batcher.submit(model, pixels, images.length, options), this.limits.requestTimeoutMs);
     return captions.map((list) => list.map(toApiCaption));
@@ -141,8 +142,7 @@ export class RemoteCaptionService implements CaptionService {
     checkOptionLimits(options, this.limits);
     checkResolvedOptions({ ...options, maxLength: options.maxLength ?? TRANSFORMERS_DEFAULTS.maxLength }, TRANSFORMERS_DEFAULTS, 1, this.limits);
     await checkImages(images, this.limits, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }));
-    const captions = await this.remote.caption(model, [...images], options);
-    return captions.map((list) => list.map(toApiCaption));
+    return this.remote.caption(model, [...images], options);
   }
 
   depth(): Promise<number> {
@@ -159,27 +159,29 @@ export class RemoteCaptionService implements CaptionService {
  * (so they share batches with interactive requests), `chunk` images at a time with progress.
  */
 export function serveLocalCaptionJobs(queue: JobQueue, service: CaptionService, chunk: number): Promise<void> {
-  return queue.work<CaptionJobPayload, { captions: ApiCaption[][] }>(CAPTION_JOB, async (job, ctx) => {
+  return queue.work<CaptionJobPayload, CaptionJobResult>(CAPTION_JOB, async (job, ctx) => {
     const { model, images, options } = job.payload;
     const captions: ApiCaption[][] = [];
     for (let at = 0; at < images.length; at += chunk) {
       if (ctx.signal.aborted) throw new Error("the job was cancelled");
       const bytes = images.slice(at, at + chunk).map((b64) => new Uint8Array(Buffer.from(b64, "base64")));
-      captions.push(...(await service.caption(model, bytes, options)));
+      captions.push(...(await captionWhenRoom(service, model, bytes, options, ctx)));
       await ctx.progress(captions.length / images.length);
     }
     return { captions };
   });
 }
 
-function concat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-  return out;
-}
-
-function toApiCaption(c: Caption): ApiCaption {
-  return c.score === undefined ? { text: c.text } : { text: c.text, score: c.score };
+/** A job's chunk: interactive requests fill the batcher's queue at times, so wait and retry instead of failing the job. */
+async function captionWhenRoom(service: CaptionService, model: string, images: Uint8Array[], options: CaptionOptions, ctx: JobContext): Promise<ApiCaption[][]> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await service.caption(model, images, options);
+    } catch (error) {
+      if (!(error instanceof QueueFullError) || tries >= QUEUE_FULL_TRIES || ctx.signal.aborted) throw error;
+      await sleep(error.retryAfterSeconds * 1000, undefined, { signal: ctx.signal }).catch(() => {});
+    }
+  }
 }
 
 /** `[DEC]` + the prompt's tokens. */

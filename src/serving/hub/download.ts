@@ -48,7 +48,8 @@ const READ_IDLE_TIMEOUT_MS = 30_000; // give up on a body that stalls this long
 const MAX_ATTEMPTS_PER_FILE = 4; // an interrupted body is resumed with Range this many times
 const RETRY_PAUSE_MS = 500;
 const MAX_REDIRECTS = 10;
-const SAFE_ETAG = /^[A-Za-z0-9._-]{1,200}$/;
+// A blob file name: no "/" and not "." or ".." (those would name the blobs folder or the repo folder).
+const SAFE_ETAG = /^(?!\.+$)[A-Za-z0-9._-]{1,200}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /**

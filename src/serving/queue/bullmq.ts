@@ -91,7 +91,8 @@ export class BullJobQueue implements JobQueue {
 
   async get(id: string): Promise<Job | null> {
     const kind = kindOf(id);
-    if (!kind) return null;
+    // Only known kinds: every new kind would open (and keep) a BullMQ queue and its Redis connection.
+    if (!kind || !(await this.isKnownKind(kind))) return null;
     const tombstone = await this.redis.get(this.key(`cancelled:${id}`));
     if (tombstone) return JSON.parse(tombstone) as Job;
     // State first: a job read after its state can only be further along (e.g. completed with its result).
@@ -103,7 +104,7 @@ export class BullJobQueue implements JobQueue {
 
   async list(opts: ListOptions = {}): Promise<Job[]> {
     const limit = opts.limit ?? 100;
-    const kinds = opts.kind ? [opts.kind] : await this.kinds();
+    const kinds = opts.kind ? ((await this.isKnownKind(opts.kind)) ? [opts.kind] : []) : await this.kinds();
     const jobs: Job[] = [];
     if (!opts.state || opts.state === "cancelled") {
       const ids = await this.redis.zrevrange(this.key("cancelled"), 0, limit * 4);
@@ -217,6 +218,11 @@ export class BullJobQueue implements JobQueue {
     return (await this.redis.smembers(this.key("kinds"))).filter((k) => JOB_KIND_PATTERN.test(k)).sort();
   }
 
+  /** A kind some process enqueued or worked (so its queue exists); nothing else gets a queue from `get`/`list`. */
+  private async isKnownKind(kind: string): Promise<boolean> {
+    return this.queues.has(kind) || (JOB_KIND_PATTERN.test(kind) && (await this.redis.sismember(this.key("kinds"), kind)) === 1);
+  }
+
   private queueFor(kind: string): Queue {
     checkKind(kind);
     let queue = this.queues.get(kind);
@@ -247,12 +253,13 @@ export function redactedUrl(url: string): string {
   }
 }
 
+/** A job id as `enqueue` makes it: "<kind>.<uuid>" (randomUUID: lower-case hex). */
+const JOB_ID_PATTERN = /^(.+)\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** The kind encoded in a job id "<kind>.<uuid>", or null for an id this queue never made. */
 function kindOf(id: string): string | null {
-  const dot = id.length - 37;
-  if (dot < 1 || id[dot] !== ".") return null;
-  const kind = id.slice(0, dot);
-  return JOB_KIND_PATTERN.test(kind) ? kind : null;
+  const kind = JOB_ID_PATTERN.exec(id)?.[1];
+  return kind !== undefined && JOB_KIND_PATTERN.test(kind) ? kind : null;
 }
 
 function stateOf(bullState: string): JobState {

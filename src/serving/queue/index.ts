@@ -15,9 +15,21 @@ export interface OpenJobQueueOptions {
   maxDepth?: number;
 }
 
-/** The queue a server or worker should use: BullMQ when `redisUrl` is given, else SQLite in `db`. */
-export function openJobQueue(opts: OpenJobQueueOptions): JobQueue {
-  if (opts.redisUrl) return new BullJobQueue(opts.redisUrl, { maxDepth: opts.maxDepth });
+/**
+ * The queue a server or worker should use: BullMQ when `redisUrl` is given, else SQLite in `db`.
+ * Redis is checked before this resolves, so a wrong URL fails the start with a clear message.
+ */
+export async function openJobQueue(opts: OpenJobQueueOptions): Promise<JobQueue> {
+  if (opts.redisUrl) {
+    const bull = new BullJobQueue(opts.redisUrl, { maxDepth: opts.maxDepth });
+    try {
+      await bull.connect();
+    } catch (error) {
+      await bull.close(); // stop its reconnect attempts, which would keep the process alive
+      throw error;
+    }
+    return bull;
+  }
   if (!opts.db) throw new Error("openJobQueue needs either redisUrl (Redis + BullMQ) or db (embedded SQLite queue)");
   return new SqliteJobQueue(opts.db, { maxDepth: opts.maxDepth });
 }
