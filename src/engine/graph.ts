@@ -3,9 +3,11 @@
 // op semantics.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { type DType, ONNX_DTYPE } from "./dtype.js";
 import { Message } from "./onnx/protobuf.js";
 
-export type DType = "float32" | "float16" | "bfloat16" | "float64" | "int64" | "int32" | "int8" | "uint8" | "bool";
+export type { DType };
+
 /** A dimension: a size, or a symbolic name for a size known only at run time ("batch", "seq"). */
 export type Dim = number | string;
 
@@ -84,14 +86,6 @@ export interface LoweringOptions {
   fused: boolean;
   quantize: "none" | "int8";
 }
-
-export const ONNX_DTYPE: Record<DType, number> = {
-  float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11, bfloat16: 16,
-};
-
-export const DTYPE_BYTES: Record<DType, number> = {
-  float32: 4, uint8: 1, int8: 1, int32: 4, int64: 8, bool: 1, float16: 2, float64: 8, bfloat16: 2,
-};
 
 export class Graph {
   private readonly nodes: NodeSpec[] = [];

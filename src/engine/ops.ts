@@ -1,6 +1,7 @@
 // The primitive ops: the only place that emits standard ONNX nodes. Each is a thin typed wrapper
 // that also infers the output shape (symbolic dims pass through), so higher ops compose them like
 // tensor code. Keep this list short: every primitive will need a backward rule for fine-tuning.
+import { ONNX_DTYPE } from "./dtype.js";
 import { type DType, type Dim, type Operand, Graph, Param, Tensor, float } from "./graph.js";
 
 /** The graph an op's operands live in (weights bind to it). */
@@ -138,8 +139,7 @@ export function unsqueeze(x: Tensor, axes: number[]): Tensor {
 
 /** Converts the element type: `cast(ids, "float32")`. */
 export function cast(x: Tensor, to: DType): Tensor {
-  const onnx = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11, bfloat16: 16 }[to];
-  return x.graph.node("Cast", [x], { dtype: to, shape: x.shape }, { to: onnx });
+  return x.graph.node("Cast", [x], { dtype: to, shape: x.shape }, { to: ONNX_DTYPE[to] });
 }
 
 /** 2-D convolution without padding: `conv2d(pixels, w, b, stride)` on NCHW. */

@@ -3,13 +3,9 @@
 import * as fs from "node:fs";
 import { constants as bufferConstants } from "node:buffer";
 
-/** Element types a checkpoint tensor can have. */
-export type DType = "float32" | "float16" | "bfloat16" | "float64" | "int64" | "int32" | "int8" | "uint8" | "bool";
+import { type DType, DTYPE_SIZE } from "../dtype.js";
 
-/** Bytes per element of each DType. */
-export const DTYPE_SIZE: Readonly<Record<DType, number>> = Object.freeze({
-  float32: 4, float16: 2, bfloat16: 2, float64: 8, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1,
-});
+export { type DType, DTYPE_SIZE };
 
 /** One named tensor of a checkpoint. */
 export interface TensorEntry {
