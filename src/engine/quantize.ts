@@ -20,13 +20,24 @@ export function int8Linear(w: Param): Int8Linear {
   const src = new Float32Array(bytes.buffer, bytes.byteOffset, outF * inF);
   const q = new Int8Array(inF * outF);
   const scales = new Float32Array(outF);
+  const inverse = new Float32Array(outF);
   for (let o = 0; o < outF; o++) {
-    const row = src.subarray(o * inF, (o + 1) * inF);
     let max = 0;
-    for (const v of row) max = Math.max(max, Math.abs(v));
-    const scale = max > 0 ? max / 127 : 1;
-    scales[o] = scale;
-    for (let i = 0; i < inF; i++) q[i * outF + o] = Math.round(row[i]! / scale);
+    for (let i = o * inF, end = i + inF; i < end; i++) {
+      const a = Math.abs(src[i]!);
+      if (a > max) max = a;
+    }
+    scales[o] = max > 0 ? max / 127 : 1;
+    inverse[o] = 1 / scales[o]!;
+  }
+  // Transposed to [in, out] in tiles of output rows, so that writes stay within a few cache lines.
+  const TILE = 64;
+  for (let o0 = 0; o0 < outF; o0 += TILE) {
+    const o1 = Math.min(o0 + TILE, outF);
+    for (let i = 0; i < inF; i++) {
+      const base = i * outF;
+      for (let o = o0; o < o1; o++) q[base + o] = Math.round(src[o * inF + i]! * inverse[o]!);
+    }
   }
   const result = {
     weight: new Param(`${w.name}.int8`, { dtype: "int8", shape: [inF, outF], bytes: new Uint8Array(q.buffer) }),
