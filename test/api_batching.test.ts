@@ -161,3 +161,33 @@ test("a caption job waits for room when interactive requests fill the queue, ins
     await t.app.close();
   }
 });
+
+test("a request withdrawn before its batch starts leaves the queue; the others are served", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 200, batchSize: 8 } });
+  try {
+    assert.ok(t.services.captions instanceof LocalCaptionService);
+    const batcher = t.services.captions.batcher;
+    const reports = recordBatches(t);
+    const good = await pixelsOf(t, "rgb_square");
+    const controller = new AbortController();
+    const withdrawn = batcher.submit("blip", good, 1, {}, controller.signal);
+    const kept = batcher.submit("blip", good, 1, {});
+    assert.equal(batcher.depth(), 2);
+    controller.abort(new Error("timed out"));
+    await assert.rejects(withdrawn, /timed out/);
+    assert.equal(batcher.depth(), 1);
+    const [[caption]] = await kept;
+    assert.equal(caption!.text, alone("rgb_square"));
+    assert.deepEqual(reports.map((r) => [r.requests, r.images]), [[1, 1]]);
+    // A batch left empty disappears: nothing runs for it.
+    const lone = new AbortController();
+    const gone = batcher.submit("blip", good, 1, { numBeams: 2 }, lone.signal);
+    lone.abort(new Error("gone"));
+    await assert.rejects(gone, /gone/);
+    assert.equal(batcher.depth(), 0);
+    await batcher.drain();
+    assert.equal(reports.length, 1);
+  } finally {
+    await t.app.close();
+  }
+});

@@ -78,9 +78,11 @@ export class DynamicBatcher {
 
   /**
    * Captions `count` images (`pixels` = their `[count, 3, S, S]` values) with `model`, sharing a model
-   * call with concurrent requests that use the same options. Throws QueueFullError when full.
+   * call with concurrent requests that use the same options. Throws QueueFullError when full. When
+   * `signal` aborts before the request's batch has started, the request leaves the queue (its
+   * promise rejects with the signal's reason); once running, it finishes.
    */
-  submit(model: string, pixels: Float32Array, count: number, options: CaptionOptions): Promise<Caption[][]> {
+  submit(model: string, pixels: Float32Array, count: number, options: CaptionOptions, signal?: AbortSignal): Promise<Caption[][]> {
     const depth = this.depth();
     if (depth >= this.opts.maxDepth) throw new QueueFullError(depth, this.opts.maxDepth, this.retryAfterSeconds());
     if (typeof options.prompt !== "string" && options.prompt !== undefined) throw new TypeError("the batcher takes one prompt string per request");
@@ -99,10 +101,28 @@ export class DynamicBatcher {
         fresh.timer = setTimeout(() => this.markDue(fresh), this.opts.windowMs);
         batch = fresh;
       }
-      batch.requests.push({ pixels, count, prompt, resolve, reject });
+      const request: Pending = { pixels, count, prompt, resolve, reject };
+      batch.requests.push(request);
       batch.images += count;
+      const joined = batch;
+      signal?.addEventListener("abort", () => this.withdraw(joined, request, signal.reason), { once: true });
       if (batch.images >= this.opts.batchSize) this.markDue(batch);
     });
+  }
+
+  /** Takes a request that nobody waits for any more out of a batch that has not started. */
+  private withdraw(batch: Batch, request: Pending, reason: unknown): void {
+    const at = batch.requests.indexOf(request);
+    if (this.running === batch || at < 0) return;
+    batch.requests.splice(at, 1);
+    batch.images -= request.count;
+    request.reject(reason);
+    if (batch.requests.length === 0) {
+      clearTimeout(batch.timer);
+      if (this.open.get(batch.key) === batch) this.open.delete(batch.key);
+      this.waiting.splice(this.waiting.indexOf(batch), 1);
+      this.pump();
+    }
   }
 
   /** Resolves once nothing is waiting or running (graceful shutdown). */

@@ -115,7 +115,7 @@ export class LocalCaptionService implements CaptionService {
       await checkImages(images, this.limits, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)));
       return concatFloat32(parts);
     });
-    const captions = await withTimeout(this.batcher.submit(model, pixels, images.length, options), this.limits.requestTimeoutMs);
+    const captions = await withTimeout((signal) => this.batcher.submit(model, pixels, images.length, options, signal), this.limits.requestTimeoutMs);
     return captions.map((list) => list.map(toApiCaption));
   }
 
@@ -211,10 +211,15 @@ function snakeCaseNames(message: string): string {
   return message.replace(/\b([a-z]+)([A-Z][A-Za-z]*)\b/g, (m) => m.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
 }
 
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+/** Runs `work`, giving up after `ms`; the signal tells the work to drop what has not started. */
+function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms: number): Promise<T> {
+  const controller = new AbortController();
+  const running = work(controller.signal); // may throw at once (e.g. QueueFullError): no timer yet
+  const error = new CaptionTimeoutError(`captioning took longer than the server's ${ms} ms request timeout; retry later or send fewer images`);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CaptionTimeoutError(`captioning took longer than the server's ${ms} ms request timeout; retry later or send fewer images`)), ms);
+    timer = setTimeout(() => (controller.abort(error), reject(error)), ms);
   });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  running.catch(() => undefined); // after a timeout nobody awaits it
+  return Promise.race([running, timeout]).finally(() => clearTimeout(timer));
 }
