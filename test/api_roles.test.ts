@@ -103,6 +103,15 @@ test("auth errors say what to do; a bogus key is refused once keys exist", async
     assert.equal((await app.inject({ method: "GET", url: `/v1/jobs/${id}`, headers: { "x-api-key": user } })).statusCode, 404);
     assert.equal((await app.inject({ method: "GET", url: `/v1/jobs/${id}`, headers: { "x-api-key": admin } })).statusCode, 200);
 
+    // A caption job is readable by the key that submitted it (and admins), not by another user.
+    const other = services.keys.create("user").key;
+    const submitted = await app.inject({ method: "POST", url: "/v1/jobs/captions", headers: { "x-api-key": user }, payload: { images: [goldenImage("gray_L.png").toString("base64")] } });
+    assert.equal(submitted.statusCode, 202);
+    const jobUrl = `/v1/jobs/${submitted.json().id}`;
+    assert.equal((await app.inject({ method: "GET", url: jobUrl, headers: { "x-api-key": user } })).statusCode, 200);
+    assert.equal((await app.inject({ method: "GET", url: jobUrl, headers: { "x-api-key": other } })).statusCode, 404);
+    assert.equal((await app.inject({ method: "GET", url: jobUrl, headers: { "x-api-key": admin } })).statusCode, 200);
+
     // A revoked key stops working at once.
     const info = services.keys.list().find((k) => k.role === "user")!;
     services.keys.revoke(info.id);

@@ -23,6 +23,8 @@ export interface CaptionJobPayload {
   /** Image files' bytes, base64. */
   images: string[];
   options: CaptionOptions;
+  /** The API key that submitted the job (only it, or an admin, may read the job); absent without keys. */
+  owner?: string;
 }
 
 /** What a caption job returns, locally or on a worker: per image, its captions. */

@@ -57,6 +57,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
         if (!sniffImageFormat(bytes)) throw new InputError(415, "unsupported_image_format", `images[${i}] is not a PNG, JPEG, WebP or GIF file`);
       });
       const payload: CaptionJobPayload = { model, images: images.map((b) => Buffer.from(b).toString("base64")), options };
+      if (request.apiKey) payload.owner = request.apiKey.id;
       const job = await queue.enqueue(CAPTION_JOB, payload);
       return reply.code(202).header("location", `/v1/jobs/${job.id}`).send(jobView(job));
     },
@@ -76,8 +77,10 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const job = await queue.get(request.params.id);
-      // Users see caption jobs; other kinds (model reloads, later training) are admin business.
-      const visible = job !== null && (job.kind === CAPTION_JOB || request.apiKey?.role === "admin");
+      // Users see their own caption jobs; other kinds (model reloads, later training) are admin business.
+      const admin = request.apiKey?.role === "admin";
+      const owner = (job?.payload as CaptionJobPayload | undefined)?.owner;
+      const visible = job !== null && (admin || (job.kind === CAPTION_JOB && (owner === undefined || owner === request.apiKey?.id)));
       if (!visible) throw new ApiError(404, "job_not_found", `no job ${request.params.id}; job ids come from POST /v1/jobs/captions`);
       return jobView(job);
     },
