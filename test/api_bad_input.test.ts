@@ -89,7 +89,7 @@ test("out-of-range or invalid options: 400 naming the option and its limit", asy
   await expectError(await json({ images: image, options: { max_length: 60 } }), 400, "option_out_of_range", /max_length 60 allows 59 new tokens, more than the server's maxNewTokens limit of 30/);
   await expectError(await json({ images: image, options: { prompt: "a picture of", max_length: 3 } }), 400, "option_out_of_range", /max_length \(3\) must be greater than the prompt's 4 tokens/);
   // The golden model has 64 positions: a long prompt is refused up front instead of failing its batch.
-  await expectError(await json({ images: image, options: { prompt: "a dog ".repeat(40), max_new_tokens: 5 } }), 400, "invalid_option", /exceeds the model.s 64 positions/);
+  await expectError(await json({ images: image, options: { prompt: "a dog ".repeat(40), max_new_tokens: 5 } }), 400, "option_out_of_range", /exceeds the model.s 64 positions/);
   const form = (value: string) => multipart([{ name: "image", file: { data: png } }, { name: "num_beams", value }]);
   await expectError(await t.app.inject({ method: "POST", url: "/v1/captions", ...form("9") }), 400, "invalid_request", /body.num_beams must be <= 4/);
   await expectError(await t.app.inject({ method: "POST", url: "/v1/captions", ...form("two") }), 400, "invalid_request", /num_beams must be integer/);

@@ -70,3 +70,13 @@ test("a sequence longer than the model's position embeddings is refused with a c
   assert.equal((await captioner.captionPixels(pixels, 1, { maxNewTokens: 63 }))[0]![0]!.ids.length <= 64, true);
   await captioner.release();
 });
+
+test("max_length that leaves no room after the prompt is refused, as transformers 4.40 does", async () => {
+  const dir = blipCaseDir("base_like_32px");
+  const captioner = await Captioner.load(dir, { threads: 1 });
+  const pixels = readArray(dir, readExpected("base_like_32px").images[0].pixel_values) as Float32Array;
+  await assert.rejects(captioner.captionPixels(pixels, 1, { maxLength: 1 }), /maxLength \(1\) must be greater than the prompt's 1 tokens/);
+  await assert.rejects(captioner.captionPixels(pixels, 1, { prompt: "a picture of", maxLength: 4 }), /must be greater than the prompt's 4 tokens/);
+  assert.equal((await captioner.captionPixels(pixels, 1, { maxLength: 2 }))[0]![0]!.ids.length, 2);
+  await captioner.release();
+});

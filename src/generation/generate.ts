@@ -32,6 +32,10 @@ export interface Sequence {
 
 export class GenerationOptionsError extends Error {
   override name = "GenerationOptionsError";
+  /** `option_out_of_range` for lengths the prompt or the model cannot fit; `invalid_option` otherwise. */
+  constructor(message: string, readonly code: "invalid_option" | "option_out_of_range" = "invalid_option") {
+    super(message);
+  }
 }
 
 /** Called with each row's processed scores at every greedy step (for tests and diagnostics). */
@@ -77,9 +81,14 @@ export function resolveOptions(options: GenerationOptions, defaults: GenerationD
     throw new GenerationOptionsError(`numReturnSequences (${o.numReturnSequences}) cannot exceed numBeams (${o.numBeams}); greedy search returns one sequence`);
   }
   if (options.maxNewTokens !== undefined) o.maxLength = options.maxNewTokens + promptLength;
+  if (o.maxLength <= promptLength) {
+    // transformers 4.40 refuses this too (an input as long as max_length leaves nothing to generate).
+    throw new GenerationOptionsError(`maxLength (${o.maxLength}) must be greater than the prompt's ${promptLength} tokens ([DEC] included); raise maxLength or use maxNewTokens`, "option_out_of_range");
+  }
   if (o.maxLength > maxPositions) {
     throw new GenerationOptionsError(
       `maxLength ${o.maxLength} (the prompt's ${promptLength} tokens, [DEC] included, plus new tokens) exceeds the model's ${maxPositions} positions; shorten the prompt or lower maxNewTokens`,
+      "option_out_of_range",
     );
   }
   return o;

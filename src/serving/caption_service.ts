@@ -58,11 +58,8 @@ function checkResolvedOptions(options: CaptionOptions, defaults: typeof TRANSFOR
   try {
     resolved = resolveOptions(options, defaults, promptLength, maxPositions);
   } catch (error) {
-    if (error instanceof GenerationOptionsError) throw new InputError(400, "invalid_option", snakeCaseNames(error.message));
+    if (error instanceof GenerationOptionsError) throw new InputError(400, error.code, snakeCaseNames(error.message));
     throw error;
-  }
-  if (resolved.maxLength <= promptLength) {
-    throw new InputError(400, "option_out_of_range", `max_length (${resolved.maxLength}) must be greater than the prompt's ${promptLength} tokens ([DEC] included); raise max_length or use max_new_tokens`);
   }
   if (resolved.maxLength - promptLength > limits.maxNewTokens) {
     throw new InputError(400, "option_out_of_range", `max_length ${resolved.maxLength} allows ${resolved.maxLength - promptLength} new tokens, more than the server's maxNewTokens limit of ${limits.maxNewTokens}; lower max_length or set max_new_tokens`);
