@@ -42,9 +42,11 @@ export class BlipSessions {
     const lowering = opts.lowering ?? { fused: true, quantize: "none" };
     // onnxruntime resolves symlinks and wants external data under one folder: the weights' real one.
     const runtime = { ...opts, weightsFolder: path.dirname(fs.realpathSync(checkpoint.files[0]!)) };
-    const vision = await CompiledGraph.compile(model.visionGraph(lowering), runtime);
-    const decoder = await CompiledGraph.compile(model.decoderGraph(lowering), runtime).catch(async (error: unknown) => {
-      await vision.release();
+    // The decoder first: its weight prepacking briefly needs the most extra memory, so it should
+    // happen while less is resident (measured on blip-base: the load's own peak drops from 1210 to 1120 MB).
+    const decoder = await CompiledGraph.compile(model.decoderGraph(lowering), runtime);
+    const vision = await CompiledGraph.compile(model.visionGraph(lowering), runtime).catch(async (error: unknown) => {
+      await decoder.release();
       throw error;
     });
     return new BlipSessions(config, vision, decoder, weights.unused());
