@@ -6,6 +6,7 @@ import {
   alignedSlice,
   bertNormalize,
   bertPreTokenize,
+  cleanUpTokenization,
   isWhitespace,
   originalSpan,
   wordPieceDecode,
@@ -14,6 +15,7 @@ import {
 import { type AddedToken, type TokenizerParts, TokenizerError, parseTokenizerJson } from "./tokenizer_json.js";
 
 export { TokenizerError } from "./tokenizer_json.js";
+export { cleanUpTokenization } from "./wordpiece.js";
 
 /** Result of encoding one text: ids, token strings and code-point offsets into the text. */
 export interface Encoding {
@@ -268,23 +270,4 @@ export class BertTokenizer {
     if (id === undefined) throw new TokenizerError(`${what} "${token}" is neither in model.vocab nor in added_tokens`);
     return id;
   }
-}
-
-/**
- * transformers' `PreTrainedTokenizerBase.clean_up_tokenization` (4.40): removes the spaces that
- * joining tokens left before punctuation and English contractions.
- * Example: "there ' s a dog ." → "there's a dog.".
- */
-export function cleanUpTokenization(text: string): string {
-  return text
-    .replaceAll(" .", ".")
-    .replaceAll(" ?", "?")
-    .replaceAll(" !", "!")
-    .replaceAll(" ,", ",")
-    .replaceAll(" ' ", "'")
-    .replaceAll(" n't", "n't")
-    .replaceAll(" 'm", "'m")
-    .replaceAll(" 's", "'s")
-    .replaceAll(" 've", "'ve")
-    .replaceAll(" 're", "'re");
 }

@@ -188,11 +188,12 @@ export function wordPieceTokenize(model: WordPieceModel, chars: readonly string[
 }
 
 /**
- * The Rust WordPiece decoder's own clean-up, applied to each token separately (after its leading
- * space was added), so only single-token patterns like " ." can ever match here.
+ * transformers' `PreTrainedTokenizerBase.clean_up_tokenization` (4.40): removes the spaces that
+ * joining tokens left before punctuation and English contractions.
+ * Example: "there ' s a dog ." → "there's a dog.".
  */
-export function wordPieceCleanup(token: string): string {
-  return token
+export function cleanUpTokenization(text: string): string {
+  return text
     .replaceAll(" .", ".")
     .replaceAll(" ?", "?")
     .replaceAll(" !", "!")
@@ -200,10 +201,18 @@ export function wordPieceCleanup(token: string): string {
     .replaceAll(" ' ", "'")
     .replaceAll(" n't", "n't")
     .replaceAll(" 'm", "'m")
-    .replaceAll(" do not", " don't")
     .replaceAll(" 's", "'s")
     .replaceAll(" 've", "'ve")
     .replaceAll(" 're", "'re");
+}
+
+/**
+ * The Rust WordPiece decoder's own clean-up, applied to each token separately (after its leading
+ * space was added): transformers' list plus " do not" → " don't" (no rule can create or consume
+ * another's text, so the order of that one rule does not matter).
+ */
+export function wordPieceCleanup(token: string): string {
+  return cleanUpTokenization(token.replaceAll(" do not", " don't"));
 }
 
 /**
