@@ -2,6 +2,7 @@
 // The `captioner` command: one file per sub-command under src/cli/, each exporting a factory that
 // returns a commander Command. This file only assembles them; no logic lives here.
 import { Command } from "commander";
+import { createRequire } from "node:module";
 import { benchCommand } from "./bench.js";
 import { captionCommand } from "./caption.js";
 import { evalCommand } from "./eval.js";
@@ -12,7 +13,10 @@ import { serveCommand } from "./serve.js";
 import { keysCommand } from "./keys.js";
 import { workerCommand } from "./worker.js";
 
+const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
+
 const program = new Command("captioner")
+  .version(version)
   .description("Image captioning with Hugging Face BLIP checkpoints on onnxruntime")
   .showHelpAfterError();
 program.addCommand(captionCommand());
