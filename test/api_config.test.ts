@@ -29,6 +29,8 @@ test("defaults: blip = Salesforce/blip-image-captioning-base on 0.0.0.0:8000", (
   assert.equal(config.redisUrl, undefined);
   assert.equal(config.dataDir, "/data/cap");
   assert.equal(loadServerConfig({ env: { HF_HUB_OFFLINE: "1" } }).allowDownloads, false);
+  // The same reading of the environment as the hub client (which also honours TRANSFORMERS_OFFLINE).
+  assert.equal(loadServerConfig({ env: { TRANSFORMERS_OFFLINE: "yes" } }).allowDownloads, false);
   assert.ok(Object.isFrozen(config.limits));
 });
 

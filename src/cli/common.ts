@@ -2,7 +2,7 @@
 // model resolution (folder, HF cache, or download), and one way to report errors.
 import { Command, InvalidArgumentError, Option } from "commander";
 import { type CaptionOptions, Captioner } from "../generation/captioner.js";
-import { downloadModel, isRepoId, resolveModelSource } from "../serving/hub/index.js";
+import { ensureModelFolder } from "../serving/hub/index.js";
 
 /** Parses a whole number ≥ min: `intAtLeast(1)`. */
 export const intAtLeast = (min: number) => (value: string) => {
@@ -83,13 +83,8 @@ export async function loadCaptioner(flags: ModelFlags): Promise<Captioner> {
 
 /** A local folder, a cached hub snapshot, or (unless HF_HUB_OFFLINE) a fresh download into the HF cache. */
 export async function modelFolder(source: string, revision?: string): Promise<string> {
-  try {
-    return resolveModelSource(source, { revision });
-  } catch (error) {
-    if (!isRepoId(source)) throw error;
-    process.stderr.write(`${source} is not in the Hugging Face cache; downloading it\n`);
-    return downloadModel(source, { revision });
-  }
+  const onDownload = () => process.stderr.write(`${source} is not in the Hugging Face cache; downloading it\n`);
+  return ensureModelFolder(source, { revision, download: true, onDownload });
 }
 
 /** Runs a command body; any error becomes one line on stderr and exit code 1. */

@@ -4,6 +4,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { defaultDataDir } from "./db.js";
+import { hubSettingsFromEnv } from "./hub/index.js";
 
 export type Quantize = "none" | "int8";
 
@@ -114,7 +115,7 @@ export function loadServerConfig(opts: { file?: string; env?: NodeJS.ProcessEnv;
     if (nonEmpty(env[variable]) !== undefined) limits[key] = wholeNumber(env[variable], min, variable);
   }
 
-  const offline = ["1", "ON", "YES", "TRUE"].includes((env.HF_HUB_OFFLINE ?? "").trim().toUpperCase());
+  const offline = hubSettingsFromEnv(env).offline; // the hub client's own reading (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE)
   const envDownloads = nonEmpty(env.CAPTIONER_ALLOW_DOWNLOADS);
   const portFlag = flags.port === undefined ? undefined : wholeNumber(flags.port, 0, "--port", 65535);
   const threadsEnv = nonEmpty(env.CAPTIONER_THREADS);

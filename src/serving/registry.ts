@@ -1,9 +1,8 @@
 // The models a server serves, by configured name, with their state. Models load at start-up
 // (downloading into the HF cache first when allowed) and on an admin reload — never because a user
 // asked for one. A reload swaps the new model in and releases the old one once nothing uses it.
-import * as fs from "node:fs";
 import { Captioner, type LoadCaptionerOptions } from "../generation/captioner.js";
-import { downloadModel, type HubOptions, isRepoId, resolveModelSource } from "./hub/index.js";
+import { ensureModelFolder, type HubOptions } from "./hub/index.js";
 import type { ModelConfig } from "./config.js";
 
 /** `remote`: served by `captioner worker` processes (serve --redis); this process loads nothing. */
@@ -209,15 +208,8 @@ export class ModelRegistry {
   }
 
   /** A local folder as is; a hub id from the HF cache, or downloaded into it when allowed. */
-  private async folderOf(config: ModelConfig, download: boolean, refresh: boolean): Promise<string> {
-    const hub = { ...this.opts.hub, revision: config.revision };
-    if (fs.existsSync(config.source) || !isRepoId(config.source) || !download) return resolveModelSource(config.source, hub);
-    if (refresh) return downloadModel(config.source, hub);
-    try {
-      return resolveModelSource(config.source, hub);
-    } catch {
-      this.opts.log?.(`downloading ${config.source} into the Hugging Face cache`);
-      return downloadModel(config.source, hub);
-    }
+  private folderOf(config: ModelConfig, download: boolean, refresh: boolean): Promise<string> {
+    const onDownload = () => this.opts.log?.(`downloading ${config.source} into the Hugging Face cache`);
+    return ensureModelFolder(config.source, { ...this.opts.hub, revision: config.revision, download, refresh, onDownload });
   }
 }

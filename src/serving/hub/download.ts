@@ -12,9 +12,11 @@ import {
   type HubOptions,
   type HubSettings,
   isCommitHash,
+  isRepoId,
   repoCacheDir,
   resolveCachedSnapshot,
   resolveHubSettings,
+  resolveModelSource,
   validateRelativePath,
   validateRepoId,
   withBlobLock,
@@ -51,6 +53,27 @@ const MAX_REDIRECTS = 10;
 // A blob file name: no "/" and not "." or ".." (those would name the blobs folder or the repo folder).
 const SAFE_ETAG = /^(?!\.+$)[A-Za-z0-9._-]{1,200}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * The folder of a model source: a local folder as it is, else the cached snapshot of a hub repo id,
+ * else (when `download`) a fresh download — `refresh` downloads even when cached, to pick up the
+ * revision's current commit. `onDownload` is told before a download starts.
+ */
+export async function ensureModelFolder(
+  source: string,
+  opts: HubOptions & { revision?: string; download: boolean; refresh?: boolean; onDownload?: () => void },
+): Promise<string> {
+  if (existsSync(source) || !isRepoId(source) || !opts.download) return resolveModelSource(source, opts);
+  if (!opts.refresh) {
+    try {
+      return resolveModelSource(source, opts);
+    } catch {
+      // not cached yet: download below
+    }
+  }
+  opts.onDownload?.();
+  return downloadModel(source, opts);
+}
 
 /**
  * Downloads the files a model needs from the hub into the HF cache and returns the snapshot folder
