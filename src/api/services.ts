@@ -6,7 +6,7 @@ import { type Database, openDatabase } from "../serving/db.js";
 import { KeyStore } from "../serving/auth.js";
 import { type CaptionService, LocalCaptionService, RemoteCaptionService, serveLocalCaptionJobs } from "../serving/caption_service.js";
 import type { ServerConfig } from "../serving/config.js";
-import type { HubOptions } from "../serving/hub/index.js";
+import type { HubOptions } from "../hub/index.js";
 import { type JobQueue, openJobQueue } from "../serving/queue/index.js";
 import { type ModelLoader, ModelRegistry } from "../serving/registry.js";
 

@@ -2,7 +2,7 @@
 // model resolution (folder, HF cache, or download), and one way to report errors.
 import { Command, InvalidArgumentError, Option } from "commander";
 import { type CaptionOptions, Captioner } from "../generation/captioner.js";
-import { ensureModelFolder } from "../serving/hub/index.js";
+import { ensureModelFolder } from "../hub/index.js";
 
 /** Parses a whole number ≥ min: `intAtLeast(1)`. */
 export const intAtLeast = (min: number) => (value: string) => {

@@ -5,9 +5,9 @@ import { constants as fsConstants } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { Tokenization } from "../metrics/index.js";
-import { evaluate, type EvalProgress, type EvaluationResult } from "../metrics/evaluate.js";
-import { buildReport, formatScores } from "../metrics/report.js";
-import { openDataset } from "../training/dataset.js";
+import { evaluate, type EvalProgress, type EvaluationResult } from "../eval/evaluate.js";
+import { buildReport, formatScores } from "../eval/report.js";
+import { openDataset } from "../datasets/imagefolder.js";
 import { captionOptions, type GenerationFlags, intAtLeast, loadCaptioner, type ModelFlags, reportErrors, withGenerationFlags, withModelFlags } from "./common.js";
 
 interface EvalFlags extends GenerationFlags, ModelFlags {

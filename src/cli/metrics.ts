@@ -2,7 +2,7 @@
 // captioner-metrics-cases/1 file with the COCO metrics, jiwer and rouge_score.
 import { Command, Option } from "commander";
 import { type CorpusScores, readCases, scoreCases, type Tokenization } from "../metrics/index.js";
-import { formatScores } from "../metrics/report.js";
+import { formatScores } from "../eval/report.js";
 import { reportErrors } from "./common.js";
 
 /** The `metrics` sub-command. */

@@ -4,7 +4,7 @@
 import { Command } from "commander";
 import { existsSync } from "node:fs";
 import { loadServerConfig } from "../serving/config.js";
-import { DEFAULT_REVISION, downloadModel, HubError } from "../serving/hub/index.js";
+import { DEFAULT_REVISION, downloadModel, HubError } from "../hub/index.js";
 import { reportErrors } from "./common.js";
 
 /** The `pull` sub-command. */

@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { defaultDataDir } from "./db.js";
-import { hubSettingsFromEnv } from "./hub/index.js";
+import { hubSettingsFromEnv } from "../hub/index.js";
 
 export type Quantize = "none" | "int8";
 

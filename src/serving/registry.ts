@@ -2,7 +2,7 @@
 // (downloading into the HF cache first when allowed) and on an admin reload — never because a user
 // asked for one. A reload swaps the new model in and releases the old one once nothing uses it.
 import { Captioner, type LoadCaptionerOptions } from "../generation/captioner.js";
-import { ensureModelFolder, type HubOptions } from "./hub/index.js";
+import { ensureModelFolder, type HubOptions } from "../hub/index.js";
 import type { ModelConfig } from "./config.js";
 
 /** `remote`: served by `captioner worker` processes (serve --redis); this process loads nothing. */

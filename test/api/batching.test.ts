@@ -1,0 +1,193 @@
+// Dynamic batching over HTTP: concurrent requests with the same model and options share model calls,
+// and each still gets transformers' caption for its image alone; the bounded queue answers 503 +
+// Retry-After instead of growing.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { BatchReport } from "../../src/serving/batcher.js";
+import { LocalCaptionService } from "../../src/serving/caption_service.js";
+import { expectedCaptions, goldenImage, pocUpload, testApp, type TestApp } from "../helpers/app.js";
+
+const IMAGES = ["rgb_square", "rgb_nonsquare_jpeg", "gray_L", "rgba_transparent", "palette_P", "tiny_7x5", "large_1000x700_jpeg", "exif_orientation6_jpeg"];
+const file = (name: string) => `${name}.${name.endsWith("jpeg") ? "jpg" : "png"}`;
+const alone = (name: string) => expectedCaptions(name === "rgb_square" ? "greedy_default" : `greedy_default__${name}`)[0];
+
+function recordBatches(t: TestApp): BatchReport[] {
+  const reports: BatchReport[] = [];
+  assert.ok(t.services.captions instanceof LocalCaptionService);
+  t.services.captions.batcher.onBatch((r) => reports.push(r));
+  return reports;
+}
+
+const caption = (t: TestApp, images: string[], options: Record<string, unknown> = {}) =>
+  t.app.inject({ method: "POST", url: "/v1/captions", payload: { images: images.map((n) => goldenImage(file(n)).toString("base64")), options } });
+
+test("8 concurrent PoC requests: fewer model calls, and every caption equals the unbatched reference", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 250, batchSize: 8 } });
+  try {
+    const reports = recordBatches(t);
+    const responses = await Promise.all(IMAGES.map((name) => t.app.inject({ method: "POST", url: "/image2caption/blip", ...pocUpload(goldenImage(file(name))) })));
+    responses.forEach((res, i) => {
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().caption, alone(IMAGES[i]!), IMAGES[i]);
+    });
+    assert.ok(reports.length < IMAGES.length, `expected fewer than ${IMAGES.length} model calls, got ${reports.length}`);
+    assert.equal(reports.reduce((n, r) => n + r.images, 0), IMAGES.length);
+    const calls = (await t.app.metrics.modelCalls.get()).values.reduce((n, v) => n + v.value, 0);
+    assert.equal(calls, reports.length, "the metric counts the same model calls");
+    const metrics = (await t.app.inject({ method: "GET", url: "/metrics" })).body;
+    assert.match(metrics, new RegExp(`captioner_batch_size_count\\{model="blip"\\} ${reports.length}\\b`));
+    assert.match(metrics, /captioner_generated_tokens_total\{model="blip"\} [1-9]/);
+  } finally {
+    await t.app.close();
+  }
+});
+
+test("different prompts share a batch; different options do not; results match transformers", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 250 } });
+  try {
+    const reports = recordBatches(t);
+    const [plain, prompted, several, beam] = await Promise.all([
+      caption(t, ["rgb_square"]),
+      caption(t, ["rgb_square"], { prompt: "a picture of" }),
+      caption(t, ["rgb_square", "rgb_nonsquare_jpeg", "gray_L"], { prompt: "a picture of" }),
+      caption(t, ["rgb_square"], { num_beams: 3 }),
+    ]);
+    for (const res of [plain, prompted, several, beam]) assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(plain.json().results, [{ captions: [{ text: expectedCaptions("greedy_default")[0] }] }]);
+    assert.deepEqual(prompted.json().results, [{ captions: [{ text: expectedCaptions("cond_greedy")[0] }] }]);
+    assert.deepEqual(several.json().results.map((r: { captions: { text: string }[] }) => r.captions[0]!.text), expectedCaptions("batch3_cond_greedy"));
+    const beamCaption = beam.json().results[0].captions[0];
+    assert.equal(beamCaption.text, expectedCaptions("beam3_default")[0]);
+    assert.ok(Math.abs(beamCaption.score - -3.808401107788086) <= 1e-4, `beam score ${beamCaption.score}`);
+    // Greedy requests (with and without prompts) went into one call; the beam request into its own.
+    assert.deepEqual(reports.map((r) => [r.images, r.requests]).sort(), [[1, 1], [5, 3]]);
+  } finally {
+    await t.app.close();
+  }
+});
+
+test("batches never exceed the batch size", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 250, batchSize: 2 } });
+  try {
+    const reports = recordBatches(t);
+    const responses = await Promise.all(IMAGES.slice(0, 5).map((name) => caption(t, [name])));
+    responses.forEach((res, i) => assert.equal(res.json().results[0].captions[0].text, alone(IMAGES[i]!)));
+    assert.ok(reports.every((r) => r.images <= 2), JSON.stringify(reports));
+    assert.equal(reports.length, 3);
+  } finally {
+    await t.app.close();
+  }
+});
+
+test("a full queue answers 503 with Retry-After; the queued requests still succeed", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 400, queueMaxDepth: 2 } });
+  try {
+    const first = [caption(t, ["rgb_square"]), caption(t, ["gray_L"])];
+    await new Promise((r) => setTimeout(r, 150)); // both are waiting in the batch window now
+    const refused = await caption(t, ["palette_P"]);
+    assert.equal(refused.statusCode, 503, refused.body);
+    assert.match(String(refused.headers["retry-after"]), /^[1-9]\d*$/);
+    assert.equal(refused.json().error.code, "queue_full");
+    assert.match(refused.json().error.message, /queue is full \(2 of 2/);
+    const done = await Promise.all(first);
+    assert.deepEqual(done.map((r) => r.statusCode), [200, 200]);
+    assert.equal((await caption(t, ["palette_P"])).statusCode, 200, "accepted again once the queue drained");
+  } finally {
+    await t.app.close();
+  }
+});
+
+/** The golden image's pixels as the server preprocesses them. */
+const pixelsOf = (t: TestApp, name: string) => t.services.registry.use("blip", (captioner) => captioner.pixels([goldenImage(file(name))]));
+const activeTimeouts = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+
+test("a request that cannot be batched fails every request of its batch, and the batcher keeps working", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 100, batchSize: 8 } });
+  try {
+    assert.ok(t.services.captions instanceof LocalCaptionService);
+    const batcher = t.services.captions.batcher;
+    const reports = recordBatches(t);
+    const good = await pixelsOf(t, "rgb_square");
+    // Both wait in one batch window; a count of -1 cannot be made into the batch's prompt list.
+    const results = await Promise.allSettled([batcher.submit("blip", good, 1, {}), batcher.submit("blip", new Float32Array(0), -1, {})]);
+    for (const result of results) {
+      assert.equal(result.status, "rejected");
+      assert.ok((result as PromiseRejectedResult).reason instanceof RangeError, String((result as PromiseRejectedResult).reason));
+    }
+    assert.deepEqual(reports.map((r) => [r.requests, r.failed]), [[2, true]]);
+    const [[again]] = await batcher.submit("blip", good, 1, {});
+    assert.equal(again!.text, alone("rgb_square"), "the next batch runs normally");
+  } finally {
+    await t.app.close();
+  }
+});
+
+test("a batch that becomes due before its window ends leaves no window timer behind", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 60_000, batchSize: 1 } });
+  try {
+    assert.ok(t.services.captions instanceof LocalCaptionService);
+    const good = await pixelsOf(t, "gray_L");
+    const before = activeTimeouts();
+    // batchSize 1: the batch is full (due) at once, so the 60 s window must not keep running.
+    const [[caption]] = await t.services.captions.batcher.submit("blip", good, 1, {});
+    assert.equal(caption!.text, alone("gray_L"));
+    assert.equal(activeTimeouts(), before);
+  } finally {
+    await t.app.close();
+  }
+});
+
+test("a caption job waits for room when interactive requests fill the queue, instead of failing", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 1000, queueMaxDepth: 1 } });
+  try {
+    let interactiveDone = false;
+    const interactive = caption(t, ["rgb_square"]).finally(() => (interactiveDone = true)); // fills the queue for its window
+    const created = await t.app.inject({ method: "POST", url: "/v1/jobs/captions", payload: { images: [goldenImage("gray_L.png").toString("base64")] } });
+    assert.equal(created.statusCode, 202, created.body);
+    const jobUrl = `/v1/jobs/${created.json().id}`;
+    let job = created.json();
+    let ranWhileFull = false;
+    for (let i = 0; i < 400 && !["done", "failed", "cancelled"].includes(job.state); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      job = (await t.app.inject({ method: "GET", url: jobUrl })).json();
+      if (job.state === "running" && !interactiveDone) ranWhileFull = true;
+    }
+    assert.equal(job.state, "done", job.error);
+    assert.ok(ranWhileFull, "the job started while the interactive request filled the queue");
+    assert.equal((await interactive).statusCode, 200);
+    assert.deepEqual(job.result.captions, [[{ text: alone("gray_L") }]]);
+    assert.equal(job.attempts, 1, "the chunk was retried, not the job");
+  } finally {
+    await t.app.close();
+  }
+});
+
+test("a request withdrawn before its batch starts leaves the queue; the others are served", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 200, batchSize: 8 } });
+  try {
+    assert.ok(t.services.captions instanceof LocalCaptionService);
+    const batcher = t.services.captions.batcher;
+    const reports = recordBatches(t);
+    const good = await pixelsOf(t, "rgb_square");
+    const controller = new AbortController();
+    const withdrawn = batcher.submit("blip", good, 1, {}, controller.signal);
+    const kept = batcher.submit("blip", good, 1, {});
+    assert.equal(batcher.depth(), 2);
+    controller.abort(new Error("timed out"));
+    await assert.rejects(withdrawn, /timed out/);
+    assert.equal(batcher.depth(), 1);
+    const [[caption]] = await kept;
+    assert.equal(caption!.text, alone("rgb_square"));
+    assert.deepEqual(reports.map((r) => [r.requests, r.images]), [[1, 1]]);
+    // A batch left empty disappears: nothing runs for it.
+    const lone = new AbortController();
+    const gone = batcher.submit("blip", good, 1, { numBeams: 2 }, lone.signal);
+    lone.abort(new Error("gone"));
+    await assert.rejects(gone, /gone/);
+    assert.equal(batcher.depth(), 0);
+    await batcher.drain();
+    assert.equal(reports.length, 1);
+  } finally {
+    await t.app.close();
+  }
+});

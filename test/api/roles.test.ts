@@ -1,0 +1,122 @@
+// The role matrix: every route × {no keys configured, no key, user key, admin key} → status.
+// With no keys in the store captioning is open and admin routes answer 403; once keys exist, user
+// routes need a user or admin key (401 without) and admin routes an admin key (403 for users).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { CAPTION_JOB } from "../../src/serving/remote_caption.js";
+import { goldenImage, pocUpload, testApp } from "../helpers/app.js";
+
+type Column = "open" | "none" | "user" | "admin";
+const COLUMNS: Column[] = ["open", "none", "user", "admin"];
+
+interface Row {
+  method: "GET" | "POST";
+  url: string;
+  /** Expected status per column: open = no keys configured (no key sent), then keys configured. */
+  expect: [number, number, number, number];
+}
+
+const png = goldenImage("rgb_square.png");
+const jsonCaption = { images: [png.toString("base64")] };
+
+//                                                                    open none user admin
+const MATRIX: Row[] = [
+  { method: "GET", url: "/healthz", expect: [200, 200, 200, 200] },
+  { method: "GET", url: "/readyz", expect: [200, 200, 200, 200] },
+  { method: "GET", url: "/metrics", expect: [200, 200, 200, 200] },
+  { method: "GET", url: "/openapi.json", expect: [200, 200, 200, 200] },
+  { method: "GET", url: "/docs", expect: [200, 200, 200, 200] },
+  { method: "POST", url: "/image2caption/blip", expect: [200, 401, 200, 200] },
+  { method: "POST", url: "/v1/captions", expect: [200, 401, 200, 200] },
+  { method: "GET", url: "/v1/models", expect: [200, 401, 200, 200] },
+  { method: "POST", url: "/v1/jobs/captions", expect: [202, 401, 202, 202] },
+  { method: "GET", url: "/v1/jobs/{id}", expect: [200, 401, 200, 200] },
+  { method: "POST", url: "/v1/admin/models/{name}/reload", expect: [403, 401, 403, 202] },
+  { method: "GET", url: "/v1/admin/jobs", expect: [403, 401, 403, 200] },
+];
+
+test("role matrix: every route × every role, with and without keys configured", async () => {
+  const { app, services } = await testApp();
+  try {
+    const job = await services.queue.enqueue(CAPTION_JOB, { model: "blip", images: [png.toString("base64")], options: {} });
+    const request = (row: Row, headers: Record<string, string>) => {
+      const url = row.url.replace("{id}", job.id).replace("{name}", "blip");
+      if (row.url === "/image2caption/blip") {
+        const upload = pocUpload(png);
+        return app.inject({ method: row.method, url, headers: { ...headers, ...upload.headers }, payload: upload.payload });
+      }
+      const payload = row.method === "POST" && row.url !== "/v1/admin/models/{name}/reload" ? jsonCaption : undefined;
+      return app.inject({ method: row.method, url, headers, ...(payload ? { payload } : {}) });
+    };
+
+    // Every documented route is in the matrix (the docs page is served by the UI plugin, not documented).
+    const documented = Object.entries((await app.inject({ method: "GET", url: "/openapi.json" })).json().paths as Record<string, object>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
+    assert.deepEqual(documented.sort(), MATRIX.filter((r) => r.url !== "/docs").map((r) => `${r.method} ${r.url}`).sort());
+
+    const keys: Record<Column, Record<string, string>> = { open: {}, none: {}, user: {}, admin: {} };
+    const failures: string[] = [];
+    for (const column of COLUMNS) {
+      if (column === "none") {
+        keys.user = { authorization: `Bearer ${services.keys.create("user", "test user").key}` };
+        keys.admin = { "x-api-key": services.keys.create("admin", "test admin").key };
+      }
+      for (const row of MATRIX) {
+        const res = await request(row, keys[column]);
+        const expected = row.expect[COLUMNS.indexOf(column)];
+        if (res.statusCode !== expected) failures.push(`${row.method} ${row.url} [${column}]: ${res.statusCode} (expected ${expected}) ${res.body.slice(0, 200)}`);
+        if (res.statusCode >= 400) assert.ok(res.json().error?.code && res.json().error?.message, `${row.url}: error shape`);
+      }
+    }
+    assert.deepEqual(failures, []);
+  } finally {
+    await app.close();
+  }
+});
+
+test("auth errors say what to do; a bogus key is refused once keys exist", async () => {
+  const { app, services } = await testApp();
+  try {
+    let res = await app.inject({ method: "POST", url: "/v1/admin/models/blip/reload" });
+    assert.equal(res.statusCode, 403);
+    assert.match(res.json().error.message, /no admin keys configured; create one with `captioner keys create --role admin`/);
+    // No keys: captioning is open whatever the headers say.
+    res = await app.inject({ method: "GET", url: "/v1/models", headers: { authorization: "Bearer cap_not-a-key" } });
+    assert.equal(res.statusCode, 200);
+
+    const user = services.keys.create("user").key;
+    res = await app.inject({ method: "GET", url: "/v1/models" });
+    assert.equal(res.statusCode, 401);
+    assert.equal(res.headers["www-authenticate"], 'Bearer realm="captioner"');
+    assert.match(res.json().error.message, /Authorization: Bearer <key>.*X-API-Key/);
+    res = await app.inject({ method: "GET", url: "/v1/models", headers: { authorization: "Bearer cap_not-a-key" } });
+    assert.equal(res.statusCode, 401);
+    assert.equal(res.json().error.code, "invalid_api_key");
+    res = await app.inject({ method: "GET", url: "/v1/admin/jobs", headers: { "x-api-key": user } });
+    assert.equal(res.statusCode, 403);
+    assert.equal(res.json().error.code, "admin_only");
+
+    // A user cannot read admin jobs through /v1/jobs/:id; an admin can.
+    const admin = services.keys.create("admin").key;
+    const reload = await app.inject({ method: "POST", url: "/v1/admin/models/blip/reload", headers: { authorization: `Bearer ${admin}` } });
+    assert.equal(reload.statusCode, 202);
+    const id = reload.json().id;
+    assert.equal((await app.inject({ method: "GET", url: `/v1/jobs/${id}`, headers: { "x-api-key": user } })).statusCode, 404);
+    assert.equal((await app.inject({ method: "GET", url: `/v1/jobs/${id}`, headers: { "x-api-key": admin } })).statusCode, 200);
+
+    // A caption job is readable by the key that submitted it (and admins), not by another user.
+    const other = services.keys.create("user").key;
+    const submitted = await app.inject({ method: "POST", url: "/v1/jobs/captions", headers: { "x-api-key": user }, payload: { images: [goldenImage("gray_L.png").toString("base64")] } });
+    assert.equal(submitted.statusCode, 202);
+    const jobUrl = `/v1/jobs/${submitted.json().id}`;
+    assert.equal((await app.inject({ method: "GET", url: jobUrl, headers: { "x-api-key": user } })).statusCode, 200);
+    assert.equal((await app.inject({ method: "GET", url: jobUrl, headers: { "x-api-key": other } })).statusCode, 404);
+    assert.equal((await app.inject({ method: "GET", url: jobUrl, headers: { "x-api-key": admin } })).statusCode, 200);
+
+    // A revoked key stops working at once.
+    const info = services.keys.list().find((k) => k.role === "user")!;
+    services.keys.revoke(info.id);
+    assert.equal((await app.inject({ method: "GET", url: "/v1/models", headers: { "x-api-key": user } })).statusCode, 401);
+  } finally {
+    await app.close();
+  }
+});
