@@ -8,10 +8,10 @@ import type { LoweringOptions } from "../engine/graph.js";
 import { Captioner } from "../generation/captioner.js";
 import { generate } from "../generation/generate.js";
 import type { StepModel } from "../models/step_model.js";
-import { type BenchShape, ensureRandomBlip } from "./random_blip.js";
+import { ensureRandomModel } from "./random_models.js";
 
 export interface BenchOptions {
-  shape: BenchShape;
+  shape: string;
   lowering: LoweringOptions;
   batch: number;
   numBeams: number;
@@ -28,7 +28,7 @@ export interface Timing {
 }
 
 export interface BenchResult {
-  shape: BenchShape;
+  shape: string;
   quantize: string;
   fused: boolean;
   batch: number;
@@ -52,7 +52,7 @@ export interface BenchResult {
 const NEW_TOKENS = 20;
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
-  const folder = o.folder ?? ensureRandomBlip(o.shape);
+  const folder = o.folder ?? ensureRandomModel(o.shape);
   const weightsBytes = fs.statSync(path.join(folder, "model.safetensors")).size;
 
   let t = performance.now();
@@ -65,17 +65,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const pixels = new Float32Array(one.length * o.batch);
   for (let i = 0; i < o.batch; i++) pixels.set(one, i * one.length);
 
-  const vision = await repeat(o.runs, () => captioner.sessions.encode(pixels, o.batch));
-  const text = captioner.sessions.config.text;
-  const special = { eos: text.sepTokenId, pad: text.padTokenId };
+  const { model } = captioner;
+  const vision = await repeat(o.runs, () => model.encode(pixels, o.batch));
   const options = { minNewTokens: NEW_TOKENS, maxNewTokens: NEW_TOKENS, numBeams: o.numBeams };
   const firstToken: number[] = [];
   const perToken: number[] = [];
   const caption = await repeat(o.runs, async () => {
-    const features = await captioner.sessions.encode(pixels, o.batch);
+    const features = await model.encode(pixels, o.batch);
     const steps: number[] = [];
-    const model = timed(captioner.sessions.stepModel(features), steps);
-    await generate(model, new Array(o.batch).fill([text.bosTokenId]), special, options, captioner.defaults);
+    await generate(timed(model.stepModel(features), steps), new Array(o.batch).fill(model.promptIds(undefined)), model.special, options, captioner.defaults);
     firstToken.push(steps[0]!);
     perToken.push(steps.slice(1).reduce((a, b) => a + b, 0) / (steps.length - 1));
   });
@@ -129,6 +127,7 @@ function timed(model: StepModel, into: number[]): StepModel {
       into.push((performance.now() - t) / 1000);
       return out;
     },
+    forward: (tokens) => model.forward(tokens),
     reorder: (order) => model.reorder(order),
   };
 }

@@ -3,7 +3,7 @@
 // Usage: node dist/src/bench/quality.js [--shape base|large]
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ensureRandomBlip } from "./random_blip.js";
+import { ensureRandomModel } from "./random_models.js";
 import { Captioner } from "../generation/captioner.js";
 
 const shape = process.argv.includes("large") ? "large" : "base";
@@ -25,13 +25,12 @@ async function pair(folder: string) {
 }
 
 // Real-shaped model, a photo-like input: vision states and first-step logits.
-const [fp32, int8] = await pair(ensureRandomBlip(shape));
-const S = fp32.sessions.imageSize;
+const [fp32, int8] = await pair(ensureRandomModel(shape));
+const S = fp32.model.imageSize;
 const pixels = Float32Array.from({ length: 3 * S * S }, (_, i) => Math.sin(i / 97) + Math.cos(i / 1301));
-const bos = fp32.sessions.config.text.bosTokenId;
 async function outputs(c: Captioner) {
-  const features = await c.sessions.encode(pixels, 1);
-  return { vision: features.imageEmbeds.data as Float32Array, logits: await c.sessions.stepModel(features).step([[bos]]) };
+  const features = await c.model.encode(pixels, 1);
+  return { vision: features.imageEmbeds.data as Float32Array, logits: await c.model.stepModel(features).step([c.model.promptIds(undefined)]) };
 }
 const [a, b] = [await outputs(fp32), await outputs(int8)];
 console.log(`${shape}: cosine(vision int8, fp32) = ${cosine(b.vision, a.vision).toFixed(6)}; cosine(first-step logits) = ${cosine(b.logits, a.logits).toFixed(6)}`);

@@ -2,10 +2,11 @@
 import { Command, Option } from "commander";
 import * as os from "node:os";
 import { runBench } from "../bench/measure.js";
+import { BENCH_SHAPES } from "../bench/random_models.js";
 import { intAtLeast, reportErrors } from "./common.js";
 
 interface BenchFlags {
-  shape: "base" | "large";
+  shape: string;
   quantize: "none" | "int8";
   batch: number;
   numBeams: number;
@@ -18,8 +19,8 @@ interface BenchFlags {
 
 export function benchCommand(): Command {
   return new Command("bench")
-    .description("time load, preprocessing, vision, decoding and a 20-token caption on a real-shaped BLIP with random weights")
-    .addOption(new Option("--shape <shape>", "checkpoint shape").choices(["base", "large"]).default("base"))
+    .description("time load, preprocessing, vision, decoding and a 20-token caption on a real-shaped checkpoint with random weights")
+    .addOption(new Option("--shape <shape>", "checkpoint shape").choices(BENCH_SHAPES).default("base"))
     .addOption(new Option("--quantize <mode>", "weight quantisation").choices(["none", "int8"]).default("none"))
     .option("--batch <n>", "images per call", intAtLeast(1), 1)
     .option("--num-beams <n>", "beam width", intAtLeast(1), 1)

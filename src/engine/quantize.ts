@@ -1,6 +1,24 @@
 // Weight quantisation at load time, from the fp32 checkpoint (no export step): symmetric
 // per-output-channel int8, laid out as the `[in, out]` B matrix that DynamicQuantizeMatMul takes.
+import * as fs from "node:fs";
+import * as os from "node:os";
 import { Param } from "./graph.js";
+
+/**
+ * The largest int8 weight magnitude. x86 CPUs without VNNI multiply u8 activations by s8 weights with
+ * `vpmaddubsw`, which saturates pairs of products at 16 bits (255·127·2 > 32767): measured on an AMD
+ * EPYC (AVX2 only), vision cosine to fp32 fell to 0.9978. 7-bit weights (≤ 63) cannot saturate there;
+ * onnxruntime's `reduce_range` advice is the same. VNNI and ARM dot products accumulate in 32 bits.
+ */
+export const INT8_WEIGHT_MAX = os.arch() === "x64" && !x86HasVnni() ? 63 : 127;
+
+function x86HasVnni(): boolean {
+  try {
+    return /\b(avx512_vnni|avx_vnni|amx_int8)\b/.test(fs.readFileSync("/proc/cpuinfo", "utf8"));
+  } catch {
+    return false; // not Linux: assume the older instruction set (7 bits is safe everywhere)
+  }
+}
 
 export interface Int8Linear {
   /** int8 `[in, out]`. */
@@ -27,7 +45,7 @@ export function int8Linear(w: Param): Int8Linear {
       const a = Math.abs(src[i]!);
       if (a > max) max = a;
     }
-    scales[o] = max > 0 ? max / 127 : 1;
+    scales[o] = max > 0 ? max / INT8_WEIGHT_MAX : 1;
     inverse[o] = 1 / scales[o]!;
   }
   // Transposed to [in, out] in tiles of output rows, so that writes stay within a few cache lines.

@@ -13,6 +13,8 @@ export interface StepModel {
    * and returns the logits of each row's last position, `[rows × vocab]`.
    */
   step(tokens: readonly (readonly number[])[]): Promise<Float32Array>;
+  /** Like `step`, but returns the logits of every new position, `[rows × t × vocab]` (teacher forcing). */
+  forward(tokens: readonly (readonly number[])[]): Promise<{ logits: Float32Array; length: number }>;
   /** Keeps, duplicates or reorders rows: row i becomes old row `order[i]`. */
   reorder(order: readonly number[]): void;
 }
@@ -23,4 +25,10 @@ export interface SpecialIds {
   eos: number;
   /** Finished rows are filled with this id. */
   pad: number;
+}
+
+/** The special ids of a captioning model: where decoding starts, stops, and what pads. */
+export interface CaptionSpecialIds extends SpecialIds {
+  /** The decoder's start token (BLIP: `[DEC]`). */
+  bos: number;
 }

@@ -1,6 +1,5 @@
 // BERT WordPiece tokenizer loaded from a Hugging Face `tokenizer.json`, encoding and decoding exactly
 // like `BertTokenizerFast` in transformers 4.40 (Rust `tokenizers` + Python `clean_up_tokenization`).
-import { readFileSync } from "node:fs";
 import {
   type AlignedText,
   alignedSlice,
@@ -12,7 +11,7 @@ import {
   wordPieceDecode,
   wordPieceTokenize,
 } from "./wordpiece.js";
-import { type AddedToken, type TokenizerParts, TokenizerError, parseTokenizerJson } from "./tokenizer_json.js";
+import { type AddedToken, type TokenizerParts, TokenizerError, parseTokenizerJson, readTokenizerJson } from "./tokenizer_json.js";
 
 export { TokenizerError } from "./tokenizer_json.js";
 export { cleanUpTokenization } from "./wordpiece.js";
@@ -139,18 +138,7 @@ export class BertTokenizer {
 
   /** Reads and parses `tokenizer.json`; throws TokenizerError naming the file and what is wrong. */
   static fromFile(tokenizerJsonPath: string): BertTokenizer {
-    let text: string;
-    try {
-      text = readFileSync(tokenizerJsonPath, "utf8");
-    } catch (err) {
-      throw new TokenizerError(`cannot read ${tokenizerJsonPath}: ${(err as Error).message}`);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      throw new TokenizerError(`${tokenizerJsonPath} is not valid JSON: ${(err as Error).message}`);
-    }
+    const json = readTokenizerJson(tokenizerJsonPath);
     try {
       return BertTokenizer.fromJson(json);
     } catch (err) {

@@ -1,6 +1,7 @@
 // Parsing and validation of a Hugging Face `tokenizer.json` into the typed parts `BertTokenizer`
 // uses. Only the components of BERT WordPiece tokenizers are accepted; anything else is refused
 // with a TokenizerError that names the field.
+import { readFileSync } from "node:fs";
 import type { BertNormalizerOptions, WordPieceModel } from "./wordpiece.js";
 
 /** A tokenizer.json that cannot be read or uses a component this tokenizer does not implement. */
@@ -211,4 +212,19 @@ export function parseTokenizerJson(json: unknown): TokenizerParts {
     decoder: parseDecoder(root.decoder),
     padToken: field<string>(padding, "pad_token", "padding", "string", "[PAD]"),
   };
+}
+
+/** The parsed JSON of a tokenizer file; unreadable or invalid files are a TokenizerError naming the file. */
+export function readTokenizerJson(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new TokenizerError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new TokenizerError(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
 }

@@ -106,7 +106,7 @@ export class LocalCaptionService implements CaptionService {
     this.registry.requireReady(model);
     checkOptionLimits(options, this.limits);
     const pixels = await this.registry.use(model, async (captioner) => {
-      checkResolvedOptions(options, captioner.defaults, promptLength(captioner, options.prompt), this.limits, captioner.sessions.config.text.maxPositionEmbeddings);
+      checkResolvedOptions(options, captioner.defaults, captioner.promptLength(typeof options.prompt === "string" ? options.prompt : undefined), this.limits, captioner.model.maxPositions);
       const decodeLimits = { maxPixels: this.limits.maxPixels };
       const parts = new Array<Float32Array>(images.length);
       await checkImages(images, this.limits, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)));
@@ -181,19 +181,13 @@ async function captionWhenRoom(service: CaptionService, model: string, images: U
   }
 }
 
-/** `[DEC]` + the prompt's tokens. */
-function promptLength(captioner: Captioner, prompt: CaptionOptions["prompt"]): number {
-  const p = typeof prompt === "string" ? prompt : undefined;
-  return p ? captioner.tokenizer.encode(p).ids.length - 1 : 1; // [CLS] p [SEP] → [DEC] p
-}
-
 /** New tokens in a batch's captions: each row minus its prompt and trailing padding. */
 function generatedTokens(captioner: Captioner, captions: Caption[][], prompt: CaptionOptions["prompt"]): number {
-  const pad = captioner.sessions.config.text.padTokenId;
+  const { pad } = captioner.model.special;
   const prompts = Array.isArray(prompt) ? prompt : new Array<string | undefined>(captions.length).fill(prompt as string | undefined);
   let total = 0;
   captions.forEach((list, i) => {
-    const start = promptLength(captioner, prompts[i]);
+    const start = captioner.promptLength(prompts[i]);
     for (const { ids } of list) {
       let end = ids.length;
       while (end > start && ids[end - 1] === pad) end--;

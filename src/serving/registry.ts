@@ -144,7 +144,7 @@ export class ModelRegistry {
       Object.assign(entry.status, { state: "ready", error: null, loadSeconds: seconds, loadedAt: new Date().toISOString() });
       if (previous) this.retire(entry, previous);
       this.opts.log?.(`model ${name} ready (${folder}, ${seconds.toFixed(2)} s)`);
-      const unused = captioner.sessions.unusedWeights;
+      const unused = captioner.model.unusedWeights;
       // A checkpoint with tensors the model never read is usually a mismatched config: say so.
       if (unused.length > 0) this.opts.log?.(`model ${name}: ${unused.length} checkpoint tensors unused (${unused.slice(0, 5).join(", ")}${unused.length > 5 ? ", …" : ""})`);
       for (const listener of this.loadListeners) listener(name, seconds);

@@ -5,11 +5,11 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { writeRandomBlip } from "../../src/bench/random_blip.js";
+import { writeRandomBlip } from "../../src/models/blip/random.js";
 import { readSafetensors } from "../../src/engine/checkpoint/index.js";
 import { writeSafetensors } from "../../src/engine/checkpoint/safetensors_write.js";
 import { Captioner } from "../../src/generation/captioner.js";
-import { BlipSessions } from "../../src/models/blip/load.js";
+import { loadCaptionModel } from "../../src/models/index.js";
 import { loadBlipConfig } from "../../src/models/blip/config.js";
 import { blipCaseDir, readArray, readExpected } from "../helpers/golden.js";
 
@@ -25,7 +25,7 @@ test("int8 vision states and logits stay within cosine 0.999 of fp32 (and differ
   const image = expected.images[0];
   const pixels = readArray(dir, image.pixel_values) as Float32Array;
   const reference = readArray(dir, image.vision_last_hidden_state) as Float32Array;
-  const int8 = await BlipSessions.load(dir, { threads: 1, lowering: { fused: true, quantize: "int8" } });
+  const int8 = await loadCaptionModel(dir, { threads: 1, lowering: { fused: true, quantize: "int8" } });
   const features = await int8.encode(pixels, 1);
   const vision = features.imageEmbeds.data as Float32Array;
   assert.ok(cosine(vision, reference) > 0.999, `vision cosine ${cosine(vision, reference)}`);
@@ -60,7 +60,7 @@ test("a random checkpoint written from the model code has exactly the reference'
   assert.deepEqual(Object.fromEntries(written.names().sort().map((n) => [n, written.get(n)!.shape])), Object.fromEntries(Object.keys(shapes).sort().map((n) => [n, shapes[n]])));
   const captioner = await Captioner.load(dir, { threads: 1 });
   const [captions] = await captioner.caption([new Uint8Array(fs.readFileSync(path.join(source, "images/rgb_square.png")))]);
-  assert.equal(captions![0]!.ids[0], captioner.sessions.config.text.bosTokenId);
+  assert.equal(captions![0]!.ids[0], captioner.model.special.bos);
   assert.equal(captions![0]!.ids.length, 20);
   await captioner.release();
 });

@@ -37,7 +37,7 @@ for (const caseName of blipCases) for (const fused of [false, true]) {
           // The row whose prompt fills the batch is unaffected by the quirk: it matches transformers
           // (up to the padding, whose width depends on the other row).
           assert.equal(results[0]![0]!.text, call.decoded.fast_skip_special[0]);
-          const unpadded = (ids: number[]) => ids.slice(0, ids.lastIndexOf(captioner.sessions.config.text.sepTokenId) + 1 || ids.length);
+          const unpadded = (ids: number[]) => ids.slice(0, ids.lastIndexOf(captioner.model.special.eos) + 1 || ids.length);
           assert.deepEqual(unpadded(results[0]![0]!.ids), unpadded(call.output_ids[0]));
           return;
         }
@@ -50,10 +50,10 @@ for (const caseName of blipCases) for (const fused of [false, true]) {
 
     test("greedy step scores equal transformers' output_scores", async () => {
       const call = expected.generation.find((g: { name: string }) => g.name === "greedy_default");
-      const features = await captioner.sessions.encode(pixelsOf(call.images), 1);
+      const { model } = captioner;
+      const features = await model.encode(pixelsOf(call.images), 1);
       const steps: Float32Array[] = [];
-      const text = captioner.sessions.config.text;
-      await generate(captioner.sessions.stepModel(features), [[text.bosTokenId]], { eos: text.sepTokenId, pad: text.padTokenId }, {}, captioner.defaults, (_row, _step, scores) => steps.push(scores.slice()));
+      await generate(model.stepModel(features), [[model.special.bos]], model.special, {}, captioner.defaults, (_row, _step, scores) => steps.push(scores.slice()));
       const flat = new Float32Array(steps.reduce((n, s) => n + s.length, 0));
       steps.reduce((at, s) => (flat.set(s, at), at + s.length), 0);
       assertClose(flat, readArray(dir, call.step_scores), 1e-4, "step_scores");

@@ -2,14 +2,14 @@
 // preprocessing differences cannot leak in (tolerance abs 1e-4, as the golden README says).
 import test, { describe } from "node:test";
 import assert from "node:assert/strict";
-import { BlipSessions } from "../../src/models/blip/load.js";
+import { loadCaptionModel } from "../../src/models/index.js";
 import { assertClose, blipCaseDir, blipCases, readArray, readExpected } from "../helpers/golden.js";
 
 for (const caseName of blipCases) for (const fused of [false, true]) {
   describe(`BLIP network parity: ${caseName} (${fused ? "fused kernels" : "plain ONNX"})`, async () => {
     const dir = blipCaseDir(caseName);
     const expected = readExpected(caseName);
-    const sessions = await BlipSessions.load(dir, { threads: 1, lowering: { fused, quantize: "none" } });
+    const sessions = await loadCaptionModel(dir, { threads: 1, lowering: { fused, quantize: "none" } });
     const pixelsOf = (name: string) => readArray(dir, expected.images.find((i: { name: string }) => i.name === name).pixel_values) as Float32Array;
 
     test("every checkpoint tensor is used (only the aliased decoder bias may be absent)", () => {

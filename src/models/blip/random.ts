@@ -1,45 +1,18 @@
-// Real-shaped BLIP checkpoints with random weights, written as ordinary HF folders (config.json,
+// BLIP checkpoints with random weights, written as ordinary HF folders (config.json,
 // model.safetensors, tokenizer.json, preprocessor_config.json) so a benchmark measures the whole
 // loading path. Shapes come from the model code itself: nothing lists parameter names by hand.
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { writeSafetensors } from "../engine/checkpoint/safetensors_write.js";
-import { Weights } from "../engine/weights.js";
-import { type BlipConfig, blipBase, blipLarge, toHfConfigJson } from "../models/blip/config.js";
-import { BlipForConditionalGeneration } from "../models/blip/model.js";
-
-export type BenchShape = "base" | "large";
-const FORMAT = "captioner-random-blip/1";
-
-/** Where the benchmark models live: `$XDG_CACHE_HOME/captioner/bench/blip-<shape>`. */
-export function benchModelDir(shape: BenchShape): string {
-  const cache = process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache");
-  return path.join(cache, "captioner", "bench", `blip-${shape}`);
-}
-
-/** The folder of a random `shape` model, written on first use. */
-export function ensureRandomBlip(shape: BenchShape, folder = benchModelDir(shape)): string {
-  const marker = path.join(folder, "random_model.json");
-  if (fs.existsSync(marker) && JSON.parse(fs.readFileSync(marker, "utf8")).format === FORMAT) return folder;
-  writeRandomBlip(folder, shape === "base" ? blipBase() : blipLarge(), 1234);
-  fs.writeFileSync(marker, JSON.stringify({ format: FORMAT, shape }));
-  return folder;
-}
+import { writeSafetensors } from "../../engine/checkpoint/safetensors_write.js";
+import { Weights } from "../../engine/weights.js";
+import { type BlipConfig, toHfConfigJson } from "./config.js";
+import { BlipForConditionalGeneration } from "./model.js";
+import { randomInitialiser } from "../random.js";
 
 /** Writes a BLIP folder with uniform random weights of std 0.02 (LayerNorms γ=1, β=0). */
 export function writeRandomBlip(folder: string, cfg: BlipConfig, seed: number): void {
   fs.mkdirSync(folder, { recursive: true });
-  const rng = xorshift(seed);
-  const a = 0.02 * Math.sqrt(3);
-  const weights = Weights.initialised((name, shape) => {
-    const n = shape.reduce((p, d) => p * d, 1);
-    const out = new Float32Array(n);
-    const norm = /norm/i.test(name) && shape.length === 1;
-    if (norm) out.fill(name.endsWith("weight") ? 1 : 0);
-    else for (let i = 0; i < n; i++) out[i] = (rng() * 2 - 1) * a;
-    return out;
-  });
+  const weights = Weights.initialised(randomInitialiser(seed));
   new BlipForConditionalGeneration(cfg, weights);
   writeSafetensors(
     path.join(folder, "model.safetensors"),
@@ -68,18 +41,5 @@ function bertTokenizerJson(vocabSize: number) {
     },
     decoder: { type: "WordPiece", prefix: "##", cleanup: true },
     model: { type: "WordPiece", unk_token: "[UNK]", continuing_subword_prefix: "##", max_input_chars_per_word: 100, vocab },
-  };
-}
-
-/** A small deterministic PRNG (xorshift32) giving floats in [0, 1). */
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
   };
 }

@@ -1,0 +1,57 @@
+// The loader table: config.json's `model_type` → the family that loads it. Adding a family is a
+// folder under src/models/ and one row here.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { blipBase, blipLarge } from "./blip/config.js";
+import { BlipCaptionModel } from "./blip/load.js";
+import { writeRandomBlip } from "./blip/random.js";
+import type { CaptionModel, LoadModelOptions } from "./caption_model.js";
+
+export type { CaptionModel, CheckpointGenerationConfig, ImageFeatures, LoadModelOptions } from "./caption_model.js";
+export type { CaptionSpecialIds, SpecialIds, StepModel } from "./step_model.js";
+
+interface Family {
+  load(folder: string, opts: LoadModelOptions): Promise<CaptionModel>;
+  /** Real checkpoints' shapes by name (`captioner bench --shape`): writes that shape with random weights. */
+  randomShapes: Readonly<Record<string, (folder: string, seed: number) => void>>;
+}
+
+const FAMILIES: Readonly<Record<string, Family>> = {
+  blip: {
+    load: (folder, opts) => BlipCaptionModel.load(folder, opts),
+    randomShapes: {
+      base: (folder, seed) => writeRandomBlip(folder, blipBase(), seed),
+      large: (folder, seed) => writeRandomBlip(folder, blipLarge(), seed),
+    },
+  },
+};
+
+/** Every family's benchmark shapes: name → writer of a random checkpoint folder of that shape. */
+export const RANDOM_SHAPES: Readonly<Record<string, (folder: string, seed: number) => void>> = Object.assign({}, ...Object.values(FAMILIES).map((f) => f.randomShapes));
+
+/** A checkpoint folder whose config.json the loader table cannot serve. */
+export class UnsupportedModelError extends Error {
+  override name = "UnsupportedModelError";
+}
+
+/** Loads the checkpoint in `folder` with the family its config.json's `model_type` names. */
+export async function loadCaptionModel(folder: string, opts: LoadModelOptions = {}): Promise<CaptionModel> {
+  const type = modelType(folder);
+  const load = FAMILIES[type]?.load;
+  if (!load) throw new UnsupportedModelError(`${path.join(folder, "config.json")}: model_type "${type}" is not supported; captioner loads ${Object.keys(FAMILIES).join(", ")} checkpoints`);
+  return load(folder, opts);
+}
+
+/**
+ * config.json's `model_type`. A missing or unreadable file, or one without the key, goes to BLIP,
+ * whose config parser reports precisely what is wrong with it.
+ */
+function modelType(folder: string): string {
+  try {
+    const json = JSON.parse(fs.readFileSync(path.join(folder, "config.json"), "utf8")) as { model_type?: unknown };
+    if (typeof json.model_type === "string") return json.model_type;
+  } catch {
+    // reported by the family's loader
+  }
+  return "blip";
+}
