@@ -8,16 +8,17 @@ import * as path from "node:path";
 import { loadCaptionModel, UnsupportedModelError } from "../../src/models/index.js";
 import { loadTokenizer } from "../../src/preprocess/tokenizers.js";
 import { TokenizerError } from "../../src/preprocess/tokenizer_json.js";
-import { blipCaseDir } from "../helpers/golden.js";
+import { blipCaseDir, readExpected } from "../helpers/golden.js";
 
 test("a BLIP folder loads as a CaptionModel of type blip with its special ids and positions", async () => {
   const model = await loadCaptionModel(blipCaseDir("base_like_32px"), { threads: 1 });
   try {
     assert.equal(model.modelType, "blip");
+    const ids = readExpected("base_like_32px").special_ids;
+    assert.deepEqual(model.special, { bos: ids.dec_bos_token_id, eos: ids.sep_token_id_used_as_eos, pad: ids.pad_token_id });
     const config = JSON.parse(fs.readFileSync(path.join(blipCaseDir("base_like_32px"), "config.json"), "utf8"));
-    assert.deepEqual(model.special, { bos: config.text_config.bos_token_id, eos: config.text_config.sep_token_id, pad: config.text_config.pad_token_id });
     assert.equal(model.maxPositions, config.text_config.max_position_embeddings);
-    assert.deepEqual(model.promptIds(undefined), [config.text_config.bos_token_id]);
+    assert.deepEqual(model.promptIds(undefined), [ids.dec_bos_token_id]);
   } finally {
     await model.release();
   }
