@@ -9,6 +9,7 @@
 import { clampRgb, formatHex, oklab, rgb as toRgb } from "culori";
 import type { RgbImage } from "../preprocess/decoders/types.js";
 import { type ColorFamily, nameColor } from "./color_names.js";
+import { type OptionTable, type OptionsOf, resolveOptions } from "./options.js";
 
 /**
  * Pixels to take colours from. `decodeImage()`'s {@link RgbImage} fits as it is; an RGBA buffer
@@ -43,38 +44,19 @@ export interface ImageColors {
   grayscale: boolean;
 }
 
-interface OptionSpec {
-  default: number;
-  min: number;
-  max: number;
-  doc: string;
-}
-
 /** The options of {@link colorsOf}: defaults and accepted ranges (the later JSON schema and CLI flags derive from this). */
 export const COLOR_OPTIONS = {
-  maxColors: { default: 6, min: 1, max: 16, doc: "Most colours in the palette (fewer when the image has fewer distinct colours)." },
+  maxColors: { default: 6, min: 1, max: 16, integer: true, doc: "Most colours in the palette (fewer when the image has fewer distinct colours)." },
   maxSamples: {
     default: 16_384,
     min: 256,
     max: 4_000_000,
+    integer: true,
     doc: "Pixels looked at; a larger image is sampled on a regular grid, which keeps a 1000×700 photo within a few milliseconds.",
   },
-} as const satisfies Record<string, OptionSpec>;
+} as const satisfies OptionTable;
 
-export type ColorOptions = { -readonly [K in keyof typeof COLOR_OPTIONS]?: number };
-
-/** Throws a RangeError naming the option, its accepted range and the value given. */
-export function resolveColorOptions(options: ColorOptions = {}): Readonly<Required<ColorOptions>> {
-  const resolved = {} as Required<ColorOptions>;
-  for (const [key, spec] of Object.entries(COLOR_OPTIONS) as Array<[keyof ColorOptions, OptionSpec]>) {
-    const value = options[key] ?? spec.default;
-    if (!Number.isInteger(value) || value < spec.min || value > spec.max) {
-      throw new RangeError(`colors option ${key} must be an integer from ${spec.min} to ${spec.max} (got ${JSON.stringify(value)}). ${spec.doc}`);
-    }
-    resolved[key] = value;
-  }
-  return Object.freeze(resolved);
-}
+export type ColorOptions = OptionsOf<typeof COLOR_OPTIONS>;
 
 // Tuned constants. Distances are Euclidean in OKLab, where ~0.02 is a just-noticeable difference.
 /** Clusters closer than this are one colour seen with noise or shading, and are merged. */
@@ -100,7 +82,7 @@ const MAX_KMEANS_ROUNDS = 32;
  * @example colorsOf(await decodeImage(bytes)).palette[0] // { hex: "#dc1e1e", rgb: [220, 30, 30], share: 0.87, name: "crimson", family: "red" }
  */
 export function colorsOf(image: PixelImage | RgbImage, options?: ColorOptions): ImageColors {
-  const { maxColors, maxSamples } = resolveColorOptions(options);
+  const { maxColors, maxSamples } = resolveOptions("colors", COLOR_OPTIONS, options);
   const samples = sampleImage(image, maxSamples);
   const bins = binSamples(samples);
   const clusters = clusterBins(bins, maxColors);
