@@ -91,11 +91,12 @@ export function colorsOf(image: PixelImage | RgbImage, options?: ColorOptions): 
 
   const swatches = clusters.map((c) => swatchOf(c, c.weight / totalWeight));
   const byShare = swatches.map((_, i) => i).sort((i, j) => swatches[j].share - swatches[i].share || i - j);
-  const regions = tallyRegions(samples, bins.clusterOfBin, clusters.length);
+  const regions = tallyRegions(samples, bins.cluster, clusters.length);
   const backgroundIndex = regions.borderVisibility > MIN_BORDER_VISIBILITY ? argmax(regions.border) : -1;
   const foregroundIndex = argmax(regions.centre.map((w, i) => (i === backgroundIndex ? 0 : w)));
   const accentIndex = argmax(clusters.map((c, i) => (i === backgroundIndex || c.chroma < ACCENT_MIN_CHROMA ? 0 : c.chroma)));
-  const colourfulWeight = bins.list.reduce((sum, bin) => sum + (bin.chroma >= NEUTRAL_CHROMA ? bin.weight : 0), 0);
+  let colourfulWeight = 0;
+  for (let i = 0; i < bins.count; i++) if (bins.chroma[i] >= NEUTRAL_CHROMA) colourfulWeight += bins.weight[i];
 
   const pick = (i: number) => (i < 0 ? null : swatches[i]);
   return {
@@ -178,51 +179,67 @@ function sampleImage(image: PixelImage | RgbImage, maxSamples: number): Samples 
 
 // ---- binning -------------------------------------------------------------------------------------
 
-/** A group of near-identical sampled colours: their weighted mean in OKLab, and its chroma. */
-interface Bin {
-  weight: number;
-  l: number;
-  a: number;
-  b: number;
-  chroma: number;
+/**
+ * Groups of near-identical sampled colours, as parallel arrays (a photo has thousands; objects would
+ * cost more in garbage collection than the clustering itself): weight, mean OKLab and its chroma.
+ */
+interface Bins {
+  count: number;
+  weight: Float64Array;
+  l: Float64Array;
+  a: Float64Array;
+  b: Float64Array;
+  chroma: Float64Array;
+  /** The cluster each bin belongs to, filled by {@link clusterBins}. */
+  cluster: Int32Array;
 }
 
-interface Bins {
-  list: Bin[];
-  /** 15-bit key → index in `list` (−1 = empty). */
-  indexOfKey: Int32Array;
-  /** index in `list` → cluster, filled by {@link clusterBins}. */
-  clusterOfBin: Int32Array;
-}
+const BIN_KEYS = 1 << 15;
+// Scratch space reused across calls (colorsOf is synchronous, so calls never overlap); zeroed after use.
+const binSums = new Float64Array(BIN_KEYS * 4);
 
 /**
- * Groups samples by 5-bit RGB so the OKLab conversion runs once per distinct colour group instead of
- * once per pixel (a photo has a few thousand groups for 16k samples). Each group converts the mean of
- * its own pixels, not the bin's centre, so pure greys stay exactly neutral.
+ * Groups samples by 5-bit RGB so the OKLab conversion runs once per group instead of once per pixel.
+ * Each group converts the mean of its own pixels, not the bin's centre, so pure greys stay exactly
+ * neutral. Re-keys `samples.binKey` from RGB keys to bin indices.
  */
 function binSamples(samples: Samples): Bins {
-  const sums = new Float64Array(32768 * 4);
   for (let s = 0; s < samples.weight.length; s++) {
     const w = samples.weight[s];
     if (w === 0) continue;
     const k = samples.binKey[s] * 4;
-    sums[k] += w;
-    sums[k + 1] += w * samples.red[s];
-    sums[k + 2] += w * samples.green[s];
-    sums[k + 3] += w * samples.blue[s];
+    binSums[k] += w;
+    binSums[k + 1] += w * samples.red[s];
+    binSums[k + 2] += w * samples.green[s];
+    binSums[k + 3] += w * samples.blue[s];
   }
-  const indexOfKey = new Int32Array(32768).fill(-1);
-  const list: Bin[] = [];
-  for (let key = 0; key < 32768; key++) {
-    const w = sums[key * 4];
+  const indexOfKey = new Int32Array(BIN_KEYS);
+  let count = 0;
+  for (let key = 0; key < BIN_KEYS; key++) if (binSums[key * 4] > 0) indexOfKey[key] = count++;
+  const bins: Bins = {
+    count,
+    weight: new Float64Array(count),
+    l: new Float64Array(count),
+    a: new Float64Array(count),
+    b: new Float64Array(count),
+    chroma: new Float64Array(count),
+    cluster: new Int32Array(count),
+  };
+  for (let key = 0, i = 0; key < BIN_KEYS; key++) {
+    const k = key * 4;
+    const w = binSums[k];
     if (w === 0) continue;
-    const lab = oklab({ mode: "rgb", r: sums[key * 4 + 1] / w / 255, g: sums[key * 4 + 2] / w / 255, b: sums[key * 4 + 3] / w / 255 });
-    indexOfKey[key] = list.length;
-    list.push({ weight: w, l: lab.l, a: lab.a, b: lab.b, chroma: Math.hypot(lab.a, lab.b) });
+    const lab = oklab({ mode: "rgb", r: binSums[k + 1] / w / 255, g: binSums[k + 2] / w / 255, b: binSums[k + 3] / w / 255 });
+    bins.weight[i] = w;
+    bins.l[i] = lab.l;
+    bins.a[i] = lab.a;
+    bins.b[i] = lab.b;
+    bins.chroma[i] = Math.sqrt(lab.a * lab.a + lab.b * lab.b);
+    binSums.fill(0, k, k + 4);
+    i++;
   }
-  // Samples are re-keyed to bin indices here so later passes are plain array lookups.
   for (let s = 0; s < samples.weight.length; s++) if (samples.weight[s] > 0) samples.binKey[s] = indexOfKey[samples.binKey[s]];
-  return { list, indexOfKey, clusterOfBin: new Int32Array(list.length) };
+  return bins;
 }
 
 // ---- clustering ----------------------------------------------------------------------------------
@@ -235,25 +252,28 @@ interface Cluster {
   chroma: number;
 }
 
-function distance2(p: { l: number; a: number; b: number }, q: { l: number; a: number; b: number }): number {
-  const dl = p.l - q.l;
-  const da = p.a - q.a;
-  const db = p.b - q.b;
+function binDistance2(bins: Bins, i: number, c: { l: number; a: number; b: number }): number {
+  const dl = bins.l[i] - c.l;
+  const da = bins.a[i] - c.a;
+  const db = bins.b[i] - c.b;
   return dl * dl + da * da + db * db;
 }
+
+const binAsCluster = (bins: Bins, i: number): Cluster => ({ weight: bins.weight[i], l: bins.l[i], a: bins.a[i], b: bins.b[i], chroma: bins.chroma[i] });
 
 /**
  * Weighted k-means over the bins. Initialised deterministically (k-means++ with the most likely pick
  * taken instead of a random draw: the heaviest bin, then repeatedly the bin with the largest weight ×
  * squared distance to the centres so far), stopping early when no bin is far from every centre — a
- * two-colour image yields two clusters, not `maxColors`. Then clusters that ended up too close are
- * merged and specks folded in, re-running Lloyd after each change so every bin sits in its nearest
- * cluster. Fills `bins.clusterOfBin`.
+ * two-colour image yields two clusters, not `maxColors`. Then specks are folded in and clusters that
+ * ended up too close merged, re-running Lloyd after each change so every bin sits in its nearest
+ * cluster. Fills `bins.cluster`.
  */
 function clusterBins(bins: Bins, maxColors: number): Cluster[] {
-  if (bins.list.length === 0) return [];
-  let centres = initialCentres(bins.list, maxColors);
-  const totalWeight = bins.list.reduce((sum, bin) => sum + bin.weight, 0);
+  if (bins.count === 0) return [];
+  let centres = initialCentres(bins, maxColors);
+  let totalWeight = 0;
+  for (let i = 0; i < bins.count; i++) totalWeight += bins.weight[i];
   for (;;) {
     const clusters = lloyd(bins, centres);
     const smallest = argmin(clusters.map((c) => c.weight));
@@ -270,15 +290,22 @@ function clusterBins(bins: Bins, maxColors: number): Cluster[] {
   }
 }
 
-function initialCentres(list: Bin[], maxColors: number): Cluster[] {
-  const centres: Cluster[] = [{ ...list[argmax(list.map((bin) => bin.weight))] }];
-  const nearest2 = list.map((bin) => distance2(bin, centres[0]));
+function initialCentres(bins: Bins, maxColors: number): Cluster[] {
+  const centres: Cluster[] = [binAsCluster(bins, argmax(Array.from(bins.weight)))];
+  const nearest2 = new Float64Array(bins.count);
+  for (let i = 0; i < bins.count; i++) nearest2[i] = binDistance2(bins, i, centres[0]);
   while (centres.length < maxColors) {
-    const next = argmax(list.map((bin, i) => bin.weight * nearest2[i]));
+    let next = -1;
+    let bestScore = 0;
+    for (let i = 0; i < bins.count; i++) {
+      const score = bins.weight[i] * nearest2[i];
+      if (score > bestScore) [next, bestScore] = [i, score];
+    }
     // Nothing left that would survive the merge step: stop instead of splitting one colour in two.
     if (next < 0 || nearest2[next] < MERGE_DISTANCE * MERGE_DISTANCE) break;
-    centres.push({ ...list[next] });
-    list.forEach((bin, i) => (nearest2[i] = Math.min(nearest2[i], distance2(bin, list[next]))));
+    const centre = binAsCluster(bins, next);
+    centres.push(centre);
+    for (let i = 0; i < bins.count; i++) nearest2[i] = Math.min(nearest2[i], binDistance2(bins, i, centre));
   }
   return centres;
 }
@@ -286,36 +313,43 @@ function initialCentres(list: Bin[], maxColors: number): Cluster[] {
 /** Lloyd iterations until assignments stop changing; empty clusters are dropped. */
 function lloyd(bins: Bins, start: Cluster[]): Cluster[] {
   let centres = start;
-  const assignment = bins.clusterOfBin;
-  assignment.fill(-1);
+  bins.cluster.fill(-1);
   for (let round = 0; round < MAX_KMEANS_ROUNDS; round++) {
+    const k = centres.length;
+    const sums = new Float64Array(k * 4);
     let changed = false;
-    bins.list.forEach((bin, i) => {
+    for (let i = 0; i < bins.count; i++) {
       let best = 0;
       let bestD2 = Infinity;
-      for (let c = 0; c < centres.length; c++) {
-        const d2 = distance2(bin, centres[c]);
-        if (d2 < bestD2) [best, bestD2] = [c, d2];
+      for (let c = 0; c < k; c++) {
+        const d2 = binDistance2(bins, i, centres[c]);
+        if (d2 < bestD2) {
+          best = c;
+          bestD2 = d2;
+        }
       }
-      if (assignment[i] !== best) [assignment[i], changed] = [best, true];
-    });
-    const sums = centres.map(() => ({ weight: 0, l: 0, a: 0, b: 0 }));
-    bins.list.forEach((bin, i) => {
-      const sum = sums[assignment[i]];
-      sum.weight += bin.weight;
-      sum.l += bin.weight * bin.l;
-      sum.a += bin.weight * bin.a;
-      sum.b += bin.weight * bin.b;
-    });
-    const kept = sums.map((sum, c) => (sum.weight > 0 ? c : -1)).filter((c) => c >= 0);
-    const renumber = new Int32Array(centres.length).fill(-1);
-    kept.forEach((c, n) => (renumber[c] = n));
-    for (let i = 0; i < assignment.length; i++) assignment[i] = renumber[assignment[i]];
-    centres = kept.map((c) => {
-      const { weight, l, a, b } = sums[c];
-      return { weight, l: l / weight, a: a / weight, b: b / weight, chroma: Math.hypot(a / weight, b / weight) };
-    });
-    if (!changed && kept.length === sums.length) break;
+      if (bins.cluster[i] !== best) {
+        bins.cluster[i] = best;
+        changed = true;
+      }
+      const w = bins.weight[i];
+      sums[best * 4] += w;
+      sums[best * 4 + 1] += w * bins.l[i];
+      sums[best * 4 + 2] += w * bins.a[i];
+      sums[best * 4 + 3] += w * bins.b[i];
+    }
+    const renumber = new Int32Array(k).fill(-1);
+    const next: Cluster[] = [];
+    for (let c = 0; c < k; c++) {
+      const w = sums[c * 4];
+      if (w === 0) continue;
+      renumber[c] = next.length;
+      const [l, a, b] = [sums[c * 4 + 1] / w, sums[c * 4 + 2] / w, sums[c * 4 + 3] / w];
+      next.push({ weight: w, l, a, b, chroma: Math.sqrt(a * a + b * b) });
+    }
+    if (next.length < k) for (let i = 0; i < bins.count; i++) bins.cluster[i] = renumber[bins.cluster[i]];
+    centres = next;
+    if (!changed && next.length === k) break;
   }
   return centres;
 }
@@ -324,7 +358,8 @@ function closestPair(clusters: Cluster[]): [number, number, number] {
   let best: [number, number, number] = [0, 0, Infinity];
   for (let i = 0; i < clusters.length; i++) {
     for (let j = i + 1; j < clusters.length; j++) {
-      const d2 = distance2(clusters[i], clusters[j]);
+      const [dl, da, db] = [clusters[i].l - clusters[j].l, clusters[i].a - clusters[j].a, clusters[i].b - clusters[j].b];
+      const d2 = dl * dl + da * da + db * db;
       if (d2 < best[2]) best = [i, j, d2];
     }
   }
@@ -355,7 +390,9 @@ function tallyRegions(samples: Samples, clusterOfBin: Int32Array, clusterCount: 
       const cluster = clusterOfBin[samples.binKey[s]];
       if (onBorder) border[cluster] += w;
       // Subjects tend to sit mid-frame: weight falls linearly from 1 at the centre to 0 at the corners.
-      const r = Math.hypot((gx - cx) / (cx || 1), (gy - cy) / (cy || 1)) / Math.SQRT2;
+      const dx = (gx - cx) / (cx || 1);
+      const dy = (gy - cy) / (cy || 1);
+      const r = Math.sqrt((dx * dx + dy * dy) / 2);
       centre[cluster] += w * (1 - r);
     }
   }
