@@ -65,8 +65,11 @@ const MERGE_DISTANCE = 0.06;
 const MIN_SHARE = 0.005;
 /** Below this alpha a pixel is not seen; its RGB is often junk (black or white under the transparency). */
 const MIN_VISIBLE_ALPHA = 32;
-/** OKLCh chroma under which a colour reads as neutral (a sepia tint is ~0.04, a pale sky ~0.05). */
-const NEUTRAL_CHROMA = 0.03;
+/**
+ * OKLCh chroma under which a colour counts as neutral for the greyscale flag; it matches the name
+ * table, whose `gray` and `white` families hold tints up to about this chroma (`slategray`, `beige`).
+ */
+const NEUTRAL_CHROMA = 0.04;
 /** A greyscale image may still have this much colourful area (JPEG chroma fringes, a stray pixel). */
 const GRAYSCALE_TOLERANCE = 0.01;
 /** An accent must be at least this chromatic; greys and near-greys are not accents. */
@@ -79,7 +82,7 @@ const MAX_KMEANS_ROUNDS = 32;
 
 /**
  * The colour summary of an image.
- * @example colorsOf(await decodeImage(bytes)).palette[0] // { hex: "#dc1e1e", rgb: [220, 30, 30], share: 0.87, name: "crimson", family: "red" }
+ * @example colorsOf(await decodeImage(bytes)).palette[0] // { hex: "#dc1e1e", rgb: [220, 30, 30], share: 0.866, name: "red", family: "red" }
  */
 export function colorsOf(image: PixelImage | RgbImage, options?: ColorOptions): ImageColors {
   const { maxColors, maxSamples } = resolveOptions("colors", COLOR_OPTIONS, options);

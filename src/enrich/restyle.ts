@@ -239,7 +239,7 @@ export function fallbackText(kind: FallbackKind, input: RestyleInput): { text: s
       return { text: [sentence(input.caption), families.length ? `Colors: ${families.join(", ")}.` : ""].filter(Boolean).join(" ") };
     }
     case "tags-json": {
-      const tags = input.tags ?? tagsOf(input.captions ?? [input.caption], input.colors);
+      const tags = input.tags?.length ? input.tags : tagsOf(input.captions ?? [input.caption], input.colors);
       const data = { tags: [...new Set(tags.map((t) => t.tag))].slice(0, 30) };
       return { text: JSON.stringify(data), data };
     }

@@ -128,6 +128,13 @@ describe("colorsOf on synthetic images", () => {
     assert.equal(withRed.accent?.family, "red");
   });
 
+  test("greyscale agrees with the name table: slate grey is neutral, sepia is not", () => {
+    const slate = colorsOf(canvas(20, 20, [112, 128, 144, 255]));
+    assert.deepEqual([slate.palette[0].name, slate.grayscale], ["slategray", true]);
+    const sepia = colorsOf(canvas(20, 20, [112, 66, 20, 255]));
+    assert.deepEqual([sepia.palette[0].family, sepia.grayscale], ["brown", false]);
+  });
+
   test("an RGB image (decodeImage's 3-channel layout) works without a channels field", () => {
     const data = new Uint8Array(20 * 10 * 3);
     for (let i = 0; i < 200; i++) data.set(i % 20 < 10 ? [255, 165, 0] : [128, 0, 128], i * 3);
