@@ -94,7 +94,7 @@ export function colorsOf(image: PixelImage | RgbImage, options?: ColorOptions): 
 
   const swatches = clusters.map((c) => swatchOf(c, c.weight / totalWeight));
   const byShare = swatches.map((_, i) => i).sort((i, j) => swatches[j].share - swatches[i].share || i - j);
-  const regions = tallyRegions(samples, bins.cluster, clusters.length);
+  const regions = tallyRegions(samples, bins, clusters.length);
   const backgroundIndex = regions.borderVisibility > MIN_BORDER_VISIBILITY ? argmax(regions.border) : -1;
   const foregroundIndex = argmax(regions.centre.map((w, i) => (i === backgroundIndex ? 0 : w)));
   const accentIndex = argmax(clusters.map((c, i) => (i === backgroundIndex || c.chroma < ACCENT_MIN_CHROMA ? 0 : c.chroma)));
@@ -116,7 +116,7 @@ export function colorsOf(image: PixelImage | RgbImage, options?: ColorOptions): 
 interface Samples {
   gridWidth: number;
   gridHeight: number;
-  /** Per sample: 15-bit RGB bin key (5 bits a channel), and its weight (alpha / 255; 0 = unseen). */
+  /** Per sample: its RGB quantised to 5 bits a channel (a 15-bit key), and its weight (alpha / 255; 0 = unseen). */
   binKey: Uint16Array;
   weight: Float32Array;
   red: Uint8Array;
@@ -195,6 +195,8 @@ interface Bins {
   chroma: Float64Array;
   /** The cluster each bin belongs to, filled by {@link clusterBins}. */
   cluster: Int32Array;
+  /** Per sample: its bin (−1 for unseen samples). */
+  ofSample: Int32Array;
 }
 
 const BIN_KEYS = 1 << 15;
@@ -204,7 +206,7 @@ const binSums = new Float64Array(BIN_KEYS * 4);
 /**
  * Groups samples by 5-bit RGB so the OKLab conversion runs once per group instead of once per pixel.
  * Each group converts the mean of its own pixels, not the bin's centre, so pure greys stay exactly
- * neutral. Re-keys `samples.binKey` from RGB keys to bin indices.
+ * neutral.
  */
 function binSamples(samples: Samples): Bins {
   for (let s = 0; s < samples.weight.length; s++) {
@@ -227,6 +229,7 @@ function binSamples(samples: Samples): Bins {
     b: new Float64Array(count),
     chroma: new Float64Array(count),
     cluster: new Int32Array(count),
+    ofSample: new Int32Array(samples.weight.length).fill(-1),
   };
   for (let key = 0, i = 0; key < BIN_KEYS; key++) {
     const k = key * 4;
@@ -241,7 +244,7 @@ function binSamples(samples: Samples): Bins {
     binSums.fill(0, k, k + 4);
     i++;
   }
-  for (let s = 0; s < samples.weight.length; s++) if (samples.weight[s] > 0) samples.binKey[s] = indexOfKey[samples.binKey[s]];
+  for (let s = 0; s < samples.weight.length; s++) if (samples.weight[s] > 0) bins.ofSample[s] = indexOfKey[samples.binKey[s]];
   return bins;
 }
 
@@ -372,7 +375,7 @@ function closestPair(clusters: Cluster[]): [number, number, number] {
 // ---- regions and output ----------------------------------------------------------------------------
 
 /** Per cluster: weight on the border frame and centre-weighted weight; and how visible the border is. */
-function tallyRegions(samples: Samples, clusterOfBin: Int32Array, clusterCount: number) {
+function tallyRegions(samples: Samples, bins: Bins, clusterCount: number) {
   const { gridWidth, gridHeight } = samples;
   const depth = Math.max(1, Math.round(BORDER_FRACTION * Math.min(gridWidth, gridHeight)));
   const border = new Array<number>(clusterCount).fill(0);
@@ -390,7 +393,7 @@ function tallyRegions(samples: Samples, clusterOfBin: Int32Array, clusterCount: 
         borderSeen += w;
       }
       if (w === 0) continue;
-      const cluster = clusterOfBin[samples.binKey[s]];
+      const cluster = bins.cluster[bins.ofSample[s]];
       if (onBorder) border[cluster] += w;
       // Subjects tend to sit mid-frame: weight falls linearly from 1 at the centre to 0 at the corners.
       const dx = (gx - cx) / (cx || 1);
