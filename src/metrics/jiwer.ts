@@ -74,7 +74,9 @@ export function werMeasures(c: EditCounts, refWords: number, hypWords: number): 
   // An empty reference makes jiwer divide by zero; report the insertion count like the README says.
   const wer = H + S + D > 0 ? (S + D + I) / (H + S + D) : I;
   const mer = H + S + D + I > 0 ? (S + D + I) / (H + S + D + I) : 0;
-  const wip = hypWords >= 1 && refWords >= 1 ? (H / refWords) * (H / hypWords) : 0;
+  // jiwer 4: an empty reference with an empty hypothesis is a perfect match (silence recognised as
+  // silence: wip 1, wil 0); an empty side against a non-empty one preserves nothing.
+  const wip = hypWords >= 1 && refWords >= 1 ? (H / refWords) * (H / hypWords) : hypWords === 0 && refWords === 0 ? 1 : 0;
   return { wer, mer, wil: 1 - wip, wip };
 }
 

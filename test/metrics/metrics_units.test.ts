@@ -45,6 +45,16 @@ describe("metrics: identities", () => {
     assert.equal(j.corpus.deletions, 2);
   });
 
+  it("jiwer 4's empty references (its README and test suite): silence against silence is perfect, words against silence are insertions", () => {
+    const both = jiwerMeasures([""], [""]).corpus;
+    assert.deepEqual([both.wer, both.mer, both.wil, both.wip, both.cer], [0, 0, 0, 1, 0]);
+    assert.equal(jiwerMeasures([""], ["silence"]).corpus.wer, 1);
+    assert.equal(jiwerMeasures([""], ["peaceful silence"]).corpus.wer, 2);
+    assert.equal(jiwerMeasures([""], ["now defined behaviour"]).corpus.insertions, 3);
+    assert.equal(jiwerMeasures([""], ["a"]).corpus.cer, 1);
+    assert.equal(jiwerMeasures([""], ["abcde"]).corpus.cer, 5);
+  });
+
   it("stemmers: NLTK Porter and Snowball English on textbook words", () => {
     assert.equal(porterStem("caresses"), "caress");
     assert.equal(porterStem("ponies"), "poni");
