@@ -15,6 +15,7 @@ import { ConfigError, DEFAULT_LIMITS, loadServerConfig } from "../../src/serving
 import { BullJobQueue } from "../../src/serving/queue/index.js";
 import { serveCaptionJobs } from "../../src/serving/remote_caption.js";
 import { expectedCaptions, goldenImage, goldenModel, pocUpload } from "../helpers/app.js";
+import { redisSkip } from "../helpers/redis.js";
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "captioner-config-"));
 
@@ -81,9 +82,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const hasRedis = fs.existsSync("/usr/bin/redis-server") || fs.existsSync("/usr/local/bin/redis-server");
-
-test("--redis: the API node captions through caption jobs run by a worker", { skip: hasRedis ? false : "redis-server is not installed" }, async () => {
+test("--redis: the API node captions through caption jobs run by a worker", { skip: redisSkip }, async () => {
   const port = await freePort();
   const redis: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
   const dir = tmp();

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { openDatabase, type Database } from "../../src/serving/db.js";
 import { BullJobQueue, type JobQueue, JobTimeoutError, QueueFullError, SqliteJobQueue } from "../../src/serving/queue/index.js";
 import { Redis } from "ioredis";
-import { startRedis, type RedisServer } from "../helpers/redis.js";
+import { redisSkip, startRedis, type RedisServer } from "../helpers/redis.js";
 
 /** Storage that outlives queue instances: `open()` gives a new queue over the same jobs. */
 interface QueueStore {
@@ -38,8 +38,12 @@ function gate() {
   return { open, opened };
 }
 
-function queueContract(backend: string, makeStore: () => Promise<QueueStore>) {
-  describe(`JobQueue contract: ${backend}`, () => {
+function queueContract(backend: string, makeStore: () => Promise<QueueStore>, setup?: { before: () => Promise<void>; after: () => Promise<void> }, skip: false | string = false) {
+  describe(`JobQueue contract: ${backend}`, { skip }, () => {
+    if (setup) {
+      before(setup.before);
+      after(setup.after);
+    }
     let store: QueueStore;
     let queue: JobQueue;
     const fresh = async (opts?: { maxDepth?: number }) => {
@@ -354,10 +358,12 @@ describe("SqliteJobQueue persistence", () => {
 
 // ---- the Redis + BullMQ backend ----------------------------------------------------------------
 
+// One server for the Redis suites of this file, started only where they run.
 let redis: RedisServer | undefined;
-before(async () => {
-  redis = await startRedis();
-});
+const sharedRedis = {
+  before: async () => void (redis ??= await startRedis()),
+  after: async () => {},
+};
 after(async () => redis?.stop());
 
 let prefixes = 0;
@@ -366,9 +372,10 @@ queueContract("Redis + BullMQ", async () => {
   // A fresh key prefix gives each test an empty queue on the shared server.
   const prefix = `t${++prefixes}`;
   return { open: (opts) => new BullJobQueue(redis!.url, { ...opts, prefix }), dispose: async () => {} };
-});
+}, sharedRedis, redisSkip);
 
-describe("BullJobQueue and made-up job ids", () => {
+describe("BullJobQueue and made-up job ids", { skip: redisSkip }, () => {
+  before(sharedRedis.before);
   test("GET of ids with made-up kinds opens no queue and no Redis connection", async () => {
     assert.ok(redis, "redis-server did not start");
     const admin = new Redis(redis.url);

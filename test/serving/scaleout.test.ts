@@ -11,7 +11,7 @@ import { type CaptionOptions, Captioner } from "../../src/generation/captioner.j
 import { BullJobQueue, type JobQueue } from "../../src/serving/queue/index.js";
 import { RemoteCaptionError, RemoteCaptioner, serveCaptionJobs } from "../../src/serving/remote_caption.js";
 import { assertClose, blipCaseDir, readExpected, repoRoot } from "../helpers/golden.js";
-import { type RedisServer, startRedis } from "../helpers/redis.js";
+import { type RedisServer, redisSkip, startRedis } from "../helpers/redis.js";
 
 const caseName = "base_like_32px";
 const modelDir = blipCaseDir(caseName);
@@ -58,7 +58,7 @@ async function startWorker(redisUrl: string): Promise<Worker> {
   return { child, log: () => log, exited };
 }
 
-describe("scale-out: captioner worker × 2 on Redis + BullMQ", () => {
+describe("scale-out: captioner worker × 2 on Redis + BullMQ", { skip: redisSkip }, () => {
   let redis: RedisServer;
   let workers: Worker[] = [];
   let queue: BullJobQueue;
