@@ -54,6 +54,7 @@ export const metricsPlugin = fp(
 
     for (const s of models.statuses()) if (s.loadSeconds !== null) loadSeconds.set({ model: s.name }, s.loadSeconds);
     models.onLoad((model, seconds) => loadSeconds.set({ model }, seconds));
+    // Either mode reports its model calls here: the batcher's, or the workers' that come back with each job.
     captions.onBatch((b) => {
       modelCalls.inc({ model: b.model });
       batchImages.observe({ model: b.model }, b.images);
