@@ -4,14 +4,12 @@
 import * as path from "node:path";
 import { type Database, openDatabase } from "../serving/db.js";
 import { KeyStore } from "../serving/auth.js";
-import { type CaptionService, LocalCaptionService, RemoteCaptionService, serveLocalCaptionJobs } from "../serving/caption_service.js";
+import { type CaptionService, LocalCaptionService, RemoteCaptionService } from "../serving/caption_service.js";
 import type { ServerConfig } from "../serving/config.js";
 import type { HubOptions } from "../hub/index.js";
+import { serveJobs, serverJobHandlers } from "../serving/jobs/index.js";
 import { type JobQueue, openJobQueue } from "../serving/queue/index.js";
 import { type ModelLoader, ModelRegistry } from "../serving/registry.js";
-
-/** Job kind of an admin model reload (download + load), payload `{model}`. */
-export const RELOAD_JOB = "model.reload";
 
 export interface Services {
   config: ServerConfig;
@@ -53,11 +51,7 @@ export async function startJobHandlers(services: Services): Promise<void> {
   const { config, queue, registry, captions } = services;
   // In --redis mode the workers own the models, and these jobs belong to them.
   if (config.redisUrl !== undefined) return;
-  await serveLocalCaptionJobs(queue, captions, config.limits.maxImagesPerRequest);
-  await queue.work<{ model: string }, { model: string; loadSeconds: number | null }>(RELOAD_JOB, async (job) => {
-    const status = await registry.load(job.payload.model, { download: true, refresh: true });
-    return { model: status.name, loadSeconds: status.loadSeconds };
-  });
+  await serveJobs(queue, serverJobHandlers({ registry, captions, limits: config.limits }));
 }
 
 /** Graceful: finish in-flight captioning, stop the queue (queued jobs stay persisted), release models. */

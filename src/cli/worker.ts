@@ -6,7 +6,7 @@ import { loadServerConfig } from "../serving/config.js";
 import { type JobQueue, openJobQueue } from "../serving/queue/index.js";
 import { redactedUrl } from "../serving/queue/bullmq.js";
 import { ModelRegistry } from "../serving/registry.js";
-import { serveCaptionJobs, workerId } from "../serving/remote_caption.js";
+import { serveJobs, workerId, workerJobHandlers } from "../serving/jobs/index.js";
 import { intAtLeast, reportErrors } from "./common.js";
 
 interface WorkerFlags {
@@ -58,10 +58,7 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
       throw new Error(`cannot serve ${failed.map((s) => `"${s.name}" (${s.error})`).join(", ")}; fix the model source or pull it first (captioner pull)`);
     }
     if (!stopRequested) {
-      // No reloads happen in a worker, so handing out the registry's captioner directly is safe.
-      // Chunks and pixel limit as the API nodes' local caption jobs use them.
-      const jobOptions = { concurrency: flags.concurrency, chunk: config.limits.maxImagesPerRequest, maxPixels: config.limits.maxPixels };
-      await serveCaptionJobs(queue, (model) => registry.use(model, async (captioner) => captioner), jobOptions);
+      await serveJobs(queue, workerJobHandlers({ registry, limits: config.limits, concurrency: flags.concurrency }));
       log(`ready: models ${registry.names().join(", ")} on ${redactedUrl(config.redisUrl)} (concurrency ${flags.concurrency})`);
     }
     await stopSignal;

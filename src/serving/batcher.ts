@@ -128,7 +128,8 @@ export class DynamicBatcher {
   /** Resolves once nothing is waiting or running (graceful shutdown). */
   async drain(): Promise<void> {
     while (this.depth() > 0) {
-      this.waiting.forEach((b) => this.markDue(b));
+      // A copy: markDue starts a batch, which takes it out of `waiting` (and would skip the next one).
+      [...this.waiting].forEach((b) => this.markDue(b));
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     }
   }

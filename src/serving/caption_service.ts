@@ -1,27 +1,34 @@
 // What the HTTP routes call to caption images: one interface, two implementations. Local: models
 // of this process's registry behind the dynamic batcher. Remote (`serve --redis`): caption jobs on
 // Redis + BullMQ, done by `captioner worker` processes. Both check images and options the same way
-// before any work is queued, so bad input is a 4xx in either mode.
-import { setTimeout as sleep } from "node:timers/promises";
+// before any work is queued, so bad input is a 4xx in either mode, and both report their model calls
+// (batches) to the same listeners, so the metrics do not depend on the mode.
 import type { Caption, CaptionOptions, Captioner } from "../generation/captioner.js";
 import { GenerationOptionsError, resolveOptions, TRANSFORMERS_DEFAULTS } from "../generation/generate.js";
 import { decodeImage, ImageDecodeError, sniffImageFormat } from "../preprocess/image.js";
 import { concatFloat32 } from "../preprocess/image_processor.js";
-import { DynamicBatcher } from "./batcher.js";
+import { type BatchReport, DynamicBatcher } from "./batcher.js";
 import type { ServerLimits } from "./config.js";
-import { type ApiCaption, CAPTION_JOB, type CaptionJobPayload, type CaptionJobResult, RemoteCaptioner, toApiCaption } from "./remote_caption.js";
-import { type JobContext, type JobQueue, QueueFullError } from "./queue/types.js";
-import { type ModelRegistry, UnknownModelError } from "./registry.js";
+import { type ApiCaption, toApiCaption } from "./jobs/kinds.js";
+import { RemoteCaptioner } from "./remote_caption.js";
+import type { JobQueue } from "./queue/types.js";
+import { type ModelRegistry, ModelNotReadyError, UnknownModelError } from "./registry.js";
 
-export type { ApiCaption } from "./remote_caption.js";
-
-/** Tries of one chunk of a caption job while the batcher answers "queue full" (each after its Retry-After). */
-const QUEUE_FULL_TRIES = 30;
+export type { ApiCaption } from "./jobs/kinds.js";
+export type { BatchReport } from "./batcher.js";
 
 export interface CaptionService {
   readonly mode: "local" | "remote";
   /** Captions `images` (file bytes) with the configured model `model`: per image, its captions. */
   caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]>;
+  /**
+   * Throws what `caption` would throw for bad input (UnknownModelError, InputError), without
+   * captioning: for work that runs later, i.e. caption jobs on submission (`maxImages`: the job
+   * limit). A model still loading is no error here; its own checks then wait for the job's run.
+   */
+  check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts?: { maxImages?: number }): Promise<void>;
+  /** Calls `listener` after every model call done for this service: the batcher's, or the workers' (reported with each job's result). */
+  onBatch(listener: (batch: BatchReport) => void): void;
   /** Caption requests waiting or running (the queue-depth gauge). */
   depth(): Promise<number>;
   /** Finishes in-flight work; new work is refused by the server before this is called. */
@@ -75,16 +82,30 @@ export function imageInputError(error: ImageDecodeError, bytes: Uint8Array, inde
   return new InputError(400, "invalid_image", `${which}${error.message}`);
 }
 
-/** Decodes every image only to check it (remote mode: the workers decode again). */
-async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, decode: (bytes: Uint8Array, index: number) => Promise<unknown>): Promise<void> {
+/**
+ * The image checks of every caption path (sync routes, the PoC route, job submission): count, size,
+ * and a full decode (`decode`: the model's preprocessing, or a bare decode where nothing is kept).
+ */
+async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, decode: (bytes: Uint8Array, index: number) => Promise<unknown>, maxImages = limits.maxImagesPerRequest): Promise<void> {
   if (images.length === 0) throw new InputError(400, "no_image", "no image was sent; send at least one image");
-  if (images.length > limits.maxImagesPerRequest) throw new InputError(413, "too_many_images", `${images.length} images in one request; the limit is ${limits.maxImagesPerRequest} (maxImagesPerRequest) — split them, or use POST /v1/jobs/captions`);
+  if (images.length > maxImages) {
+    const advice = maxImages === limits.maxImagesPerRequest ? ` (maxImagesPerRequest) — split them, or use POST /v1/jobs/captions` : "";
+    throw new InputError(413, "too_many_images", `${images.length} images in one request; the limit is ${maxImages}${advice}`);
+  }
   images.forEach((bytes, i) => {
     if (bytes.length > limits.maxUploadBytes) throw new InputError(413, "image_too_large", `image ${i + 1} is ${bytes.length} bytes, more than the ${limits.maxUploadBytes}-byte limit (maxUploadBytes)`);
   });
-  await Promise.all(images.map((bytes, i) => decode(bytes, i).catch((error) => {
-    throw error instanceof ImageDecodeError ? imageInputError(error, bytes, i, images.length) : error;
-  })));
+  // One request's worth at a time: a job's images are never all decoded at once.
+  for (let at = 0; at < images.length; at += limits.maxImagesPerRequest) {
+    await Promise.all(images.slice(at, at + limits.maxImagesPerRequest).map((bytes, j) => decode(bytes, at + j).catch((error) => {
+      throw error instanceof ImageDecodeError ? imageInputError(error, bytes, at + j, images.length) : error;
+    })));
+  }
+}
+
+/** The option checks that need no model: transformers' defaults, a prompt of unknown length (remote mode, or a model still loading). */
+function checkOptionsWithoutModel(options: CaptionOptions, limits: ServerLimits): void {
+  checkResolvedOptions({ ...options, maxLength: options.maxLength ?? TRANSFORMERS_DEFAULTS.maxLength }, TRANSFORMERS_DEFAULTS, 1, limits);
 }
 
 /** Captions with this process's models, through the dynamic batcher. */
@@ -106,7 +127,7 @@ export class LocalCaptionService implements CaptionService {
     this.registry.requireReady(model);
     checkOptionLimits(options, this.limits);
     const pixels = await this.registry.use(model, async (captioner) => {
-      checkResolvedOptions(options, captioner.defaults, captioner.promptLength(typeof options.prompt === "string" ? options.prompt : undefined), this.limits, captioner.model.maxPositions);
+      this.checkOptionsWith(captioner, options);
       const decodeLimits = { maxPixels: this.limits.maxPixels };
       const parts = new Array<Float32Array>(images.length);
       await checkImages(images, this.limits, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)));
@@ -116,6 +137,23 @@ export class LocalCaptionService implements CaptionService {
     return captions.map((list) => list.map(toApiCaption));
   }
 
+  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number } = {}): Promise<void> {
+    if (!this.registry.has(model)) throw new UnknownModelError(model, this.registry.names());
+    checkOptionLimits(options, this.limits);
+    try {
+      await this.registry.use(model, async (captioner) => this.checkOptionsWith(captioner, options));
+    } catch (error) {
+      // Jobs are accepted while their model loads (they wait for it); what needs the model is checked when the job runs.
+      if (!(error instanceof ModelNotReadyError)) throw error;
+      checkOptionsWithoutModel(options, this.limits);
+    }
+    await checkImages(images, this.limits, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages);
+  }
+
+  onBatch(listener: (batch: BatchReport) => void): void {
+    this.batcher.onBatch(listener);
+  }
+
   async depth(): Promise<number> {
     return this.batcher.depth();
   }
@@ -123,23 +161,49 @@ export class LocalCaptionService implements CaptionService {
   async close(): Promise<void> {
     await this.batcher.drain();
   }
+
+  /** The option checks that need the model: its defaults, the prompt's tokens, its positions. */
+  private checkOptionsWith(captioner: Captioner, options: CaptionOptions): void {
+    checkResolvedOptions(options, captioner.defaults, captioner.promptLength(typeof options.prompt === "string" ? options.prompt : undefined), this.limits, captioner.model.maxPositions);
+  }
 }
 
 /** Captions through caption jobs on a shared queue (Redis + BullMQ workers). */
 export class RemoteCaptionService implements CaptionService {
   readonly mode = "remote";
   private readonly remote: RemoteCaptioner;
+  private readonly listeners: ((batch: BatchReport) => void)[] = [];
 
   constructor(private readonly queue: JobQueue, private readonly models: readonly string[], private readonly limits: ServerLimits) {
     this.remote = new RemoteCaptioner(queue, { timeoutMs: limits.requestTimeoutMs });
   }
 
   async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]> {
+    await this.check(model, images, options);
+    const result = await this.remote.captionJob(model, [...images], options);
+    // A worker's model calls are this service's batches (a failed job reports none).
+    for (const batch of result.batches ?? []) {
+      const report: BatchReport = { model, images: batch.images, requests: 1, seconds: batch.seconds, generatedTokens: batch.generatedTokens, failed: false };
+      for (const listener of this.listeners) {
+        try {
+          listener(report);
+        } catch {
+          // a broken metrics listener must not fail a caption
+        }
+      }
+    }
+    return result.captions;
+  }
+
+  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number } = {}): Promise<void> {
     if (!this.models.includes(model)) throw new UnknownModelError(model, this.models);
     checkOptionLimits(options, this.limits);
-    checkResolvedOptions({ ...options, maxLength: options.maxLength ?? TRANSFORMERS_DEFAULTS.maxLength }, TRANSFORMERS_DEFAULTS, 1, this.limits);
-    await checkImages(images, this.limits, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }));
-    return this.remote.caption(model, [...images], options);
+    checkOptionsWithoutModel(options, this.limits);
+    await checkImages(images, this.limits, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages);
+  }
+
+  onBatch(listener: (batch: BatchReport) => void): void {
+    this.listeners.push(listener);
   }
 
   depth(): Promise<number> {
@@ -151,38 +215,8 @@ export class RemoteCaptionService implements CaptionService {
   }
 }
 
-/**
- * Local mode: this process works the caption jobs of POST /v1/jobs/captions, through `service`
- * (so they share batches with interactive requests), `chunk` images at a time with progress.
- */
-export function serveLocalCaptionJobs(queue: JobQueue, service: CaptionService, chunk: number): Promise<void> {
-  return queue.work<CaptionJobPayload, CaptionJobResult>(CAPTION_JOB, async (job, ctx) => {
-    const { model, images, options } = job.payload;
-    const captions: ApiCaption[][] = [];
-    for (let at = 0; at < images.length; at += chunk) {
-      if (ctx.signal.aborted) throw new Error("the job was cancelled");
-      const bytes = images.slice(at, at + chunk).map((b64) => new Uint8Array(Buffer.from(b64, "base64")));
-      captions.push(...(await captionWhenRoom(service, model, bytes, options, ctx)));
-      await ctx.progress(captions.length / images.length);
-    }
-    return { captions };
-  });
-}
-
-/** A job's chunk: interactive requests fill the batcher's queue at times, so wait and retry instead of failing the job. */
-async function captionWhenRoom(service: CaptionService, model: string, images: Uint8Array[], options: CaptionOptions, ctx: JobContext): Promise<ApiCaption[][]> {
-  for (let tries = 1; ; tries++) {
-    try {
-      return await service.caption(model, images, options);
-    } catch (error) {
-      if (!(error instanceof QueueFullError) || tries >= QUEUE_FULL_TRIES || ctx.signal.aborted) throw error;
-      await sleep(error.retryAfterSeconds * 1000, undefined, { signal: ctx.signal }).catch(() => {});
-    }
-  }
-}
-
 /** New tokens in a batch's captions: each row minus its prompt and trailing padding. */
-function generatedTokens(captioner: Captioner, captions: Caption[][], prompt: CaptionOptions["prompt"]): number {
+export function generatedTokens(captioner: Captioner, captions: Caption[][], prompt: CaptionOptions["prompt"]): number {
   const { pad } = captioner.model.special;
   const prompts = Array.isArray(prompt) ? prompt : new Array<string | undefined>(captions.length).fill(prompt as string | undefined);
   let total = 0;

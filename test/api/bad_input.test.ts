@@ -95,6 +95,26 @@ test("out-of-range or invalid options: 400 naming the option and its limit", asy
   await expectError(await t.app.inject({ method: "POST", url: "/v1/captions", ...form("two") }), 400, "invalid_request", /num_beams must be integer/);
 });
 
+test("caption jobs are refused on submission for what POST /v1/captions refuses (issue 15)", async () => {
+  const job = (images: Uint8Array[], options: object = {}) => t.app.inject({ method: "POST", url: "/v1/jobs/captions", payload: { images: images.map((b) => Buffer.from(b).toString("base64")), options } });
+  await expectError(await job([png], { max_length: 60 }), 400, "option_out_of_range", /max_length 60 allows 59 new tokens, more than the server's maxNewTokens limit of 30/);
+  await expectError(await job([png], { num_beams: 2, num_return_sequences: 3 }), 400, "invalid_option", /num_return_sequences \(3\) cannot exceed num_beams \(2\)/);
+  await expectError(await job([png], { prompt: "a picture of", max_length: 3 }), 400, "option_out_of_range", /max_length \(3\) must be greater than the prompt's 4 tokens/);
+  await expectError(await job([png], { prompt: "a dog ".repeat(40), max_new_tokens: 5 }), 400, "option_out_of_range", /exceeds the model.s 64 positions/);
+  await expectError(await job([png, errorFixture("truncated.jpg")]), 400, "invalid_image", /^image 2 of 2: .*JPEG file is truncated or corrupt/);
+  await expectError(await job([errorFixture("not_an_image.txt")]), 415, "unsupported_image_format", /not a recognised image/);
+  await expectError(await job([errorFixture("zero_bytes.png")]), 400, "empty_image", /empty \(0 bytes\)/);
+  const big = new Uint8Array(60_000);
+  big.set(png);
+  await expectError(await job([big]), 413, "image_too_large", /50000-byte limit/);
+  assert.equal(await t.services.queue.depth(), 0, "nothing was queued");
+  // The job limit, not the request limit (3 here), bounds a job's images.
+  const accepted = await job([png, png, png, png], { max_new_tokens: 2 });
+  assert.equal(accepted.statusCode, 202, accepted.body);
+  for (let i = 0; i < 400 && !["done", "failed"].includes((await t.services.queue.get(accepted.json().id))!.state); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal((await t.services.queue.get(accepted.json().id))!.state, "done");
+});
+
 test("malformed bodies: bad base64, bad JSON, wrong content type, cut-off multipart", async () => {
   await expectError(await json({ images: ["not base64!"] }), 400, "invalid_base64", /images\[0\] is not base64/);
   await expectError(await t.app.inject({ method: "POST", url: "/v1/captions", headers: { "content-type": "application/json" }, payload: "{images:" }), 400, "invalid_json", /JSON body could not be parsed/);

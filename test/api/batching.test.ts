@@ -1,6 +1,7 @@
 // Dynamic batching over HTTP: concurrent requests with the same model and options share model calls,
 // and each still gets transformers' caption for its image alone; the bounded queue answers 503 +
-// Retry-After instead of growing.
+// Retry-After instead of growing. The batcher's own rules (size cap, withdrawal, drain, failures)
+// are tested on a fake model call in test/serving/batcher.test.ts.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { BatchReport } from "../../src/serving/batcher.js";
@@ -66,19 +67,6 @@ test("different prompts share a batch; different options do not; results match t
   }
 });
 
-test("batches never exceed the batch size", async () => {
-  const t = await testApp({ limits: { batchWindowMs: 250, batchSize: 2 } });
-  try {
-    const reports = recordBatches(t);
-    const responses = await Promise.all(IMAGES.slice(0, 5).map((name) => caption(t, [name])));
-    responses.forEach((res, i) => assert.equal(res.json().results[0].captions[0].text, alone(IMAGES[i]!)));
-    assert.ok(reports.every((r) => r.images <= 2), JSON.stringify(reports));
-    assert.equal(reports.length, 3);
-  } finally {
-    await t.app.close();
-  }
-});
-
 test("a full queue answers 503 with Retry-After; the queued requests still succeed", async () => {
   const t = await testApp({ limits: { batchWindowMs: 400, queueMaxDepth: 2 } });
   try {
@@ -92,46 +80,6 @@ test("a full queue answers 503 with Retry-After; the queued requests still succe
     const done = await Promise.all(first);
     assert.deepEqual(done.map((r) => r.statusCode), [200, 200]);
     assert.equal((await caption(t, ["palette_P"])).statusCode, 200, "accepted again once the queue drained");
-  } finally {
-    await t.app.close();
-  }
-});
-
-/** The golden image's pixels as the server preprocesses them. */
-const pixelsOf = (t: TestApp, name: string) => t.services.registry.use("blip", (captioner) => captioner.pixels([goldenImage(file(name))]));
-const activeTimeouts = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
-
-test("a request that cannot be batched fails every request of its batch, and the batcher keeps working", async () => {
-  const t = await testApp({ limits: { batchWindowMs: 100, batchSize: 8 } });
-  try {
-    assert.ok(t.services.captions instanceof LocalCaptionService);
-    const batcher = t.services.captions.batcher;
-    const reports = recordBatches(t);
-    const good = await pixelsOf(t, "rgb_square");
-    // Both wait in one batch window; a count of -1 cannot be made into the batch's prompt list.
-    const results = await Promise.allSettled([batcher.submit("blip", good, 1, {}), batcher.submit("blip", new Float32Array(0), -1, {})]);
-    for (const result of results) {
-      assert.equal(result.status, "rejected");
-      assert.ok((result as PromiseRejectedResult).reason instanceof RangeError, String((result as PromiseRejectedResult).reason));
-    }
-    assert.deepEqual(reports.map((r) => [r.requests, r.failed]), [[2, true]]);
-    const [[again]] = await batcher.submit("blip", good, 1, {});
-    assert.equal(again!.text, alone("rgb_square"), "the next batch runs normally");
-  } finally {
-    await t.app.close();
-  }
-});
-
-test("a batch that becomes due before its window ends leaves no window timer behind", async () => {
-  const t = await testApp({ limits: { batchWindowMs: 60_000, batchSize: 1 } });
-  try {
-    assert.ok(t.services.captions instanceof LocalCaptionService);
-    const good = await pixelsOf(t, "gray_L");
-    const before = activeTimeouts();
-    // batchSize 1: the batch is full (due) at once, so the 60 s window must not keep running.
-    const [[caption]] = await t.services.captions.batcher.submit("blip", good, 1, {});
-    assert.equal(caption!.text, alone("gray_L"));
-    assert.equal(activeTimeouts(), before);
   } finally {
     await t.app.close();
   }
@@ -157,36 +105,6 @@ test("a caption job waits for room when interactive requests fill the queue, ins
     assert.equal((await interactive).statusCode, 200);
     assert.deepEqual(job.result.captions, [[{ text: alone("gray_L") }]]);
     assert.equal(job.attempts, 1, "the chunk was retried, not the job");
-  } finally {
-    await t.app.close();
-  }
-});
-
-test("a request withdrawn before its batch starts leaves the queue; the others are served", async () => {
-  const t = await testApp({ limits: { batchWindowMs: 200, batchSize: 8 } });
-  try {
-    assert.ok(t.services.captions instanceof LocalCaptionService);
-    const batcher = t.services.captions.batcher;
-    const reports = recordBatches(t);
-    const good = await pixelsOf(t, "rgb_square");
-    const controller = new AbortController();
-    const withdrawn = batcher.submit("blip", good, 1, {}, controller.signal);
-    const kept = batcher.submit("blip", good, 1, {});
-    assert.equal(batcher.depth(), 2);
-    controller.abort(new Error("timed out"));
-    await assert.rejects(withdrawn, /timed out/);
-    assert.equal(batcher.depth(), 1);
-    const [[caption]] = await kept;
-    assert.equal(caption!.text, alone("rgb_square"));
-    assert.deepEqual(reports.map((r) => [r.requests, r.images]), [[1, 1]]);
-    // A batch left empty disappears: nothing runs for it.
-    const lone = new AbortController();
-    const gone = batcher.submit("blip", good, 1, { numBeams: 2 }, lone.signal);
-    lone.abort(new Error("gone"));
-    await assert.rejects(gone, /gone/);
-    assert.equal(batcher.depth(), 0);
-    await batcher.drain();
-    assert.equal(reports.length, 1);
   } finally {
     await t.app.close();
   }

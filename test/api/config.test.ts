@@ -13,7 +13,7 @@ import { Captioner } from "../../src/generation/captioner.js";
 import { RemoteCaptionService } from "../../src/serving/caption_service.js";
 import { ConfigError, DEFAULT_LIMITS, loadServerConfig } from "../../src/serving/config.js";
 import { BullJobQueue } from "../../src/serving/queue/index.js";
-import { serveCaptionJobs } from "../../src/serving/remote_caption.js";
+import { serveCaptionJobs } from "../../src/serving/jobs/index.js";
 import { expectedCaptions, goldenImage, goldenModel, pocUpload } from "../helpers/app.js";
 import { redisSkip } from "../helpers/redis.js";
 

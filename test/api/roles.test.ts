@@ -3,7 +3,7 @@
 // routes need a user or admin key (401 without) and admin routes an admin key (403 for users).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { CAPTION_JOB } from "../../src/serving/remote_caption.js";
+import { CAPTION_JOB } from "../../src/serving/jobs/index.js";
 import { goldenImage, pocUpload, testApp } from "../helpers/app.js";
 
 type Column = "open" | "none" | "user" | "admin";

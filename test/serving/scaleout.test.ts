@@ -9,7 +9,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { type CaptionOptions, Captioner } from "../../src/generation/captioner.js";
 import { BullJobQueue, type JobQueue } from "../../src/serving/queue/index.js";
-import { RemoteCaptionError, RemoteCaptioner, serveCaptionJobs } from "../../src/serving/remote_caption.js";
+import { serveCaptionJobs } from "../../src/serving/jobs/index.js";
+import { RemoteCaptionError, RemoteCaptioner } from "../../src/serving/remote_caption.js";
 import { assertClose, blipCaseDir, readExpected, repoRoot } from "../helpers/golden.js";
 import { type RedisServer, redisSkip, startRedis } from "../helpers/redis.js";
 

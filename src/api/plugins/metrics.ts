@@ -4,7 +4,6 @@
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { LocalCaptionService } from "../../serving/caption_service.js";
 
 export interface ServiceMetrics {
   registry: Registry;
@@ -55,15 +54,14 @@ export const metricsPlugin = fp(
 
     for (const s of models.statuses()) if (s.loadSeconds !== null) loadSeconds.set({ model: s.name }, s.loadSeconds);
     models.onLoad((model, seconds) => loadSeconds.set({ model }, seconds));
-    if (captions instanceof LocalCaptionService) {
-      captions.batcher.onBatch((b) => {
-        modelCalls.inc({ model: b.model });
-        batchImages.observe({ model: b.model }, b.images);
-        batchSeconds.observe({ model: b.model }, b.seconds);
-        tokens.inc({ model: b.model }, b.generatedTokens);
-        if (b.seconds > 0) tokensPerSecond.set({ model: b.model }, b.generatedTokens / b.seconds);
-      });
-    }
+    // Either mode reports its model calls here: the batcher's, or the workers' that come back with each job.
+    captions.onBatch((b) => {
+      modelCalls.inc({ model: b.model });
+      batchImages.observe({ model: b.model }, b.images);
+      batchSeconds.observe({ model: b.model }, b.seconds);
+      tokens.inc({ model: b.model }, b.generatedTokens);
+      if (b.seconds > 0) tokensPerSecond.set({ model: b.model }, b.generatedTokens / b.seconds);
+    });
 
     app.decorate("metrics", { registry, modelCalls, batchImages });
     app.addHook("onResponse", async (request, reply) => {

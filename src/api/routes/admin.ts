@@ -1,11 +1,10 @@
 // Admin-only routes: reload (download + load) a model as a queued job, list the queue's jobs.
 import type { FastifyInstance } from "fastify";
+import { enqueueJob, jobView, RELOAD_JOB } from "../../serving/jobs/index.js";
 import { UnknownModelError } from "../../serving/registry.js";
 import { security } from "../plugins/auth.js";
 import { ApiError } from "../plugins/errors.js";
 import { errors, jobSchema } from "../schemas.js";
-import { RELOAD_JOB } from "../services.js";
-import { jobView } from "./jobs.js";
 
 export async function adminRoutes(app: FastifyInstance): Promise<void> {
   const { queue, registry, captions } = app.services;
@@ -26,7 +25,7 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
       const { name } = request.params;
       if (!registry.has(name)) throw new UnknownModelError(name, registry.names());
       if (captions.mode === "remote") throw new ApiError(409, "models_on_workers", `in --redis mode the workers load the models; restart the workers to reload "${name}"`);
-      const job = await queue.enqueue(RELOAD_JOB, { model: name });
+      const job = await enqueueJob(queue, RELOAD_JOB, { model: name });
       return reply.code(202).header("location", `/v1/jobs/${job.id}`).send(jobView(job));
     },
   );

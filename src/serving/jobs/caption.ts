@@ -1,0 +1,97 @@
+// Caption jobs, `chunk` images at a time with progress after each. Two handlers for one kind: in the
+// embedded server the jobs go through the CaptionService (so they share batches with interactive
+// requests); a scale-out worker (`captioner worker`) captions with its own loaded models.
+import * as os from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { CaptionOptions, Captioner } from "../../generation/captioner.js";
+import { GenerationOptionsError } from "../../generation/generate.js";
+import { type CaptionService, generatedTokens } from "../caption_service.js";
+import { type JobContext, type JobQueue, QueueFullError } from "../queue/types.js";
+import { type JobHandlerSpec, serveJobs } from "./handlers.js";
+import { type ApiCaption, CAPTION_JOB, type JobBatch, toApiCaption } from "./kinds.js";
+
+/** Tries of one chunk of a caption job while the batcher answers "queue full" (each after its Retry-After). */
+const QUEUE_FULL_TRIES = 30;
+
+/** This process's worker id: "hostname:pid". */
+export const workerId = (): string => `${os.hostname()}:${process.pid}`;
+
+/** Embedded server: caption jobs through `service`, `chunk` images per call. */
+export function localCaptionJobs(service: CaptionService, chunk: number): JobHandlerSpec<typeof CAPTION_JOB> {
+  return {
+    kind: CAPTION_JOB,
+    handle: async (job, ctx) => {
+      const { model, images, options } = job.payload;
+      const captions: ApiCaption[][] = [];
+      for (let at = 0; at < images.length; at += chunk) {
+        if (ctx.signal.aborted) throw new Error("the job was cancelled");
+        const bytes = images.slice(at, at + chunk).map((b64) => new Uint8Array(Buffer.from(b64, "base64")));
+        captions.push(...(await captionWhenRoom(service, model, bytes, options, ctx)));
+        await ctx.progress(captions.length / images.length);
+      }
+      return { captions };
+    },
+  };
+}
+
+/** A job's chunk: interactive requests fill the batcher's queue at times, so wait and retry instead of failing the job. */
+async function captionWhenRoom(service: CaptionService, model: string, images: Uint8Array[], options: CaptionOptions, ctx: JobContext): Promise<ApiCaption[][]> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await service.caption(model, images, options);
+    } catch (error) {
+      if (!(error instanceof QueueFullError) || tries >= QUEUE_FULL_TRIES || ctx.signal.aborted) throw error;
+      await sleep(error.retryAfterSeconds * 1000, undefined, { signal: ctx.signal }).catch(() => {});
+    }
+  }
+}
+
+export interface WorkerCaptionJobsOptions {
+  /** Jobs captioned at once by this process (default 1). */
+  concurrency?: number;
+  /** Images per model call; progress is reported after each (default 16). */
+  chunk?: number;
+  /** Refuse images with more pixels than this (the server's maxPixels); default: the decoder's own limit. */
+  maxPixels?: number;
+}
+
+/**
+ * Scale-out worker: caption jobs with a resolver from model name to a loaded Captioner. The result
+ * names the worker and lists its model calls, which the API node turns into its batch metrics.
+ */
+export function workerCaptionJobs(captionerFor: (model: string) => Promise<Captioner>, opts: WorkerCaptionJobsOptions = {}): JobHandlerSpec<typeof CAPTION_JOB> {
+  const chunk = opts.chunk ?? 16;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be a whole number ≥ 1, got ${chunk}`);
+  const limits = opts.maxPixels === undefined ? undefined : { maxPixels: opts.maxPixels };
+  return {
+    kind: CAPTION_JOB,
+    concurrency: opts.concurrency,
+    handle: async (job, ctx) => {
+      const { model, images, options } = job.payload;
+      const captioner = await captionerFor(model);
+      if (Array.isArray(options.prompt) && options.prompt.length !== images.length) {
+        throw new GenerationOptionsError(`got ${options.prompt.length} prompts for ${images.length} images; give one prompt, or one per image`);
+      }
+      const captions: ApiCaption[][] = [];
+      const batches: JobBatch[] = [];
+      for (let at = 0; at < images.length; at += chunk) {
+        if (ctx.signal.aborted) throw new Error("the job was cancelled");
+        const bytes = images.slice(at, at + chunk).map((b64) => new Uint8Array(Buffer.from(b64, "base64")));
+        // One prompt per image travels with its image into the chunk.
+        const prompt = Array.isArray(options.prompt) ? options.prompt.slice(at, at + chunk) : options.prompt;
+        const pixels = await captioner.pixels(bytes, limits);
+        const started = performance.now();
+        const part = await captioner.captionPixels(pixels, bytes.length, { ...options, prompt });
+        batches.push({ images: bytes.length, seconds: (performance.now() - started) / 1000, generatedTokens: generatedTokens(captioner, part, prompt) });
+        captions.push(...part.map((list) => list.map(toApiCaption)));
+        await ctx.progress(captions.length / images.length);
+      }
+      return { captions, worker: workerId(), batches };
+    },
+  };
+}
+
+/** Serves caption jobs only, as a worker does (kept for callers that run no other kind). */
+export function serveCaptionJobs(queue: JobQueue, captionerFor: (model: string) => Promise<Captioner>, opts: WorkerCaptionJobsOptions = {}): Promise<void> {
+  return serveJobs(queue, [workerCaptionJobs(captionerFor, opts)]);
+}
