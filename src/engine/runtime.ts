@@ -3,6 +3,7 @@
 import * as ort from "onnxruntime-node";
 import * as os from "node:os";
 import type { Graph } from "./graph.js";
+import { modelProto } from "./onnx/writer.js";
 
 export interface RuntimeOptions {
   /** Intra-op threads; defaults to the number of CPU cores. */
@@ -24,7 +25,7 @@ export class CompiledGraph {
 
   /** Builds the ModelProto of `graph` and opens an onnxruntime session on it. */
   static async compile(graph: Graph, opts: RuntimeOptions = {}): Promise<CompiledGraph> {
-    const model = graph.toModelProto({ externalDataFolder: opts.weightsFolder });
+    const model = modelProto(graph, { externalDataFolder: opts.weightsFolder });
     const session = await ort.InferenceSession.create(model, sessionOptions(opts));
     return new CompiledGraph(session, graph.name);
   }
