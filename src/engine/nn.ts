@@ -43,23 +43,27 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
 
 /**
  * The error function. float32: the Erf primitive. float64: onnxruntime's CPU Erf has no double
- * kernel, so it is composed as `erf(x) = 2/√π · x·e^(−x²) · Σₙ (2x²)ⁿ / (1·3···(2n+1))` (all terms
- * positive: no cancellation; 100 terms reach double precision for |x| ≤ 6, beyond which erf is ±1
- * in double). `erf(x)`
+ * kernel, so it is composed as `erf(x) = 2/√π · x·e^(−x²) · Σₙ aₙ x²ⁿ`, aₙ = 2ⁿ / (1·3···(2n+1))
+ * (all terms positive: no cancellation; 100 terms reach double precision for |x| ≤ 6, beyond which
+ * erf is ±1 in double). `erf(x)`
  */
 export function erf(x: Tensor): Tensor {
   if (x.dtype !== "float64") return op.erf(x);
   const limit = op.scalar(x, ERF_LIMIT);
   const clamped = op.where(op.less(x, op.neg(limit)), op.neg(limit), op.where(op.less(limit, x), limit, x));
   const t = op.mul(clamped, clamped);
+  // Horner in u = x²/36 ≤ 1 with coefficients aₙ·36ⁿ ∈ [4e-4, 5e13]: the plain aₙ reach 1e-160,
+  // and onnxruntime's constant sharing (a basic graph optimisation) merges scalar constants that
+  // are equal in float32, which turned all the tiny ones into one (erf(6) came out 0.64).
+  const u = op.mul(t, op.scalar(x, 1 / ERF_LIMIT ** 2));
   let series = op.scalar(x, ERF_SERIES.at(-1)!);
-  for (let n = ERF_SERIES.length - 2; n >= 0; n--) series = op.add(op.mul(series, t), op.scalar(x, ERF_SERIES[n]!));
+  for (let n = ERF_SERIES.length - 2; n >= 0; n--) series = op.add(op.mul(series, u), op.scalar(x, ERF_SERIES[n]!));
   return op.mul(op.mul(clamped, op.exp(op.neg(t))), op.mul(series, op.scalar(x, 2 / Math.sqrt(Math.PI))));
 }
 
 const ERF_LIMIT = 6;
-/** aₙ = 2ⁿ / (1·3···(2n+1)), the coefficients of erf's series in x². */
-const ERF_SERIES = Array.from({ length: 101 }, (_, n) => n).reduce<number[]>((a, n) => (a.push(n === 0 ? 1 : (a[n - 1]! * 2) / (2 * n + 1)), a), []);
+/** aₙ·36ⁿ with aₙ = 2ⁿ / (1·3···(2n+1)), n = 0…100: erf's series in x²/36. */
+const ERF_SERIES = Array.from({ length: 101 }, (_, n) => n).reduce<number[]>((a, n) => (a.push(n === 0 ? 1 : (a[n - 1]! * 2 * ERF_LIMIT ** 2) / (2 * n + 1)), a), []);
 
 /** 2-D convolution without padding on NCHW: `conv2d(pixels, w, b, stride)` (plain lowering: stride = kernel only). */
 export function conv2d(x: Tensor, w: Param, b: Param | null, stride: number): Tensor {
