@@ -40,6 +40,9 @@ export function unbroadcast(grad: Tensor, like: Tensor): Tensor {
 /** The last two axes swapped: `[b, m, k]` → `[b, k, m]`. */
 const swapLast = (t: Tensor) => op.transpose(t, [...Array.from({ length: t.rank - 2 }, (_, i) => i), t.rank - 1, t.rank - 2]);
 
+/** Slice ends at or beyond this mean "to the end" (any run-time size). */
+const TO_THE_END = 2 ** 53;
+
 const none: Rule = (_g, n) => n.inputs.map(() => null);
 
 /** The backward rule of every primitive, keyed by ONNX op type. */
@@ -105,9 +108,10 @@ export const BACKWARD: Readonly<Record<string, Rule>> = {
     const after = x.shape.map(() => 0);
     axes.forEach((a, i) => {
       const ax = a < 0 ? a + x.rank : a;
-      const d = staticDim(x, ax);
+      const end = ends[i]!;
       before[ax] = starts[i]!;
-      after[ax] = d - Math.min(ends[i]!, d);
+      // A negative end or an end at "infinity" pads the same amount whatever the run-time size.
+      after[ax] = end < 0 ? -end : end >= TO_THE_END ? 0 : staticDim(x, ax) - Math.min(end, staticDim(x, ax));
     });
     return [op.pad(g, before, after), null, null, null];
   },

@@ -106,8 +106,9 @@ export function reshape(x: Tensor, shape: number[]): Tensor {
   const out: Dim[] = shape.map((d, i) => (d === 0 ? x.shape[i]! : d));
   const inferred = out.indexOf(-1);
   if (inferred >= 0) {
-    const total = product(x.shape);
-    const known = product(out.filter((_, i) => i !== inferred));
+    // Dims copied with 0 cancel out, so a symbolic batch dim does not hide the inferred size.
+    const total = product(x.shape.filter((_, i) => shape[i] !== 0));
+    const known = product(out.filter((_, i) => i !== inferred && shape[i] !== 0));
     out[inferred] = typeof total === "number" && typeof known === "number" ? total / known : `${x.name}_reshaped`;
   }
   return x.graph.node("Reshape", [x, x.graph.constant(shape, "int64", [shape.length])], { dtype: x.dtype, shape: out });
@@ -143,14 +144,18 @@ export function gather(data: Operand, indices: Tensor, axis = 0): Tensor {
   return indices.graph.node("Gather", [d!, indices], { dtype: d!.dtype, shape }, { axis });
 }
 
-/** Static slice along axes (non-negative bounds): `slice(pos, [0], [n], [1])`. */
+/**
+ * Static slice along axes; starts ≥ 0, an end < 0 counts from the end (Python's `x[:, :-1]`), an end
+ * past the size means "to the end": `slice(logits, [0], [-1], [1])`.
+ */
 export function slice(x: Operand, starts: number[], ends: number[], axes: number[]): Tensor {
   const [t] = bindAll(x);
   const g = t!.graph;
   const s = [...t!.shape];
   axes.forEach((ax, i) => {
     const d = s[ax]!;
-    s[ax] = typeof d === "number" ? Math.max(0, Math.min(ends[i]!, d) - starts[i]!) : `${d}_sliced`;
+    const end = ends[i]! < 0 && typeof d === "number" ? d + ends[i]! : ends[i]!;
+    s[ax] = typeof d === "number" ? Math.max(0, Math.min(end, d) - starts[i]!) : `${d}_sliced`;
   });
   const c = (v: number[]) => g.constant(v, "int64", [v.length]);
   return g.node("Slice", [t!, c(starts), c(ends), c(axes)], { dtype: t!.dtype, shape: s });

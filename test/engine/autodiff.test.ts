@@ -100,6 +100,7 @@ const primitives: [string, (xs: Tensor[]) => Tensor, InputSpec[]][] = [
   ["Transpose", ([a]) => op.transpose(a!, [2, 0, 1]), [{ shape: [2, 3, 4] }]],
   ["Concat", ([a, b]) => op.concat([a!, b!], 1), [{ shape: [2, 1, 3] }, { shape: [2, 2, 3] }]],
   ["Slice", ([a]) => op.slice(a!, [1, 0], [3, 2], [1, 2]), [{ shape: [2, 4, 3] }]],
+  ["Slice (negative end, as x[:, :-1])", ([a]) => op.slice(a!, [0], [-1], [1]), [{ shape: [2, 4, 3] }]],
   ["Pad", ([a]) => op.pad(a!, [0, 1], [2, 0]), [{ shape: [2, 3] }]],
   ["Gather (repeated indices)", ([t, i]) => op.gather(t!, i!, 0), [{ shape: [4, 3] }, { shape: [2, 3], dtype: "int64", values: [0, 2, 2, 3, 0, 0], fixed: true }]],
   ["Expand", ([a, s]) => op.expand(a!, op.shape(s!), [2, 3, 4]), [{ shape: [3, 1] }, { shape: [2, 3, 4], fixed: true }]],
