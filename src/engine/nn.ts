@@ -52,9 +52,9 @@ export function erf(x: Tensor): Tensor {
   const limit = op.scalar(x, ERF_LIMIT);
   const clamped = op.where(op.less(x, op.neg(limit)), op.neg(limit), op.where(op.less(limit, x), limit, x));
   const t = op.mul(clamped, clamped);
-  // Horner in u = x²/36 ≤ 1 with coefficients aₙ·36ⁿ ∈ [4e-4, 5e13]: the plain aₙ reach 1e-160,
-  // and onnxruntime's constant sharing (a basic graph optimisation) merges scalar constants that
-  // are equal in float32, which turned all the tiny ones into one (erf(6) came out 0.64).
+  // Horner in u = x²/36 ≤ 1 with coefficients aₙ·36ⁿ ∈ [4e-4, 5e13]. With the plain aₙ (down to
+  // 1e-160) onnxruntime's basic-level rewrites (constant sharing) mangled the tiny scalars: measured,
+  // erf(6) came out 0.64 unless optimisations were off.
   const u = op.mul(t, op.scalar(x, 1 / ERF_LIMIT ** 2));
   let series = op.scalar(x, ERF_SERIES.at(-1)!);
   for (let n = ERF_SERIES.length - 2; n >= 0; n--) series = op.add(op.mul(series, u), op.scalar(x, ERF_SERIES[n]!));
@@ -63,7 +63,8 @@ export function erf(x: Tensor): Tensor {
 
 const ERF_LIMIT = 6;
 /** aₙ·36ⁿ with aₙ = 2ⁿ / (1·3···(2n+1)), n = 0…100: erf's series in x²/36. */
-const ERF_SERIES = Array.from({ length: 101 }, (_, n) => n).reduce<number[]>((a, n) => (a.push(n === 0 ? 1 : (a[n - 1]! * 2 * ERF_LIMIT ** 2) / (2 * n + 1)), a), []);
+const ERF_SERIES: number[] = [1];
+for (let n = 1; n <= 100; n++) ERF_SERIES.push((ERF_SERIES[n - 1]! * 2 * ERF_LIMIT ** 2) / (2 * n + 1));
 
 /** 2-D convolution without padding on NCHW: `conv2d(pixels, w, b, stride)` (plain lowering: stride = kernel only). */
 export function conv2d(x: Tensor, w: Param, b: Param | null, stride: number): Tensor {
@@ -71,8 +72,8 @@ export function conv2d(x: Tensor, w: Param, b: Param | null, stride: number): Te
   const [outC, inC, kh, kw] = w.shape as number[];
   const out = (d: Dim | undefined, k: number) => (typeof d === "number" ? Math.floor((d - k) / stride) + 1 : `${d}_conv`);
   const shape = [n!, outC!, out(h, kh!), out(wd, kw!)];
+  // Overlapping or symbolic-size convolutions stay a Conv node (float32 only, no backward rule).
   if (x.graph.lowering.fused || stride !== kh || stride !== kw || typeof h !== "number" || typeof wd !== "number") {
-    if (!x.graph.lowering.fused && x.graph.binding.trainable) throw new Error("a training graph's conv2d must have stride = kernel (patch embedding)");
     return x.graph.node("Conv", b ? [x, w, b] : [x, w], { dtype: x.dtype, shape }, { strides: [stride, stride], kernel_shape: [kh!, kw!] });
   }
   // Non-overlapping patches: the convolution is a matmul over flattened patches, all primitives

@@ -43,27 +43,27 @@ function unary(op: string, x: Tensor): Tensor {
   return x.graph.node(op, [x], { dtype: x.dtype, shape: x.shape });
 }
 
-/** `a + b` with broadcasting. */
+/** `a + b` with broadcasting: `add(x, bias)` on `[b, t, d]` + `[d]`. */
 export const add = (a: Operand, b: Operand) => elementwise("Add", a, b);
-/** `a - b` with broadcasting. */
+/** `a - b` with broadcasting: `sub(x, reduceMax(x, [-1]))`. */
 export const sub = (a: Operand, b: Operand) => elementwise("Sub", a, b);
-/** `a * b` with broadcasting. */
+/** `a * b` with broadcasting: `mul(normed, gamma)`. */
 export const mul = (a: Operand, b: Operand) => elementwise("Mul", a, b);
-/** `a / b` with broadcasting. */
+/** `a / b` with broadcasting: `div(e, reduceSum(e, [-1]))`. */
 export const div = (a: Operand, b: Operand) => elementwise("Div", a, b);
 /** `a == b` as bool, with broadcasting (no gradient): `equal(labels, ignoreIndex)`. */
 export const equal = (a: Operand, b: Operand) => elementwise("Equal", a, b, "bool");
 /** `a < b` as bool, with broadcasting (no gradient): `less(x, limit)`. */
 export const less = (a: Operand, b: Operand) => elementwise("Less", a, b, "bool");
-/** Element-wise `-x`. */
+/** Element-wise `-x`: `neg(logProbs)`. */
 export const neg = (x: Tensor) => unary("Neg", x);
-/** Element-wise square root. */
+/** Element-wise square root: `sqrt(add(variance, eps))`. */
 export const sqrt = (x: Tensor) => unary("Sqrt", x);
-/** Element-wise `eˣ`. */
+/** Element-wise `eˣ`: `exp(sub(x, max))`. */
 export const exp = (x: Tensor) => unary("Exp", x);
-/** Element-wise natural logarithm. */
+/** Element-wise natural logarithm: `log(reduceSum(e, [-1]))`. */
 export const log = (x: Tensor) => unary("Log", x);
-/** Element-wise error function (float32 only in onnxruntime's CPU kernels; see nn.erf). */
+/** Element-wise error function, `erf(x)` (float32 only in onnxruntime's CPU kernels; see nn.erf). */
 export const erf = (x: Tensor) => unary("Erf", x);
 
 /** `cond ? a : b` element-wise with broadcasting: `where(less(x, lo), lo, x)`. */
