@@ -35,3 +35,25 @@ for (const caseName of ["frozen_ls0.1", "frozen_ls0.0", "full_ls0.1"]) {
     assert.deepEqual(report, []);
   });
 }
+
+test("BLIP gradients of the float32 training graph (the one training runs) match PyTorch's float64 ones within 1e-4 of each L2", async (t) => {
+  const c = trainingExpected.cases["full_ls0.1"];
+  const step = await TrainingStep.compile(goldenModel(), { labelSmoothing: c.label_smoothing, trainVision: c.train_vision, dtype: "float32" }, { threads: 1 });
+  const { batch, pixels } = await goldenBatch(c.batch);
+  const { loss, grads } = await step.run(batch, pixels);
+  await step.release();
+  assert.ok(Math.abs(loss - c.loss) <= 1e-6 * c.loss, `loss ${loss} vs ${c.loss}`);
+  let worstRelative = 0;
+  const report: string[] = [];
+  for (const [name, key] of Object.entries(c.grads as Record<string, string>)) {
+    const expected = trainingArray(key);
+    const actual = grads.get(name)!;
+    let worst = 0;
+    for (let i = 0; i < expected.values.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected.values[i]!));
+    // As above, with the floor at float32 roundoff of the whole gradient for the key biases.
+    if (expected.l2 > 1e-12) worstRelative = Math.max(worstRelative, worst / expected.l2);
+    if (!(worst <= Math.max(1e-4 * expected.l2, 1e-7 * c.grad_global_norm))) report.push(`${name}: max |Δ| ${worst.toExponential(2)}, L2 ${expected.l2.toExponential(2)}`);
+  }
+  t.diagnostic(`float32: loss Δ ${(loss - c.loss).toExponential(2)}, worst gradient max|Δ|/L2 ${worstRelative.toExponential(2)} over ${grads.size} tensors`);
+  assert.deepEqual(report, []);
+});
