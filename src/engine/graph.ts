@@ -1,10 +1,8 @@
-// The graph under construction: typed tensor handles, weights that bind lazily to the graph that
-// uses them, and serialisation to an ONNX ModelProto. Ops live in ops.ts/nn.ts; this file knows no
-// op semantics.
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { type DType, ONNX_DTYPE } from "./dtype.js";
-import { Message } from "./onnx/protobuf.js";
+// The graph IR under construction: typed tensor handles, nodes that point at them (so autodiff can
+// walk the graph), weights that bind lazily to the graph that uses them, and the policy deciding
+// how a weight binds (an initializer for inference, a fed input for training). Ops live in
+// ops.ts/nn.ts; serialisation in onnx/writer.ts. This file knows no op semantics.
+import { type DType } from "./dtype.js";
 
 export type { DType };
 
@@ -19,7 +17,7 @@ export interface WeightData {
   source?: { file: string; offset: number; length: number } | null;
 }
 
-/** A named weight not yet part of any graph; the first op that uses it makes it an initializer there. */
+/** A named weight not yet part of any graph; the first op that uses it binds it there (see ParamBinding). */
 export class Param {
   constructor(
     readonly name: string,
@@ -62,23 +60,19 @@ export const float = (v: number) => new FloatAttr(v);
 /** Marks a FLOATS attribute. */
 export const floats = (v: readonly number[]) => new FloatsAttr(v);
 
-interface NodeSpec {
-  op: string;
-  domain: string;
-  inputs: string[];
-  outputs: string[];
-  attrs: Record<string, AttrValue>;
+/** One node of the IR: what autodiff walks and the writer serialises. `null` is an omitted optional input. */
+export interface Node {
+  readonly op: string;
+  readonly domain: string;
+  readonly inputs: readonly (Tensor | null)[];
+  readonly outputs: readonly Tensor[];
+  readonly attrs: Readonly<Record<string, AttrValue>>;
 }
 
-interface ValueSpec {
-  name: string;
-  dtype: DType;
-  shape: readonly Dim[];
-}
-
-/** Where one initializer's bytes come from. */
-interface InitializerSpec extends ValueSpec {
-  data: WeightData;
+/** A weight or constant stored in the graph, and its bytes. */
+export interface Initializer {
+  readonly tensor: Tensor;
+  readonly data: WeightData;
 }
 
 /** How the engine lowers high-level ops (see nn.ts): plain ONNX, fused onnxruntime kernels, int8. */
@@ -87,55 +81,113 @@ export interface LoweringOptions {
   quantize: "none" | "int8";
 }
 
+/**
+ * How a `Param` becomes a tensor of the graph that first uses it. Inference (the default): every
+ * weight is an initializer of its stored dtype. Training: `trainable` weights become graph inputs
+ * named with their checkpoint name (fed each step, gradients wanted), the others stay initializers;
+ * `dtype: "float64"` widens every weight (gradient checks against float64 references).
+ */
+export interface ParamBinding {
+  trainable?: (p: Param) => boolean;
+  dtype?: "float32" | "float64";
+}
+
+/** A trainable weight and the graph input it is fed through. */
+export interface TrainableBinding {
+  readonly param: Param;
+  readonly tensor: Tensor;
+}
+
 export class Graph {
-  private readonly nodes: NodeSpec[] = [];
-  private readonly inputs: ValueSpec[] = [];
-  private readonly outputs: ValueSpec[] = [];
-  private readonly initializers = new Map<string, InitializerSpec>();
+  private readonly nodeList: Node[] = [];
+  private readonly inputList: Tensor[] = [];
+  private readonly outputList: Tensor[] = [];
+  private readonly initializerMap = new Map<string, Initializer>();
+  private readonly constantValues = new Map<Tensor, readonly number[]>();
   private readonly bound = new Map<Param, Tensor>();
+  private readonly trainableList: TrainableBinding[] = [];
+  private readonly memos = new Map<string, Map<Param, unknown>>();
   private readonly usedNames = new Set<string>();
-  private readonly domains = new Set<string>();
+  private readonly domainSet = new Set<string>();
   private counter = 0;
 
   constructor(
     readonly name: string,
     readonly lowering: LoweringOptions = { fused: false, quantize: "none" },
+    readonly binding: ParamBinding = {},
   ) {}
+
+  /** The nodes in topological order (every input is produced before it is read). */
+  get nodes(): readonly Node[] {
+    return this.nodeList;
+  }
+  /** Graph inputs, including trainable weights. */
+  get inputs(): readonly Tensor[] {
+    return this.inputList;
+  }
+  /** Graph outputs; each tensor's name is the output's name. */
+  get outputs(): readonly Tensor[] {
+    return this.outputList;
+  }
+  get initializers(): Iterable<Initializer> {
+    return this.initializerMap.values();
+  }
+  /** Operator domains used besides the default one (e.g. com.microsoft). */
+  get domains(): Iterable<string> {
+    return this.domainSet;
+  }
+  /** Weights bound as inputs, in binding order. */
+  get trainable(): readonly TrainableBinding[] {
+    return this.trainableList;
+  }
 
   /** A graph input fed at run time. */
   input(name: string, dtype: DType, shape: readonly Dim[]): Tensor {
     this.claim(name);
-    this.inputs.push({ name, dtype, shape });
-    return new Tensor(this, name, dtype, shape);
+    const t = new Tensor(this, name, dtype, shape);
+    this.inputList.push(t);
+    return t;
   }
 
   /** Marks `t` as a graph output called `name`. */
-  output(t: Tensor, name: string): void {
+  output(t: Tensor, name: string): Tensor {
     this.own(t);
     this.claim(name);
-    this.nodes.push({ op: "Identity", domain: "", inputs: [t.name], outputs: [name], attrs: {} });
-    this.outputs.push({ name, dtype: t.dtype, shape: t.shape });
+    const out = new Tensor(this, name, t.dtype, t.shape);
+    this.nodeList.push({ op: "Identity", domain: "", inputs: [t], outputs: [out], attrs: {} });
+    this.outputList.push(out);
+    return out;
   }
 
-  /** `p` as a tensor of this graph (an initializer named with the checkpoint's own name). */
+  /** `p` as a tensor of this graph, bound as the ParamBinding says, under the checkpoint's own name. */
   bind(p: Operand): Tensor {
     if (p instanceof Tensor) return this.own(p);
     let t = this.bound.get(p);
-    if (!t) {
+    if (t) return t;
+    const dtype = this.binding.dtype && p.dtype === "float32" ? this.binding.dtype : p.dtype;
+    if (this.binding.trainable?.(p)) {
+      t = this.input(p.name, dtype, p.shape);
+      this.trainableList.push({ param: p, tensor: t });
+    } else {
       this.claim(p.name);
-      this.initializers.set(p.name, { name: p.name, dtype: p.dtype, shape: p.shape, data: p.data });
-      t = new Tensor(this, p.name, p.dtype, p.shape);
-      this.bound.set(p, t);
+      t = new Tensor(this, p.name, dtype, p.shape);
+      this.initializerMap.set(p.name, { tensor: t, data: dtype === p.dtype ? p.data : widen(p.data) });
     }
+    this.bound.set(p, t);
     return t;
   }
 
   /** A constant initializer (shapes, axes, scalars). */
   constant(values: ArrayLike<number> | ArrayLike<bigint>, dtype: DType, shape: readonly number[]): Tensor {
-    const name = this.fresh("const");
-    const bytes = encodeValues(values, dtype);
-    this.initializers.set(name, { name, dtype, shape, data: { dtype, shape, bytes } });
-    return new Tensor(this, name, dtype, shape);
+    const t = new Tensor(this, this.fresh("const"), dtype, shape);
+    this.initializerMap.set(t.name, { tensor: t, data: { dtype, shape, bytes: encodeValues(values, dtype) } });
+    this.constantValues.set(t, Array.from(values as ArrayLike<number>, Number));
+    return t;
+  }
+
+  /** The values of a tensor made by `constant()` (backward rules read slice bounds, axes), else undefined. */
+  valuesOf(t: Tensor | null): readonly number[] | undefined {
+    return t ? this.constantValues.get(t) : undefined;
   }
 
   /** Appends a node with one output. Ops call this; model code never does. */
@@ -145,43 +197,28 @@ export class Graph {
 
   /** Appends a node with several outputs. */
   nodeN(op: string, inputs: readonly (Operand | null)[], outs: readonly { dtype: DType; shape: readonly Dim[] }[], attrs: Record<string, AttrValue> = {}, domain = ""): Tensor[] {
+    const bound = inputs.map((i) => (i === null ? null : this.bind(i)));
     const outputs = outs.map((o) => new Tensor(this, this.fresh(op), o.dtype, o.shape));
-    if (domain) this.domains.add(domain);
-    this.nodes.push({
-      op,
-      domain,
-      inputs: inputs.map((i) => (i === null ? "" : this.bind(i).name)),
-      outputs: outputs.map((o) => o.name),
-      attrs,
-    });
+    if (domain) this.domainSet.add(domain);
+    this.nodeList.push({ op, domain, inputs: bound, outputs, attrs });
     return outputs;
   }
 
   /**
-   * Serialises the graph as an ONNX ModelProto (opset 17 + com.microsoft when used). With
-   * `externalDataFolder`, weights stored raw in a checkpoint file under that folder (after resolving
-   * symlinks, as onnxruntime does: HF cache snapshots link into `blobs/`) are referenced in place
-   * (ONNX external data), so the model bytes hold no copy of them.
+   * A value derived from a weight, computed once per graph (e.g. its int8 quantisation): the cache
+   * lives and dies with the graph, not in a module global. `g.memo("int8", w, () => quantize(w))`
    */
-  toModelProto(opts: { externalDataFolder?: string } = {}): Uint8Array {
-    const graph = new Message();
-    for (const n of this.nodes) graph.message(1, nodeProto(n));
-    graph.string(2, this.name);
-    const real = memoRealpath();
-    const locate = (file: string) => (opts.externalDataFolder === undefined ? null : path.relative(real(opts.externalDataFolder), real(file)));
-    for (const init of this.initializers.values()) graph.message(5, tensorProto(init, locate));
-    for (const i of this.inputs) graph.message(11, valueInfo(i));
-    for (const o of this.outputs) graph.message(12, valueInfo(o));
-    const model = new Message().int(1, 8).string(2, "captioner").string(3, "0.1.0").message(7, graph);
-    model.message(8, new Message().string(1, "").int(2, 17));
-    for (const d of this.domains) model.message(8, new Message().string(1, d).int(2, 1));
-    return model.bytes();
+  memo<T>(kind: string, p: Param, make: () => T): T {
+    let m = this.memos.get(kind);
+    if (!m) this.memos.set(kind, (m = new Map()));
+    if (!m.has(p)) m.set(p, make());
+    return m.get(p) as T;
   }
 
   /** Weights bytes held by this graph's initializers (for memory accounting). */
   get initializerBytes(): number {
     let n = 0;
-    for (const i of this.initializers.values()) n += i.data.bytes.length;
+    for (const i of this.initializerMap.values()) n += i.data.bytes.length;
     return n;
   }
 
@@ -204,10 +241,17 @@ export class Graph {
   }
 }
 
+/** float32 weight bytes as float64 (a training graph checked in double precision). */
+function widen(data: WeightData): WeightData {
+  const src = new Float32Array(data.bytes.buffer, data.bytes.byteOffset, data.bytes.byteLength / 4);
+  return { dtype: "float64", shape: data.shape, bytes: new Uint8Array(Float64Array.from(src).buffer), source: null };
+}
+
 function encodeValues(values: ArrayLike<number> | ArrayLike<bigint>, dtype: DType): Uint8Array {
   const n = values.length;
   switch (dtype) {
     case "float32": return new Uint8Array(Float32Array.from(values as ArrayLike<number>).buffer);
+    case "float64": return new Uint8Array(Float64Array.from(values as ArrayLike<number>).buffer);
     case "int64": return new Uint8Array(BigInt64Array.from(Array.from(values as ArrayLike<number>, (v) => BigInt(v))).buffer);
     case "int32": return new Uint8Array(Int32Array.from(values as ArrayLike<number>).buffer);
     case "bool":
@@ -215,58 +259,4 @@ function encodeValues(values: ArrayLike<number> | ArrayLike<bigint>, dtype: DTyp
     case "int8": return new Uint8Array(Int8Array.from(values as ArrayLike<number>).buffer);
     default: throw new Error(`constants of dtype ${dtype} are not supported (${n} values)`);
   }
-}
-
-function nodeProto(n: NodeSpec): Message {
-  const m = new Message();
-  for (const i of n.inputs) m.string(1, i);
-  for (const o of n.outputs) m.string(2, o);
-  m.string(3, n.outputs[0]!).string(4, n.op);
-  for (const [name, value] of Object.entries(n.attrs)) m.message(5, attributeProto(name, value));
-  if (n.domain) m.string(7, n.domain);
-  return m;
-}
-
-// AttributeProto.AttributeType: FLOAT 1, INT 2, STRING 3, FLOATS 6, INTS 7.
-function attributeProto(name: string, v: AttrValue): Message {
-  const m = new Message().string(1, name);
-  if (v instanceof FloatAttr) return m.float(2, v.value).int(20, 1);
-  if (v instanceof FloatsAttr) return m.packedFloats(7, v.values).int(20, 6);
-  if (typeof v === "string") return m.string(4, v).int(20, 3);
-  if (typeof v === "number") {
-    if (!Number.isInteger(v)) throw new Error(`attribute ${name}=${v}: wrap float attributes with float()`);
-    return m.int(3, v).int(20, 2);
-  }
-  return m.packedInts(8, v).int(20, 7);
-}
-
-function memoRealpath(): (file: string) => string {
-  const seen = new Map<string, string>();
-  return (file) => {
-    let real = seen.get(file);
-    if (real === undefined) seen.set(file, (real = fs.realpathSync(file)));
-    return real;
-  };
-}
-
-/** `locate(file)`: the weights file's path relative to the external-data folder, or null for inline data. */
-function tensorProto(t: InitializerSpec, locate: (file: string) => string | null): Message {
-  const m = new Message().packedInts(1, t.shape as number[]).int(2, ONNX_DTYPE[t.dtype]).string(8, t.name);
-  const src = t.data.source;
-  const location = src ? locate(src.file) : null;
-  if (src && location && !location.startsWith("..") && !path.isAbsolute(location)) {
-    // Point at the checkpoint file itself: no copy of the weights in the model bytes.
-    m.message(13, new Message().string(1, "location").string(2, location));
-    m.message(13, new Message().string(1, "offset").string(2, String(src.offset)));
-    m.message(13, new Message().string(1, "length").string(2, String(src.length)));
-    return m.int(14, 1);
-  }
-  return m.bytesField(9, t.data.bytes);
-}
-
-function valueInfo(v: ValueSpec): Message {
-  const shape = new Message();
-  for (const d of v.shape) shape.message(1, typeof d === "number" ? new Message().int(1, d) : new Message().string(2, d));
-  const tensorType = new Message().int(1, ONNX_DTYPE[v.dtype]).message(2, shape);
-  return new Message().string(1, v.name).message(2, new Message().message(1, tensorType));
 }

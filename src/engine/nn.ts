@@ -1,27 +1,96 @@
 // Higher ops composed from the primitives in ops.ts. This is the one place that decides *how* an
 // op is lowered (plain ONNX, a fused onnxruntime kernel, int8): model files call these and never
 // emit nodes themselves, so a kernel choice never touches a model file.
-import { type Operand, type Param, Tensor, float } from "./graph.js";
+import { type Dim, type Operand, type Param, Tensor, float } from "./graph.js";
 import * as op from "./ops.js";
-import { int8Linear } from "./quantize.js";
+import { quantizeInt8 } from "./quantize.js";
 
-/** `x @ wᵀ + b`, the PyTorch Linear: `linear(x, w, b)` with w `[out, in]`, b `[out]`. */
-export function linear(x: Tensor, w: Param, b: Param | null): Tensor {
-  if (x.graph.lowering.quantize === "int8") {
+/**
+ * `x @ wᵀ + b`, the PyTorch Linear: `linear(x, w, b)` with w `[out, in]`, b `[out]`. `viewAs` reads
+ * w with another shape of the same size (a conv kernel as `[out, in·k·k]`).
+ */
+export function linear(x: Tensor, w: Param, b: Param | null, viewAs?: number[]): Tensor {
+  if (x.graph.lowering.quantize === "int8" && !viewAs) {
     // Per-channel int8 weights, activations quantised on the fly (u8·s8 VNNI GEMM in MLAS).
-    const q = int8Linear(w);
+    const q = x.graph.memo("int8", w, () => quantizeInt8(w));
     const shape = [...x.shape.slice(0, -1), w.shape[0]!];
     return x.graph.node("DynamicQuantizeMatMul", [x, q.weight, q.scale, null, b], { dtype: "float32", shape }, {}, MS);
   }
-  const y = op.matMul(x, op.transpose(x.graph.bind(w), [1, 0]));
+  const weight = viewAs ? op.reshape(x.graph.bind(w), viewAs) : x.graph.bind(w);
+  const y = op.matMul(x, op.transpose(weight, [1, 0]));
   return b ? op.add(y, b) : y;
 }
 
-/** Layer normalisation over the last axis: `layerNorm(x, gamma, beta, 1e-12)`. */
+/** Mean over static `axes`, keeping them as size 1: `reduceMean(x, [-1])` on `[b, t, d]` → `[b, t, 1]`. */
+export function reduceMean(x: Tensor, axes: number[]): Tensor {
+  const n = axes.reduce((p, a) => p * (x.shape.at(a) as number), 1);
+  if (!Number.isInteger(n)) throw new Error(`reduceMean over a symbolic axis of [${x.shape}]`);
+  return op.mul(op.reduceSum(x, axes), op.scalar(x, 1 / n));
+}
+
+/** Softmax over `axis`: `softmax(scores, -1)` (plain: `exp(x − max) / Σ exp(x − max)`; fused: ONNX Softmax). */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  if (x.graph.lowering.fused) return x.graph.node("Softmax", [x], { dtype: x.dtype, shape: x.shape }, { axis });
+  const e = op.exp(op.sub(x, op.reduceMax(x, [axis])));
+  return op.div(e, op.reduceSum(e, [axis]));
+}
+
+/** `log(softmax(x))` along `axis`, stable for very negative logits: `logSoftmax(logits, -1)`. */
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  const shifted = op.sub(x, op.reduceMax(x, [axis]));
+  return op.sub(shifted, op.log(op.reduceSum(op.exp(shifted), [axis])));
+}
+
+/**
+ * The error function. float32: the Erf primitive. float64: onnxruntime's CPU Erf has no double
+ * kernel, so it is composed as `erf(x) = 2/√π · x·e^(−x²) · Σₙ aₙ x²ⁿ`, aₙ = 2ⁿ / (1·3···(2n+1))
+ * (all terms positive: no cancellation; 100 terms reach double precision for |x| ≤ 6, beyond which
+ * erf is ±1 in double). `erf(x)`
+ */
+export function erf(x: Tensor): Tensor {
+  if (x.dtype !== "float64") return op.erf(x);
+  const limit = op.scalar(x, ERF_LIMIT);
+  const clamped = op.where(op.less(x, op.neg(limit)), op.neg(limit), op.where(op.less(limit, x), limit, x));
+  const t = op.mul(clamped, clamped);
+  // Horner in u = x²/36 ≤ 1 with coefficients aₙ·36ⁿ ∈ [4e-4, 5e13]. With the plain aₙ (down to
+  // 1e-160) onnxruntime's basic-level rewrites (constant sharing) mangled the tiny scalars: measured,
+  // erf(6) came out 0.64 unless optimisations were off.
+  const u = op.mul(t, op.scalar(x, 1 / ERF_LIMIT ** 2));
+  let series = op.scalar(x, ERF_SERIES.at(-1)!);
+  for (let n = ERF_SERIES.length - 2; n >= 0; n--) series = op.add(op.mul(series, u), op.scalar(x, ERF_SERIES[n]!));
+  return op.mul(op.mul(clamped, op.exp(op.neg(t))), op.mul(series, op.scalar(x, 2 / Math.sqrt(Math.PI))));
+}
+
+const ERF_LIMIT = 6;
+/** aₙ·36ⁿ with aₙ = 2ⁿ / (1·3···(2n+1)), n = 0…100: erf's series in x²/36. */
+const ERF_SERIES: number[] = [1];
+for (let n = 1; n <= 100; n++) ERF_SERIES.push((ERF_SERIES[n - 1]! * 2 * ERF_LIMIT ** 2) / (2 * n + 1));
+
+/** 2-D convolution without padding on NCHW: `conv2d(pixels, w, b, stride)` (plain lowering: stride = kernel only). */
+export function conv2d(x: Tensor, w: Param, b: Param | null, stride: number): Tensor {
+  const [n, , h, wd] = x.shape;
+  const [outC, inC, kh, kw] = w.shape as number[];
+  const out = (d: Dim | undefined, k: number) => (typeof d === "number" ? Math.floor((d - k) / stride) + 1 : `${d}_conv`);
+  const shape = [n!, outC!, out(h, kh!), out(wd, kw!)];
+  // Overlapping or symbolic-size convolutions stay a Conv node (float32 only, no backward rule).
+  if (x.graph.lowering.fused || stride !== kh || stride !== kw || typeof h !== "number" || typeof wd !== "number") {
+    return x.graph.node("Conv", b ? [x, w, b] : [x, w], { dtype: x.dtype, shape }, { strides: [stride, stride], kernel_shape: [kh!, kw!] });
+  }
+  // Non-overlapping patches: the convolution is a matmul over flattened patches, all primitives
+  // (onnxruntime's CPU Conv has no double kernel and a conv needs no backward rule of its own).
+  const [gh, gw] = [shape[2] as number, shape[3] as number];
+  const cropped = h === gh * kh && wd === gw * kw ? x : op.slice(x, [0, 0], [gh * kh, gw * kw], [2, 3]);
+  const patches = op.transpose(op.reshape(cropped, [0, inC!, gh, kh, gw, kw]), [0, 2, 4, 1, 3, 5]);
+  const flat = op.reshape(patches, [0, gh * gw, inC! * kh * kw]);
+  const y = linear(flat, w, b, [outC!, inC! * kh * kw]);
+  return op.reshape(op.transpose(y, [0, 2, 1]), [0, outC!, gh, gw]);
+}
+
+/** Layer normalisation over the last axis: `layerNorm(x, gamma, beta, 1e-12)` (fused: ONNX LayerNormalization). */
 export function layerNorm(x: Tensor, gamma: Operand, beta: Operand, eps: number): Tensor {
-  if (x.graph.lowering.fused) return op.layerNormalization(x, gamma, beta, eps);
-  const centred = op.sub(x, op.reduceMean(x, [-1]));
-  const variance = op.reduceMean(op.mul(centred, centred), [-1]);
+  if (x.graph.lowering.fused) return x.graph.node("LayerNormalization", [x, gamma, beta], { dtype: x.dtype, shape: x.shape }, { axis: -1, epsilon: float(eps) });
+  const centred = op.sub(x, reduceMean(x, [-1]));
+  const variance = reduceMean(op.mul(centred, centred), [-1]);
   const normed = op.div(centred, op.sqrt(op.add(variance, op.scalar(x, eps))));
   return op.add(op.mul(normed, gamma), beta);
 }
@@ -35,7 +104,7 @@ export function addLayerNorm(x: Tensor, residual: Tensor, gamma: Operand, beta: 
 /** Exact (erf) GELU, PyTorch's default: `0.5·x·(1 + erf(x/√2))` (fused: com.microsoft Gelu). */
 export function gelu(x: Tensor): Tensor {
   if (x.graph.lowering.fused) return x.graph.node("Gelu", [x], { dtype: x.dtype, shape: x.shape }, {}, MS);
-  const inner = op.erf(op.mul(x, op.scalar(x, Math.SQRT1_2)));
+  const inner = erf(op.mul(x, op.scalar(x, Math.SQRT1_2)));
   return op.mul(op.mul(x, op.scalar(x, 0.5)), op.add(inner, op.scalar(x, 1)));
 }
 
@@ -120,5 +189,5 @@ const MS = "com.microsoft";
 export function attention(q: Tensor, k: Tensor, v: Tensor, scale: number, mask: Tensor | null): Tensor {
   let scores = op.mul(op.matMul(q, op.transpose(k, [0, 1, 3, 2])), op.scalar(q, scale));
   if (mask) scores = op.add(scores, mask);
-  return op.matMul(op.softmax(scores, -1), v);
+  return op.matMul(softmax(scores, -1), v);
 }

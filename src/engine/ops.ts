@@ -1,8 +1,11 @@
-// The primitive ops: the only place that emits standard ONNX nodes. Each is a thin typed wrapper
-// that also infers the output shape (symbolic dims pass through), so higher ops compose them like
-// tensor code. Keep this list short: every primitive will need a backward rule for fine-tuning.
+// The primitive ops: the only standard ONNX nodes the engine composes everything else from, each
+// with one backward rule in autodiff.ts. Each is a thin typed wrapper that also infers the output
+// shape (symbolic dims pass through), so higher ops compose them like tensor code. Keep this list
+// short; fused kernels (LayerNormalization, Softmax, Conv, com.microsoft) are nn.ts's choice.
 import { ONNX_DTYPE } from "./dtype.js";
-import { type DType, type Dim, type Operand, Graph, Param, Tensor, float } from "./graph.js";
+import { type DType, type Dim, type Operand, Graph, Param, Tensor } from "./graph.js";
+
+export { Param, Tensor };
 
 /** The graph an op's operands live in (weights bind to it). */
 export function graphOf(...operands: Operand[]): Graph {
@@ -10,8 +13,11 @@ export function graphOf(...operands: Operand[]): Graph {
   throw new Error("an op needs at least one graph tensor among its operands (weights alone have no graph)");
 }
 
-const shapeOf = (o: Operand): readonly Dim[] => o.shape;
-const dtypeOf = (o: Operand): DType => o.dtype;
+/** The operands as tensors of their graph (weights bound as the graph's ParamBinding says). */
+function bindAll(...operands: Operand[]): Tensor[] {
+  const g = graphOf(...operands);
+  return operands.map((o) => g.bind(o));
+}
 
 /** NumPy broadcasting of two shapes: `[2, 1, 4] ⊕ [3, 1] → [2, 3, 4]`. */
 export function broadcastShapes(a: readonly Dim[], b: readonly Dim[]): Dim[] {
@@ -28,30 +34,43 @@ export function broadcastShapes(a: readonly Dim[], b: readonly Dim[]): Dim[] {
   return out;
 }
 
-function elementwise(op: string, a: Operand, b: Operand): Tensor {
-  return graphOf(a, b).node(op, [a, b], { dtype: dtypeOf(a), shape: broadcastShapes(shapeOf(a), shapeOf(b)) });
+function elementwise(op: string, a: Operand, b: Operand, dtype?: DType): Tensor {
+  const [x, y] = bindAll(a, b);
+  return x!.graph.node(op, [x!, y!], { dtype: dtype ?? x!.dtype, shape: broadcastShapes(x!.shape, y!.shape) });
 }
 
-function unary(op: string, x: Tensor, attrs = {}): Tensor {
-  return x.graph.node(op, [x], { dtype: x.dtype, shape: x.shape }, attrs);
+function unary(op: string, x: Tensor): Tensor {
+  return x.graph.node(op, [x], { dtype: x.dtype, shape: x.shape });
 }
 
-/** `a + b` with broadcasting. */
+/** `a + b` with broadcasting: `add(x, bias)` on `[b, t, d]` + `[d]`. */
 export const add = (a: Operand, b: Operand) => elementwise("Add", a, b);
-/** `a - b` with broadcasting. */
+/** `a - b` with broadcasting: `sub(x, reduceMax(x, [-1]))`. */
 export const sub = (a: Operand, b: Operand) => elementwise("Sub", a, b);
-/** `a * b` with broadcasting. */
+/** `a * b` with broadcasting: `mul(normed, gamma)`. */
 export const mul = (a: Operand, b: Operand) => elementwise("Mul", a, b);
-/** `a / b` with broadcasting. */
+/** `a / b` with broadcasting: `div(e, reduceSum(e, [-1]))`. */
 export const div = (a: Operand, b: Operand) => elementwise("Div", a, b);
-/** `a ** b` with broadcasting. */
-export const pow = (a: Operand, b: Operand) => elementwise("Pow", a, b);
-/** Element-wise square root. */
+/** `a == b` as bool, with broadcasting (no gradient): `equal(labels, ignoreIndex)`. */
+export const equal = (a: Operand, b: Operand) => elementwise("Equal", a, b, "bool");
+/** `a < b` as bool, with broadcasting (no gradient): `less(x, limit)`. */
+export const less = (a: Operand, b: Operand) => elementwise("Less", a, b, "bool");
+/** Element-wise `-x`: `neg(logProbs)`. */
+export const neg = (x: Tensor) => unary("Neg", x);
+/** Element-wise square root: `sqrt(add(variance, eps))`. */
 export const sqrt = (x: Tensor) => unary("Sqrt", x);
-/** Element-wise error function (exact GELU is built on it). */
+/** Element-wise `eˣ`: `exp(sub(x, max))`. */
+export const exp = (x: Tensor) => unary("Exp", x);
+/** Element-wise natural logarithm: `log(reduceSum(e, [-1]))`. */
+export const log = (x: Tensor) => unary("Log", x);
+/** Element-wise error function, `erf(x)` (float32 only in onnxruntime's CPU kernels; see nn.erf). */
 export const erf = (x: Tensor) => unary("Erf", x);
-/** Element-wise tanh. */
-export const tanh = (x: Tensor) => unary("Tanh", x);
+
+/** `cond ? a : b` element-wise with broadcasting: `where(less(x, lo), lo, x)`. */
+export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
+  const [x, y] = bindAll(a, b);
+  return cond.graph.node("Where", [cond, x!, y!], { dtype: x!.dtype, shape: broadcastShapes(cond.shape, broadcastShapes(x!.shape, y!.shape)) });
+}
 
 /** Scalar constant of x's dtype, broadcastable against x: `scalar(x, 0.5)`. */
 export function scalar(like: Tensor, value: number): Tensor {
@@ -60,20 +79,26 @@ export function scalar(like: Tensor, value: number): Tensor {
 
 /** Batched matrix product: `[b, m, k] @ [k, n] → [b, m, n]`. */
 export function matMul(a: Operand, b: Operand): Tensor {
-  const sa = shapeOf(a);
-  const sb = shapeOf(b);
+  const [x, y] = bindAll(a, b);
+  const sa = x!.shape;
+  const sb = y!.shape;
   const batch = broadcastShapes(sa.slice(0, -2), sb.slice(0, -2));
-  return graphOf(a, b).node("MatMul", [a, b], { dtype: dtypeOf(a), shape: [...batch, sa[sa.length - 2]!, sb[sb.length - 1]!] });
+  return x!.graph.node("MatMul", [x!, y!], { dtype: x!.dtype, shape: [...batch, sa[sa.length - 2]!, sb[sb.length - 1]!] });
 }
 
-/** Softmax over `axis`: `softmax(scores, -1)`. */
-export const softmax = (x: Tensor, axis = -1) => unary("Softmax", x, { axis });
+const normAxes = (x: Tensor, axes: readonly number[]) => axes.map((a) => (a < 0 ? a + x.rank : a));
+const keptShape = (x: Tensor, axes: readonly number[]) => x.shape.map((d, i) => (normAxes(x, axes).includes(i) ? 1 : d));
 
-/** Mean over `axes`, keeping them as size 1: `reduceMean(x, [-1])` on `[b, t, d]` → `[b, t, 1]`. */
-export function reduceMean(x: Tensor, axes: number[]): Tensor {
-  const norm = axes.map((a) => (a < 0 ? a + x.rank : a));
-  const shape = x.shape.map((d, i) => (norm.includes(i) ? 1 : d));
-  return x.graph.node("ReduceMean", [x], { dtype: x.dtype, shape }, { axes, keepdims: 1 });
+/** Sum over `axes`, keeping them as size 1: `reduceSum(x, [-1])` on `[b, t, d]` → `[b, t, 1]`. */
+export function reduceSum(x: Tensor, axes: number[]): Tensor {
+  const norm = normAxes(x, axes);
+  return x.graph.node("ReduceSum", [x, x.graph.constant(norm, "int64", [norm.length])], { dtype: x.dtype, shape: keptShape(x, norm) }, { keepdims: 1 });
+}
+
+/** Maximum over `axes`, keeping them as size 1: `reduceMax(scores, [-1])`. */
+export function reduceMax(x: Tensor, axes: number[]): Tensor {
+  const norm = normAxes(x, axes);
+  return x.graph.node("ReduceMax", [x], { dtype: x.dtype, shape: keptShape(x, norm) }, { axes: norm, keepdims: 1 });
 }
 
 /** Reshape; 0 copies the input dim, -1 is inferred: `reshape(x, [0, 0, heads, headDim])`. */
@@ -81,80 +106,86 @@ export function reshape(x: Tensor, shape: number[]): Tensor {
   const out: Dim[] = shape.map((d, i) => (d === 0 ? x.shape[i]! : d));
   const inferred = out.indexOf(-1);
   if (inferred >= 0) {
-    const total = product(x.shape);
-    const known = product(out.filter((_, i) => i !== inferred));
+    // Dims copied with 0 cancel out, so a symbolic batch dim does not hide the inferred size.
+    const total = product(x.shape.filter((_, i) => shape[i] !== 0));
+    const known = product(out.filter((_, i) => i !== inferred && shape[i] !== 0));
     out[inferred] = typeof total === "number" && typeof known === "number" ? total / known : `${x.name}_reshaped`;
   }
   return x.graph.node("Reshape", [x, x.graph.constant(shape, "int64", [shape.length])], { dtype: x.dtype, shape: out });
 }
 
+/** Reshape to the run-time shape of `like` (same element count): `reshapeLike(grad, input)`. */
+export function reshapeLike(x: Tensor, like: Tensor): Tensor {
+  return x.graph.node("Reshape", [x, shape(like)], { dtype: x.dtype, shape: like.shape });
+}
+
 /** Permutes axes: `transpose(x, [0, 2, 1, 3])`. */
 export function transpose(x: Operand, perm: number[]): Tensor {
-  const s = shapeOf(x);
-  return graphOf(x).node("Transpose", [x], { dtype: dtypeOf(x), shape: perm.map((p) => s[p]!) }, { perm });
+  const [t] = bindAll(x);
+  return t!.graph.node("Transpose", [t!], { dtype: t!.dtype, shape: perm.map((p) => t!.shape[p]!) }, { perm });
 }
 
 /** Joins tensors along `axis`: `concat([cls, patches], 1)`. */
 export function concat(xs: Operand[], axis: number): Tensor {
-  const first = shapeOf(xs[0]!);
+  const ts = bindAll(...xs);
+  const first = ts[0]!.shape;
   const a = axis < 0 ? axis + first.length : axis;
-  const sizes = xs.map((x) => shapeOf(x)[a]!);
+  const sizes = ts.map((x) => x.shape[a]!);
   const size = sizes.every((d) => typeof d === "number") ? (sizes as number[]).reduce((p, c) => p + c, 0) : "concat";
   const shape = first.map((d, i) => (i === a ? size : d));
-  return graphOf(...xs).node("Concat", xs, { dtype: dtypeOf(xs[0]!), shape }, { axis });
+  return ts[0]!.graph.node("Concat", ts, { dtype: ts[0]!.dtype, shape }, { axis: a });
 }
 
 /** Rows of `data` picked by integer `indices`: `gather(embeddings, ids)` → `[...ids.shape, dim]`. */
 export function gather(data: Operand, indices: Tensor, axis = 0): Tensor {
-  const s = shapeOf(data);
+  const [d] = bindAll(data, indices);
+  const s = d!.shape;
   const shape = [...s.slice(0, axis), ...indices.shape, ...s.slice(axis + 1)];
-  return graphOf(indices).node("Gather", [data, indices], { dtype: dtypeOf(data), shape }, { axis });
+  return indices.graph.node("Gather", [d!, indices], { dtype: d!.dtype, shape }, { axis });
 }
 
-/** Static slice along axes: `slice(pos, [0], [n], [1])`. */
+/**
+ * Static slice along axes; starts ≥ 0, an end < 0 counts from the end (Python's `x[:, :-1]`), an end
+ * past the size means "to the end": `slice(logits, [0], [-1], [1])`.
+ */
 export function slice(x: Operand, starts: number[], ends: number[], axes: number[]): Tensor {
-  const g = graphOf(x);
-  const s = [...shapeOf(x)];
+  const [t] = bindAll(x);
+  const g = t!.graph;
+  const s = [...t!.shape];
   axes.forEach((ax, i) => {
     const d = s[ax]!;
-    s[ax] = typeof d === "number" ? Math.max(0, Math.min(ends[i]!, d) - starts[i]!) : `${d}_sliced`;
+    const end = ends[i]! < 0 && typeof d === "number" ? d + ends[i]! : ends[i]!;
+    s[ax] = typeof d === "number" ? Math.max(0, Math.min(end, d) - starts[i]!) : `${d}_sliced`;
   });
   const c = (v: number[]) => g.constant(v, "int64", [v.length]);
-  return g.node("Slice", [x, c(starts), c(ends), c(axes)], { dtype: dtypeOf(x), shape: s });
+  return g.node("Slice", [t!, c(starts), c(ends), c(axes)], { dtype: t!.dtype, shape: s });
 }
 
-/** Slice whose bounds are run-time tensors (int64 `[n]`), e.g. position rows from an offset. */
-export function dynamicSlice(x: Operand, starts: Tensor, ends: Tensor, axes: number[]): Tensor {
-  const g = graphOf(starts);
-  const s = shapeOf(x).map((d, i) => (axes.includes(i) ? `${starts.name}_len` : d));
-  return g.node("Slice", [x, starts, ends, g.constant(axes, "int64", [axes.length])], { dtype: dtypeOf(x), shape: s });
+/** Zero padding: `pad(x, [before per axis], [after per axis])` (the backward of slice). */
+export function pad(x: Tensor, before: number[], after: number[]): Tensor {
+  const s = x.shape.map((d, i) => (typeof d === "number" ? d + before[i]! + after[i]! : d));
+  return x.graph.node("Pad", [x, x.graph.constant([...before, ...after], "int64", [2 * x.rank])], { dtype: x.dtype, shape: s });
 }
 
-/** Inserts size-1 axes: `unsqueeze(mask, [1])` on `[b, t]` → `[b, 1, t]`. */
-export function unsqueeze(x: Tensor, axes: number[]): Tensor {
-  const shape: Dim[] = [...x.shape];
-  for (const a of [...axes].sort((p, q) => p - q)) shape.splice(a, 0, 1);
-  return x.graph.node("Unsqueeze", [x, x.graph.constant(axes, "int64", [axes.length])], { dtype: x.dtype, shape });
-}
-
-/** Converts the element type: `cast(ids, "float32")`. */
+/** Converts the element type: `cast(onehot, "float32")`. */
 export function cast(x: Tensor, to: DType): Tensor {
   return x.graph.node("Cast", [x], { dtype: to, shape: x.shape }, { to: ONNX_DTYPE[to] });
 }
 
-/** 2-D convolution without padding: `conv2d(pixels, w, b, stride)` on NCHW. */
-export function conv2d(x: Tensor, w: Operand, b: Operand | null, stride: number): Tensor {
-  const [n, , h, wd] = x.shape;
-  const [outC, , kh, kw] = shapeOf(w) as number[];
-  const out = (d: Dim | undefined, k: number) => (typeof d === "number" ? Math.floor((d - k) / stride) + 1 : `${d}_conv`);
-  const shape = [n!, outC!, out(h, kh!), out(wd, kw!)];
-  const inputs = b ? [x, w, b] : [x, w];
-  return x.graph.node("Conv", inputs, { dtype: x.dtype, shape }, { strides: [stride, stride], kernel_shape: [kh!, kw!] });
+/** The run-time shape of x as an int64 vector: `shape(x)` on `[b, t, d]` → `[3]`. */
+export function shape(x: Tensor): Tensor {
+  return x.graph.node("Shape", [x], { dtype: "int64", shape: [x.rank] });
 }
 
-/** Layer normalisation over the last axis (ONNX LayerNormalization, opset 17). */
-export function layerNormalization(x: Tensor, gamma: Operand, beta: Operand, eps: number): Tensor {
-  return x.graph.node("LayerNormalization", [x, gamma, beta], { dtype: x.dtype, shape: x.shape }, { axis: -1, epsilon: float(eps) });
+/** Broadcasts x to a run-time shape (int64 vector): `expand(cls, shapeVector, [batch, 1, d])`. */
+export function expand(x: Operand, to: Tensor, staticShape: readonly Dim[]): Tensor {
+  const [t] = bindAll(x, to);
+  return to.graph.node("Expand", [t!, to], { dtype: t!.dtype, shape: staticShape });
+}
+
+/** Broadcasts x to the run-time shape of `like`: `expandLike(grad, input)`. */
+export function expandLike(x: Tensor, like: Tensor): Tensor {
+  return expand(x, shape(like), broadcastShapes(x.shape, like.shape));
 }
 
 function product(dims: readonly Dim[]): Dim {
@@ -164,16 +195,4 @@ function product(dims: readonly Dim[]): Dim {
     p *= d;
   }
   return p;
-}
-
-export { Param, Tensor };
-
-/** The run-time shape of x as an int64 vector: `shape(x)` on `[b, t, d]` → `[3]`. */
-export function shape(x: Tensor): Tensor {
-  return x.graph.node("Shape", [x], { dtype: "int64", shape: [x.rank] });
-}
-
-/** Broadcasts x to a run-time shape (int64 vector): `expand(cls, shapeVector)`. */
-export function expand(x: Operand, to: Tensor, staticShape: readonly Dim[]): Tensor {
-  return graphOf(to).node("Expand", [x, to], { dtype: dtypeOf(x), shape: staticShape });
 }

@@ -27,12 +27,11 @@ export interface Int8Linear {
   scale: Param;
 }
 
-const cache = new WeakMap<Param, Int8Linear>();
-
-/** Quantises a Linear weight `[out, in]` once (cached per weight). */
-export function int8Linear(w: Param): Int8Linear {
-  const hit = cache.get(w);
-  if (hit) return hit;
+/**
+ * Quantises a Linear weight `[out, in]`: `quantizeInt8(w).weight` is int8 `[in, out]`. Pure: callers
+ * that need it once per weight cache it where it has a lifetime (nn.linear: the graph's `memo`).
+ */
+export function quantizeInt8(w: Param): Int8Linear {
   const [outF, inF] = w.shape as [number, number];
   const bytes = w.data.bytes;
   const src = new Float32Array(bytes.buffer, bytes.byteOffset, outF * inF);
@@ -57,10 +56,8 @@ export function int8Linear(w: Param): Int8Linear {
       for (let o = o0; o < o1; o++) q[base + o] = Math.round(src[o * inF + i]! * inverse[o]!);
     }
   }
-  const result = {
+  return {
     weight: new Param(`${w.name}.int8`, { dtype: "int8", shape: [inF, outF], bytes: new Uint8Array(q.buffer) }),
     scale: new Param(`${w.name}.scale`, { dtype: "float32", shape: [outF], bytes: new Uint8Array(scales.buffer) }),
   };
-  cache.set(w, result);
-  return result;
 }

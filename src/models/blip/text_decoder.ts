@@ -62,11 +62,14 @@ class TextAttention {
     this.output = new ResidualOutput(h, cfg, vb.at("output"));
   }
 
-  /** Self-attention; `mask` is the additive causal mask `[b, 1, t, past + t]`. Returns the grown cache. */
-  selfAttend(x: Tensor, past: KeyValue, mask: Tensor): { hidden: Tensor; present: KeyValue } {
+  /**
+   * Self-attention; `mask` is the additive causal mask `[b, 1, t, past + t]`. Returns the grown cache;
+   * without `past` (a whole teacher-forced sequence, training) the mask may also block padding.
+   */
+  selfAttend(x: Tensor, past: KeyValue | undefined, mask: Tensor): { hidden: Tensor; present?: KeyValue } {
     const kv = { key: this.key.forward(x), value: this.value.forward(x) };
-    const { output, present } = nn.multiHeadAttention(this.query.forward(x), kv, { heads: this.heads, scale: this.scale, past, mask, causal: true });
-    return { hidden: this.output.forward(output, x), present: present! };
+    const { output, present } = nn.multiHeadAttention(this.query.forward(x), kv, { heads: this.heads, scale: this.scale, past, mask, causal: past !== undefined });
+    return { hidden: this.output.forward(output, x), present };
   }
 
   /** Image tokens `[b, s, visionHidden]` → this layer's cross-attention K/V `[b, heads, s, headDim]`. */
@@ -98,7 +101,7 @@ class TextLayer {
     this.output = new ResidualOutput(cfg.intermediateSize, cfg, vb.at("output"));
   }
 
-  forward(x: Tensor, past: KeyValue, mask: Tensor, image: KeyValue): { hidden: Tensor; present: KeyValue } {
+  forward(x: Tensor, past: KeyValue | undefined, mask: Tensor, image: KeyValue): { hidden: Tensor; present?: KeyValue } {
     const { hidden, present } = this.attention.selfAttend(x, past, mask);
     const attended = this.crossattention.crossAttend(hidden, image);
     return { hidden: this.output.forward(this.act(this.intermediate.forward(attended)), attended), present };
@@ -125,12 +128,15 @@ class LmPredictionHead {
   }
 }
 
-/** Inputs of one decoder step; `past`, `image` have one entry per layer. */
+/**
+ * Inputs of one decoder step; `past`, `image` have one entry per layer. Without `past` the step is a
+ * whole sequence with no cache (training), and `mask` is any additive mask (causal + padding).
+ */
 export interface DecoderStepInputs {
   inputIds: Tensor;
   positionIds: Tensor;
   mask: Tensor;
-  past: KeyValue[];
+  past?: KeyValue[];
   image: KeyValue[];
 }
 
@@ -155,9 +161,9 @@ export class BlipTextLMHeadModel {
     let x = this.embeddings.forward(inputs.inputIds, inputs.positionIds);
     const present: KeyValue[] = [];
     this.layers.forEach((layer, i) => {
-      const out = layer.forward(x, inputs.past[i]!, inputs.mask, inputs.image[i]!);
+      const out = layer.forward(x, inputs.past?.[i], inputs.mask, inputs.image[i]!);
       x = out.hidden;
-      present.push(out.present);
+      if (out.present) present.push(out.present);
     });
     return { logits: this.head.forward(x), present };
   }

@@ -23,7 +23,7 @@ class VisionEmbeddings {
 
   /** `[b, 3, S, S]` pixels → `[b, 1 + grid², hidden]` tokens. */
   forward(pixels: Tensor): Tensor {
-    const patches = op.conv2d(pixels, this.patchWeight, this.patchBias, this.cfg.patchSize);
+    const patches = nn.conv2d(pixels, this.patchWeight, this.patchBias, this.cfg.patchSize);
     const tokens = op.transpose(op.reshape(patches, [0, 0, -1]), [0, 2, 1]);
     const [batch, , hidden] = tokens.shape;
     const batchAndRest = op.concat([op.slice(op.shape(tokens), [0], [1], [0]), tokens.graph.constant([1, hidden as number], "int64", [2])], 0);

@@ -1,0 +1,88 @@
+// The ONNX ModelProto writer: serialises a built Graph (opset 17 + com.microsoft when used) and
+// decides where each initializer's bytes go — inline, or referenced in place in a checkpoint file
+// (ONNX external data). The IR (graph.ts) knows nothing of files or protobuf.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ONNX_DTYPE } from "../dtype.js";
+import { type AttrValue, FloatAttr, FloatsAttr, type Graph, type Initializer, type Node, type Tensor } from "../graph.js";
+import { Message } from "./protobuf.js";
+
+export interface WriterOptions {
+  /**
+   * Weights stored raw in a checkpoint file under this folder (after resolving symlinks, as
+   * onnxruntime does: HF cache snapshots link into `blobs/`) are referenced in place, so the model
+   * bytes hold no copy of them.
+   */
+  externalDataFolder?: string;
+}
+
+/** `graph` as ONNX ModelProto bytes: `ort.InferenceSession.create(modelProto(g))`. */
+export function modelProto(graph: Graph, opts: WriterOptions = {}): Uint8Array {
+  const g = new Message();
+  for (const n of graph.nodes) g.message(1, nodeProto(n));
+  g.string(2, graph.name);
+  const real = memoRealpath();
+  const folder = opts.externalDataFolder;
+  const locate = (file: string) => (folder === undefined ? null : path.relative(real(folder), real(file)));
+  for (const init of graph.initializers) g.message(5, tensorProto(init, locate));
+  for (const i of graph.inputs) g.message(11, valueInfo(i));
+  for (const o of graph.outputs) g.message(12, valueInfo(o));
+  const model = new Message().int(1, 8).string(2, "captioner").string(3, "0.1.0").message(7, g);
+  model.message(8, new Message().string(1, "").int(2, 17));
+  for (const d of graph.domains) model.message(8, new Message().string(1, d).int(2, 1));
+  return model.bytes();
+}
+
+function nodeProto(n: Node): Message {
+  const m = new Message();
+  for (const i of n.inputs) m.string(1, i ? i.name : "");
+  for (const o of n.outputs) m.string(2, o.name);
+  m.string(3, n.outputs[0]!.name).string(4, n.op);
+  for (const [name, value] of Object.entries(n.attrs)) m.message(5, attributeProto(name, value));
+  if (n.domain) m.string(7, n.domain);
+  return m;
+}
+
+// AttributeProto.AttributeType: FLOAT 1, INT 2, STRING 3, FLOATS 6, INTS 7.
+function attributeProto(name: string, v: AttrValue): Message {
+  const m = new Message().string(1, name);
+  if (v instanceof FloatAttr) return m.float(2, v.value).int(20, 1);
+  if (v instanceof FloatsAttr) return m.packedFloats(7, v.values).int(20, 6);
+  if (typeof v === "string") return m.string(4, v).int(20, 3);
+  if (typeof v === "number") {
+    if (!Number.isInteger(v)) throw new Error(`attribute ${name}=${v}: wrap float attributes with float()`);
+    return m.int(3, v).int(20, 2);
+  }
+  return m.packedInts(8, v).int(20, 7);
+}
+
+function memoRealpath(): (file: string) => string {
+  const seen = new Map<string, string>();
+  return (file) => {
+    let real = seen.get(file);
+    if (real === undefined) seen.set(file, (real = fs.realpathSync(file)));
+    return real;
+  };
+}
+
+/** `locate(file)`: the weights file's path relative to the external-data folder, or null for inline data. */
+function tensorProto({ tensor, data }: Initializer, locate: (file: string) => string | null): Message {
+  const m = new Message().packedInts(1, data.shape as number[]).int(2, ONNX_DTYPE[data.dtype]).string(8, tensor.name);
+  const src = data.source;
+  const location = src ? locate(src.file) : null;
+  if (src && location && !location.startsWith("..") && !path.isAbsolute(location)) {
+    // Point at the checkpoint file itself: no copy of the weights in the model bytes.
+    m.message(13, new Message().string(1, "location").string(2, location));
+    m.message(13, new Message().string(1, "offset").string(2, String(src.offset)));
+    m.message(13, new Message().string(1, "length").string(2, String(src.length)));
+    return m.int(14, 1);
+  }
+  return m.bytesField(9, data.bytes);
+}
+
+function valueInfo(v: Tensor): Message {
+  const shape = new Message();
+  for (const d of v.shape) shape.message(1, typeof d === "number" ? new Message().int(1, d) : new Message().string(2, d));
+  const tensorType = new Message().int(1, ONNX_DTYPE[v.dtype]).message(2, shape);
+  return new Message().string(1, v.name).message(2, new Message().message(1, tensorType));
+}

@@ -1,0 +1,30 @@
+// BLIP's captioning loss, as its text decoder computes it with `labels`: the logits at position t
+// predict the token at t + 1, positions labelled -100 (padding) are ignored, the mean is over the
+// remaining tokens, with PyTorch's label smoothing. Composed from engine ops, so autodiff derives
+// its gradient.
+import type { Tensor } from "../engine/graph.js";
+import * as nn from "../engine/nn.js";
+import * as op from "../engine/ops.js";
+
+/** The label of positions the loss ignores (PyTorch's `ignore_index` default). */
+export const IGNORE_INDEX = -100;
+
+/**
+ * `cross_entropy(logits[:, :-1], labels[:, 1:], ignore_index=-100, label_smoothing=ls)`, a scalar:
+ * per token `(1 − ls)·(−log p[label]) + ls·mean_v(−log p[v])` (the target is the one-hot label mixed
+ * with the uniform distribution), averaged over the non-ignored tokens.
+ * `captionLoss(logits [b, t, vocab], labels int64 [b, t], 0.1)`
+ */
+export function captionLoss(logits: Tensor, labels: Tensor, labelSmoothing: number): Tensor {
+  const vocab = logits.shape[2] as number;
+  const logProbs = nn.logSoftmax(op.slice(logits, [0], [-1], [1]), -1);
+  const targets = op.reshape(op.slice(labels, [1], [2 ** 53], [1]), [0, 0, 1]);
+  // -100 matches no vocabulary entry, so ignored positions have an all-zero one-hot.
+  const onehot = op.cast(op.equal(targets, logits.graph.constant(Array.from({ length: vocab }, (_, i) => i), labels.dtype, [vocab])), logits.dtype);
+  const nll = op.neg(op.reduceSum(op.mul(logProbs, onehot), [-1]));
+  const uniform = op.neg(nn.reduceMean(logProbs, [-1]));
+  const perToken = op.add(op.mul(nll, op.scalar(logits, 1 - labelSmoothing)), op.mul(uniform, op.scalar(logits, labelSmoothing)));
+  const kept = op.sub(op.scalar(logits, 1), op.cast(op.equal(targets, logits.graph.constant([IGNORE_INDEX], labels.dtype, [])), logits.dtype));
+  const total = op.reduceSum(op.mul(perToken, kept), [0, 1, 2]);
+  return op.reshape(op.div(total, op.reduceSum(kept, [0, 1, 2])), []);
+}

@@ -1,0 +1,90 @@
+// AdamW on JS-held Float32Arrays (the trainable weights a training graph is fed each step), with
+// PyTorch's semantics: decoupled weight decay on every tensor it is given, bias-corrected moments,
+// and optional clipping of the global gradient norm before the step (`clip_grad_norm_`). State is
+// float32 like PyTorch's; each element's update is computed in double and stored as float32.
+
+/** A trainable tensor whose values the optimiser updates in place. */
+export interface OptimisedTensor {
+  readonly name: string;
+  readonly values: Float32Array | Float64Array;
+}
+
+export interface AdamWOptions {
+  lr: number;
+  betas: readonly [number, number];
+  eps: number;
+  /** Decoupled: `w ← w·(1 − lr·weightDecay)` before the Adam update (torch.optim.AdamW). */
+  weightDecay: number;
+  /** Clip the gradients' global L2 norm to this before each step (null: no clipping). */
+  clipGradNorm: number | null;
+}
+
+/** PyTorch's defaults (`torch.optim.AdamW()`), without clipping. */
+export const ADAMW_DEFAULTS: AdamWOptions = { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, clipGradNorm: null };
+
+type Values = Float32Array | Float64Array;
+
+/** The L2 norm of all gradients together (the norm of the per-tensor norms): `globalNorm(grads.values())`. */
+export function globalNorm(grads: Iterable<ArrayLike<number>>): number {
+  let sum = 0;
+  for (const g of grads) for (let i = 0; i < g.length; i++) sum += g[i]! * g[i]!;
+  return Math.sqrt(sum);
+}
+
+/**
+ * `clip_grad_norm_`: scales every gradient by `maxNorm / (norm + 1e-6)` when that is below 1, in
+ * place; returns the norm before clipping. `clipGradNorm(grads, 1.0)`
+ */
+export function clipGradNorm(grads: Iterable<Values>, maxNorm: number): number {
+  const list = [...grads];
+  const norm = globalNorm(list);
+  const coef = Math.min(1, maxNorm / (norm + 1e-6));
+  if (coef < 1) for (const g of list) for (let i = 0; i < g.length; i++) g[i] = g[i]! * coef;
+  return norm;
+}
+
+/**
+ * `const opt = new AdamW(step.params, { ...ADAMW_DEFAULTS, clipGradNorm: 1 }); opt.step(grads)`.
+ * Gradients are looked up by tensor name; a tensor without one is left alone that step.
+ */
+export class AdamW {
+  private readonly m: Float32Array[];
+  private readonly v: Float32Array[];
+  private t = 0;
+
+  constructor(
+    readonly params: readonly OptimisedTensor[],
+    readonly opts: AdamWOptions = ADAMW_DEFAULTS,
+  ) {
+    this.m = params.map((p) => new Float32Array(p.values.length));
+    this.v = params.map((p) => new Float32Array(p.values.length));
+  }
+
+  /** Steps taken so far. */
+  get steps(): number {
+    return this.t;
+  }
+
+  /** Clips (if configured; `grads` are scaled in place) and updates every parameter; returns the norm before clipping. */
+  step(grads: ReadonlyMap<string, Values>): number {
+    const { lr, betas: [b1, b2], eps, weightDecay, clipGradNorm: maxNorm } = this.opts;
+    const present = this.params.map((p) => grads.get(p.name));
+    const given = present.filter((g): g is Values => g !== undefined);
+    const norm = maxNorm === null ? globalNorm(given) : clipGradNorm(given, maxNorm);
+    this.t += 1;
+    const stepSize = lr / (1 - b1 ** this.t);
+    const correction2 = Math.sqrt(1 - b2 ** this.t);
+    this.params.forEach((p, k) => {
+      const g = present[k];
+      if (!g) return;
+      const [w, m, v] = [p.values, this.m[k]!, this.v[k]!];
+      for (let i = 0; i < w.length; i++) {
+        m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
+        v[i] = b2 * v[i]! + (1 - b2) * g[i]! * g[i]!;
+        const decayed = w[i]! * (1 - lr * weightDecay);
+        w[i] = decayed - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / correction2 + eps);
+      }
+    });
+    return norm;
+  }
+}
