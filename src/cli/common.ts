@@ -19,12 +19,14 @@ export const number = (positive = false) => (value: string) => {
   return n;
 };
 
-/** `--max-new-tokens <n>` for max_new_tokens: transformers' name with dashes, and a placeholder for its kind. */
+/** An option's flag: transformers' name with dashes, `max_new_tokens` → `--max-new-tokens`. */
+const flagName = (key: string) => `--${key.replaceAll("_", "-")}`;
+
+/** `--max-new-tokens <n>`: the flag of option `name`, its placeholder, help and parser. */
 function generationFlag(name: OptionName): Option {
-  const { key, kind } = optionField(name);
-  const flag = `--${key.replaceAll("_", "-")}${{ int: " <n>", number: " <x>", string: " <text>", boolean: "" }[kind]}`;
-  const option = new Option(flag, describeOption(name, (other) => `--${other.replaceAll("_", "-")}`));
-  const parse = flagParser(optionField(name));
+  const field = optionField(name);
+  const option = new Option(`${flagName(field.key)}${{ int: " <n>", number: " <x>", string: " <text>", boolean: "" }[field.kind]}`, describeOption(name, flagName));
+  const parse = flagParser(field);
   return parse ? option.argParser(parse) : option;
 }
 
