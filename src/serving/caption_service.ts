@@ -84,7 +84,7 @@ const WITHOUT_MODEL: OptionContext = { defaults: TRANSFORMERS_DEFAULTS, promptLe
 
 /** `captioner`'s context for options with `prompt`. */
 export function optionContext(captioner: Captioner, prompt: CaptionOptions["prompt"]): OptionContext {
-  return { defaults: captioner.defaults, promptLength: promptLength(captioner, prompt), maxPositions: captioner.sessions.config.text.maxPositionEmbeddings };
+  return { defaults: captioner.defaults, promptLength: captioner.promptLength(typeof prompt === "string" ? prompt : undefined), maxPositions: captioner.model.maxPositions };
 }
 
 /**
