@@ -9,10 +9,11 @@ import { captionOptions as apiCaptionOptions } from "../../src/api/routes/input.
 import { captionOptions as cliCaptionOptions, type GenerationFlags, withGenerationFlags } from "../../src/cli/common.js";
 import { resolveOptions } from "../../src/generation/generate.js";
 import {
-  type CaptionKwargs, type CaptionOptions, checkOptionValues, fromKwargs, GenerationOptionsError, OPTION_FIELDS, OPTION_NAMES,
+  type CaptionKwargs, type CaptionOptions, checkOptionValues, fromKwargs, type GenerationDefaults, GenerationOptionsError, OPTION_FIELDS, OPTION_NAMES,
   type OptionName, optionField, serverCap, toKwargs, TRANSFORMERS_DEFAULTS, withKwargNames,
 } from "../../src/generation/options.js";
 import { blipBase, toHfConfigJson } from "../../src/models/blip/config.js";
+import type { CheckpointGenerationConfig } from "../../src/models/caption_model.js";
 import { InputError, validateCaptionOptions } from "../../src/serving/caption_service.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "../../src/serving/config.js";
 import { testApp } from "../helpers/app.js";
@@ -51,6 +52,10 @@ test("config.json's generation keys (models/blip/config.ts) agree with the table
   }
   const { doSample: _doSample, ...defaults } = blipBase().text.generation;
   assert.deepEqual(defaults, TRANSFORMERS_DEFAULTS);
+  // Compile-time: the models layer's contract names the same settings (do_sample aside, which is no option).
+  type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+  const sameSettings: Same<Exclude<keyof CheckpointGenerationConfig, "doSample">, keyof GenerationDefaults> = true;
+  assert.ok(sameSettings);
 });
 
 test("every row reaches the HTTP schema, with the server's caps written in", () => {
