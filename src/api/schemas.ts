@@ -1,6 +1,7 @@
 // JSON schemas shared by the routes: each one is the validator, the serializer and the OpenAPI
 // document at once. Limits from the configuration are written into the schemas, so the docs show
 // them and a violation is refused with the option's name and limit.
+import { type CaptionKwargs, describeOption, OPTION_NAMES, type OptionName, optionField, serverCap } from "../generation/options.js";
 import type { ServerLimits } from "../serving/config.js";
 
 /** The one error shape every route answers with. */
@@ -22,37 +23,31 @@ export function errors(...statuses: number[]): Record<number, typeof errorSchema
 }
 
 /** Generation options with the API's (transformers') snake_case names; bounds from the server limits. */
-export function captionOptionProperties(limits: ServerLimits) {
-  return {
-    prompt: { type: "string", maxLength: 500, description: "text the caption must start with (conditional captioning)" },
-    num_beams: { type: "integer", minimum: 1, maximum: limits.maxBeams, description: `beam search width; 1 = greedy (server limit maxBeams = ${limits.maxBeams})` },
-    num_return_sequences: { type: "integer", minimum: 1, maximum: limits.maxBeams, description: "captions per image (≤ num_beams)" },
-    max_new_tokens: { type: "integer", minimum: 1, maximum: limits.maxNewTokens, description: `most generated tokens (server limit maxNewTokens = ${limits.maxNewTokens})` },
-    min_new_tokens: { type: "integer", minimum: 0, maximum: limits.maxNewTokens, description: "fewest generated tokens before the caption may end" },
-    max_length: { type: "integer", minimum: 1, maximum: limits.maxNewTokens + 64, description: "most tokens in total, [DEC] and prompt included (model default 20)" },
-    min_length: { type: "integer", minimum: 0, maximum: limits.maxNewTokens + 64, description: "fewest tokens in total" },
-    length_penalty: { type: "number", minimum: -10, maximum: 10, description: "beam score = log-prob / length^x" },
-    early_stopping: { type: "boolean", description: "beam search stops once num_beams captions are finished" },
-    repetition_penalty: { type: "number", exclusiveMinimum: 0, maximum: 10, description: "> 1 discourages repeated tokens" },
-    no_repeat_ngram_size: { type: "integer", minimum: 0, maximum: limits.maxNewTokens, description: "forbid repeating n-grams of this size (0 = off)" },
-  } as const;
+export function captionOptionProperties(limits: ServerLimits): Record<string, object> {
+  return Object.fromEntries(OPTION_NAMES.map((name) => [optionField(name).key, optionSchema(name, limits)]));
 }
 
-export type ApiCaptionOptions = {
-  prompt?: string;
-  num_beams?: number;
-  num_return_sequences?: number;
-  max_new_tokens?: number;
-  min_new_tokens?: number;
-  max_length?: number;
-  min_length?: number;
-  length_penalty?: number;
-  early_stopping?: boolean;
-  repetition_penalty?: number;
-  no_repeat_ngram_size?: number;
-};
+/** One option's schema: its kind, valid range narrowed by the server's caps, and its description. */
+function optionSchema(name: OptionName, limits: ServerLimits): object {
+  const f = optionField(name);
+  const cap = serverCap(name, limits);
+  const description = describeOption(name, (key) => key) + (cap?.limit ? `; at most ${cap.max} (${cap.reason})` : "");
+  if (f.kind === "boolean") return { type: "boolean", description };
+  if (f.kind === "string") return { type: "string", ...(cap && { maxLength: cap.max }), description };
+  const floor = Math.max(f.min ?? -Infinity, f.serverMin ?? -Infinity);
+  return {
+    type: f.kind === "int" ? "integer" : "number",
+    ...(floor > -Infinity && { minimum: floor }),
+    ...(f.above !== undefined && { exclusiveMinimum: f.above }),
+    ...(cap && { maximum: cap.max }),
+    description,
+  };
+}
 
-export const OPTION_NAMES = ["prompt", "num_beams", "num_return_sequences", "max_new_tokens", "min_new_tokens", "max_length", "min_length", "length_penalty", "early_stopping", "repetition_penalty", "no_repeat_ngram_size"] as const;
+export type ApiCaptionOptions = CaptionKwargs;
+
+/** The option fields of a request (a multipart form's other fields are the images and the model). */
+export const OPTION_KEYS = OPTION_NAMES.map((name) => optionField(name).key);
 
 /** A multipart file field: the `binaryFile` keyword (see app.ts), shown as a file upload in the OpenAPI document. */
 export const fileField = (many: boolean, description: string) => ({ binaryFile: many ? "many" : "one", description });

@@ -1,7 +1,8 @@
 // What the sub-commands share: strict flag parsers, the generation flags of `caption`/`eval`,
 // model resolution (folder, HF cache, or download), and one way to report errors.
 import { Command, InvalidArgumentError, Option } from "commander";
-import { type CaptionOptions, Captioner } from "../generation/captioner.js";
+import { Captioner } from "../generation/captioner.js";
+import { type CaptionOptions, describeOption, OPTION_NAMES, type OptionField, type OptionKey, type OptionName, type OptionValue, optionField } from "../generation/options.js";
 import { ensureModelFolder } from "../hub/index.js";
 
 /** Parses a whole number ≥ min: `intAtLeast(1)`. */
@@ -18,44 +19,47 @@ export const number = (positive = false) => (value: string) => {
   return n;
 };
 
+/** An option's flag: transformers' name with dashes, `max_new_tokens` → `--max-new-tokens`. */
+const flagName = (key: string) => `--${key.replaceAll("_", "-")}`;
+
+/** `--max-new-tokens <n>`: the flag of option `name`, its placeholder, help and parser. */
+function generationFlag(name: OptionName): Option {
+  const field = optionField(name);
+  const option = new Option(`${flagName(field.key)}${{ int: " <n>", number: " <x>", string: " <text>", boolean: "" }[field.kind]}`, describeOption(name, flagName));
+  const parse = flagParser(field);
+  return parse ? option.argParser(parse) : option;
+}
+
+/** A strict parser for a flag of `field`'s kind and range (none for strings and switches). */
+function flagParser(field: OptionField): ((value: string) => number) | undefined {
+  if (field.kind === "int") return intAtLeast(field.min ?? Number.MIN_SAFE_INTEGER);
+  if (field.kind === "number") return number(field.above === 0);
+  return undefined;
+}
+
 /** Adds transformers' generation flags (the `caption` contract) to a command. */
 export function withGenerationFlags(cmd: Command): Command {
-  return cmd
-    .option("--prompt <text>", "text the caption starts with (conditional captioning)")
-    .option("--max-new-tokens <n>", "maximum number of generated tokens", intAtLeast(1))
-    .option("--min-new-tokens <n>", "minimum number of generated tokens before [SEP] may end the caption", intAtLeast(0))
-    .option("--max-length <n>", "maximum total length, [DEC] and prompt included (default 20)", intAtLeast(1))
-    .option("--num-beams <n>", "beam search width (1 = greedy)", intAtLeast(1))
-    .option("--num-return-sequences <n>", "captions per image (≤ --num-beams)", intAtLeast(1))
-    .option("--length-penalty <x>", "beam score = log-prob / length^x", number())
-    .option("--early-stopping", "beam search stops once --num-beams captions are finished")
-    .option("--repetition-penalty <x>", "penalise tokens already present (> 1 discourages repeats)", number(true))
-    .option("--no-repeat-ngram-size <n>", "forbid repeating n-grams of this size", intAtLeast(0));
+  for (const name of OPTION_NAMES) cmd.addOption(generationFlag(name));
+  return cmd;
 }
 
-export interface GenerationFlags {
-  prompt?: string;
-  maxNewTokens?: number;
-  minNewTokens?: number;
-  maxLength?: number;
-  numBeams?: number;
-  numReturnSequences?: number;
-  lengthPenalty?: number;
-  earlyStopping?: boolean;
-  repetitionPenalty?: number;
-  /**
-   * commander reads `--no-X` as the negation of `--X`, so `--no-repeat-ngram-size 2` lands here (as 2),
-   * and without the flag this is `true` (the negation's default).
-   */
-  repeatNgramSize?: number | boolean;
-}
+type Camel<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<Camel<Tail>>}` : S;
+/**
+ * Where commander stores a flag's value. It reads `--no-X` as the negation of `--X`, so
+ * `--no-repeat-ngram-size 2` lands in `repeatNgramSize` (as 2), which is `true` without the flag.
+ */
+type FlagAttribute<Key extends string> = Key extends `no_${infer Rest}` ? Camel<Rest> : Camel<Key>;
 
-/** The CaptionOptions the generation flags ask for. */
+export type GenerationFlags = { [N in OptionName as FlagAttribute<OptionKey<N>>]?: OptionValue<N> | (OptionKey<N> extends `no_${string}` ? boolean : never) };
+
+/** The CaptionOptions the generation flags ask for (a negated flag's default `true` is no value). */
 export function captionOptions(flags: GenerationFlags): CaptionOptions {
-  const { prompt, maxNewTokens, minNewTokens, maxLength, numBeams, numReturnSequences, lengthPenalty, earlyStopping, repetitionPenalty } = flags;
-  const noRepeatNgramSize = typeof flags.repeatNgramSize === "number" ? flags.repeatNgramSize : undefined;
-  return { prompt, maxNewTokens, minNewTokens, maxLength, numBeams, numReturnSequences, lengthPenalty, earlyStopping, repetitionPenalty, noRepeatNgramSize };
+  const values = flags as Record<string, unknown>;
+  const given = OPTION_NAMES.map((name) => [name, values[generationFlag(name).attributeName()]] as const);
+  return Object.fromEntries(given.filter(([name, value]) => typeof value === KIND_TYPE[optionField(name).kind]));
 }
+
+const KIND_TYPE = { int: "number", number: "number", boolean: "boolean", string: "string" } as const;
 
 /** The flags that choose and load a model: `--model`, `--revision`, `--threads`, `--quantize`, `--plain`. */
 export function withModelFlags(cmd: Command): Command {

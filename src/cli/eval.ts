@@ -8,6 +8,7 @@ import type { Tokenization } from "../metrics/index.js";
 import { evaluate, type EvalProgress, type EvaluationResult } from "../eval/evaluate.js";
 import { buildReport, formatScores } from "../eval/report.js";
 import { openDataset } from "../datasets/imagefolder.js";
+import { toKwargs } from "../generation/options.js";
 import { captionOptions, type GenerationFlags, intAtLeast, loadCaptioner, type ModelFlags, reportErrors, withGenerationFlags, withModelFlags } from "./common.js";
 
 interface EvalFlags extends GenerationFlags, ModelFlags {
@@ -66,8 +67,7 @@ async function assertWritableFolder(file: string): Promise<void> {
 
 /** The generation options the user set, named as transformers' generate() kwargs, for the report. */
 function generationSettings(flags: EvalFlags): Record<string, string | number | boolean> {
-  const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-  return Object.fromEntries(Object.entries(captionOptions(flags)).filter(([, v]) => v !== undefined).map(([k, v]) => [snake(k), v as string | number | boolean]));
+  return toKwargs(captionOptions(flags)) as Record<string, string | number | boolean>; // the CLI's prompt is one string
 }
 
 /** A one-line progress bar on stderr (only used when stderr is a terminal): done/total, images/s, ETA. */

@@ -4,12 +4,10 @@ import type { CaptionModel, LoadModelOptions } from "../models/caption_model.js"
 import { loadCaptionModel } from "../models/index.js";
 import { type DecodeLimits, decodeImage } from "../preprocess/image.js";
 import { concatFloat32, toPixelValues } from "../preprocess/image_processor.js";
-import { type GenerationDefaults, type GenerationOptions, GenerationOptionsError, generate } from "./generate.js";
+import { type GenerationDefaults, GenerationOptionsError, generate } from "./generate.js";
+import type { CaptionOptions } from "./options.js";
 
-export interface CaptionOptions extends GenerationOptions {
-  /** Text the caption must start with: one for all images, or one per image. */
-  prompt?: string | readonly string[];
-}
+export type { CaptionOptions } from "./options.js";
 
 export interface Caption {
   /** The decoded caption (what transformers' fast `batch_decode(skip_special_tokens=True)` gives). */

@@ -2,40 +2,14 @@
 // with its length rules and logits processors. Every row of one call shares the prompt length.
 import * as proc from "./processors.js";
 import type { SpecialIds, StepModel } from "../models/step_model.js";
+import { checkOptionValues, type GenerationDefaults, type GenerationOptions, GenerationOptionsError, OPTION_FIELDS, TRANSFORMERS_DEFAULTS } from "./options.js";
 
-/** Generation options (transformers' names in camelCase); unset ones take the model's defaults. */
-export interface GenerationOptions {
-  maxLength?: number;
-  maxNewTokens?: number;
-  minLength?: number;
-  minNewTokens?: number;
-  numBeams?: number;
-  numReturnSequences?: number;
-  lengthPenalty?: number;
-  earlyStopping?: boolean;
-  repetitionPenalty?: number;
-  noRepeatNgramSize?: number;
-}
-
-/** A model's generation defaults (BLIP: from `text_config`). */
-export type GenerationDefaults = Required<Pick<GenerationOptions, "maxLength" | "minLength" | "numBeams" | "numReturnSequences" | "lengthPenalty" | "earlyStopping" | "repetitionPenalty" | "noRepeatNgramSize">>;
-
-export const TRANSFORMERS_DEFAULTS: GenerationDefaults = Object.freeze({
-  maxLength: 20, minLength: 0, numBeams: 1, numReturnSequences: 1, lengthPenalty: 1, earlyStopping: false, repetitionPenalty: 1, noRepeatNgramSize: 0,
-});
+export { type GenerationDefaults, type GenerationOptions, GenerationOptionsError, TRANSFORMERS_DEFAULTS } from "./options.js";
 
 /** One generated sequence: the whole row (prompt included), and the beam score for beam search. */
 export interface Sequence {
   ids: number[];
   score?: number;
-}
-
-export class GenerationOptionsError extends Error {
-  override name = "GenerationOptionsError";
-  /** `option_out_of_range` for lengths the prompt or the model cannot fit; `invalid_option` otherwise. */
-  constructor(message: string, readonly code: "invalid_option" | "option_out_of_range" = "invalid_option") {
-    super(message);
-  }
 }
 
 /** Called with each row's processed scores at every greedy step (for tests and diagnostics). */
@@ -64,19 +38,8 @@ interface Resolved extends GenerationDefaults {
  * `maxPositions`: the model's position embeddings; a longer sequence is refused (transformers crashes).
  */
 export function resolveOptions(options: GenerationOptions, defaults: GenerationDefaults, promptLength: number, maxPositions = Infinity): Resolved {
-  const o = { ...defaults, minNewTokens: 0, ...definedOnly(options) } as Resolved & GenerationOptions;
-  const positiveInt = (name: string, v: number | undefined, min: number) => {
-    if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new GenerationOptionsError(`${name} must be an integer ≥ ${min} (got ${v})`);
-  };
-  positiveInt("maxNewTokens", options.maxNewTokens, 1);
-  positiveInt("maxLength", o.maxLength, 1);
-  positiveInt("minLength", o.minLength, 0);
-  positiveInt("minNewTokens", o.minNewTokens, 0);
-  positiveInt("numBeams", o.numBeams, 1);
-  positiveInt("numReturnSequences", o.numReturnSequences, 1);
-  positiveInt("noRepeatNgramSize", o.noRepeatNgramSize, 0);
-  if (!(o.repetitionPenalty > 0)) throw new GenerationOptionsError(`repetitionPenalty must be > 0 (got ${o.repetitionPenalty})`);
-  if (!Number.isFinite(o.lengthPenalty)) throw new GenerationOptionsError(`lengthPenalty must be a finite number (got ${o.lengthPenalty})`);
+  const o = { ...defaults, minNewTokens: OPTION_FIELDS.minNewTokens.default, ...definedOnly(options) } as Resolved & GenerationOptions;
+  checkOptionValues(o);
   if (o.numReturnSequences > o.numBeams) {
     throw new GenerationOptionsError(`numReturnSequences (${o.numReturnSequences}) cannot exceed numBeams (${o.numBeams}); greedy search returns one sequence`);
   }

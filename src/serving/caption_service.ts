@@ -4,7 +4,8 @@
 // before any work is queued, so bad input is a 4xx in either mode, and both report their model calls
 // (batches) to the same listeners, so the metrics do not depend on the mode.
 import type { Caption, CaptionOptions, Captioner } from "../generation/captioner.js";
-import { GenerationOptionsError, resolveOptions, TRANSFORMERS_DEFAULTS } from "../generation/generate.js";
+import { resolveOptions } from "../generation/generate.js";
+import { type GenerationDefaults, GenerationOptionsError, OPTION_NAMES, optionField, serverCap, TRANSFORMERS_DEFAULTS, withKwargNames } from "../generation/options.js";
 import { decodeImage, ImageDecodeError, sniffImageFormat } from "../preprocess/image.js";
 import { concatFloat32 } from "../preprocess/image_processor.js";
 import { type BatchReport, DynamicBatcher } from "./batcher.js";
@@ -48,29 +49,59 @@ export class CaptionTimeoutError extends Error {
   override name = "CaptionTimeoutError";
 }
 
-/** Checks the options against the server's limits (the JSON schema says the same; this guards library callers). */
+/** Checks the options against the server's caps (the JSON schema says the same; this guards library callers). */
 export function checkOptionLimits(options: CaptionOptions, limits: ServerLimits): void {
-  const over = (value: number | undefined, limit: number, option: string, setting: string) => {
-    if (value !== undefined && value > limit) throw new InputError(400, "option_out_of_range", `${option} must be ≤ ${limit} (the server's ${setting} limit); got ${value}`);
-  };
-  over(options.numBeams, limits.maxBeams, "num_beams", "maxBeams");
-  over(options.numReturnSequences, limits.maxBeams, "num_return_sequences", "maxBeams");
-  over(options.maxNewTokens, limits.maxNewTokens, "max_new_tokens", "maxNewTokens");
-  over(options.minNewTokens, limits.maxNewTokens, "min_new_tokens", "maxNewTokens");
+  for (const name of OPTION_NAMES) {
+    const { key, serverMin } = optionField(name);
+    const cap = serverCap(name, limits);
+    for (const value of [options[name]].flat()) {
+      if (typeof value === "string" && cap && value.length > cap.max) {
+        throw new InputError(400, "option_out_of_range", `${key} must be at most ${cap.max} characters (${cap.reason}); got ${value.length}`);
+      }
+      if (typeof value !== "number") continue;
+      if (cap && value > cap.max) throw new InputError(400, "option_out_of_range", `${key} must be ≤ ${cap.max} (${cap.reason}); got ${value}`);
+      if (serverMin !== undefined && value < serverMin) throw new InputError(400, "option_out_of_range", `${key} must be ≥ ${serverMin} (the server's limit); got ${value}`);
+    }
+  }
 }
 
 /** Applies the model's length rules and checks what only they reveal (e.g. max_length vs. the prompt). */
-function checkResolvedOptions(options: CaptionOptions, defaults: typeof TRANSFORMERS_DEFAULTS, promptLength: number, limits: ServerLimits, maxPositions?: number): void {
+function checkResolvedOptions(options: CaptionOptions, defaults: GenerationDefaults, promptLength: number, limits: ServerLimits, maxPositions?: number): void {
   let resolved;
   try {
     resolved = resolveOptions(options, defaults, promptLength, maxPositions);
   } catch (error) {
-    if (error instanceof GenerationOptionsError) throw new InputError(400, error.code, snakeCaseNames(error.message));
+    if (error instanceof GenerationOptionsError) throw new InputError(400, error.code, withKwargNames(error.message));
     throw error;
   }
   if (resolved.maxLength - promptLength > limits.maxNewTokens) {
     throw new InputError(400, "option_out_of_range", `max_length ${resolved.maxLength} allows ${resolved.maxLength - promptLength} new tokens, more than the server's maxNewTokens limit of ${limits.maxNewTokens}; lower max_length or set max_new_tokens`);
   }
+}
+
+/** What a model says about a request's options: its defaults, its positions, the prompt's tokens ([DEC] included). */
+export interface OptionContext {
+  defaults: GenerationDefaults;
+  promptLength: number;
+  maxPositions?: number;
+}
+
+/** Without a model at hand (remote mode): transformers' defaults and no prompt. */
+const WITHOUT_MODEL: OptionContext = { defaults: TRANSFORMERS_DEFAULTS, promptLength: 1 };
+
+/** `captioner`'s context for options with `prompt`. */
+export function optionContext(captioner: Captioner, prompt: CaptionOptions["prompt"]): OptionContext {
+  return { defaults: captioner.defaults, promptLength: captioner.promptLength(typeof prompt === "string" ? prompt : undefined), maxPositions: captioner.model.maxPositions };
+}
+
+/**
+ * Every check of a request's options that can run before work is queued: the server's caps, the
+ * valid ranges and the length rules of `model` (default: transformers' defaults and no prompt).
+ * Throws InputError (400) naming the snake_case option; HTTP callers answer with it at once.
+ */
+export function validateCaptionOptions(options: CaptionOptions, limits: ServerLimits, model: OptionContext = WITHOUT_MODEL): void {
+  checkOptionLimits(options, limits);
+  checkResolvedOptions(options, model.defaults, model.promptLength, limits, model.maxPositions);
 }
 
 /** Turns a decode failure into the right 4xx: empty 400, not an image/unsupported 415, too many pixels 413, damaged 400. */
@@ -229,11 +260,6 @@ export function generatedTokens(captioner: Captioner, captions: Caption[][], pro
     }
   });
   return total;
-}
-
-/** camelCase option names in library messages → the API's snake_case names. */
-function snakeCaseNames(message: string): string {
-  return message.replace(/\b([a-z]+)([A-Z][A-Za-z]*)\b/g, (m) => m.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
 }
 
 /** Runs `work`, giving up after `ms`; the signal tells the work to drop what has not started. */

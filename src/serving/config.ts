@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { defaultDataDir } from "./db.js";
 import { hubSettingsFromEnv } from "../hub/index.js";
+import type { OptionLimits } from "../generation/options.js";
 
 export type Quantize = "none" | "int8";
 
@@ -15,9 +16,8 @@ export interface ModelConfig {
   quantize?: Quantize;
 }
 
-export interface ServerLimits {
-  maxBeams: number;
-  maxNewTokens: number;
+/** The limits; those that cap generation options (maxBeams, maxNewTokens) are declared with the option table. */
+export interface ServerLimits extends OptionLimits {
   maxImagesPerRequest: number;
   maxUploadBytes: number;
   maxPixels: number;

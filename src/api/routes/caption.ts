@@ -3,7 +3,7 @@
 import type { FastifyInstance } from "fastify";
 import { security } from "../plugins/auth.js";
 import { ApiError } from "../plugins/errors.js";
-import { type ApiCaptionOptions, base64ImagesSchema, captionOptionProperties, captionResultsSchema, errors, fileField, OPTION_NAMES } from "../schemas.js";
+import { type ApiCaptionOptions, base64ImagesSchema, captionOptionProperties, captionResultsSchema, errors, fileField, OPTION_KEYS } from "../schemas.js";
 import { acceptMultipart, base64Images, captionOptions, jsonBodyLimit, multipartImages, requireImageField } from "./input.js";
 
 interface JsonBody {
@@ -67,7 +67,7 @@ export async function captionRoutes(app: FastifyInstance): Promise<void> {
         const fields = body as Record<string, unknown>;
         model = (fields.model as string | undefined) ?? defaultModel;
         images = multipartImages(fields);
-        options = Object.fromEntries(OPTION_NAMES.filter((k) => fields[k] !== undefined).map((k) => [k, fields[k]]));
+        options = Object.fromEntries(OPTION_KEYS.filter((k) => fields[k] !== undefined).map((k) => [k, fields[k]]));
       } else {
         if (!/^application\/json\b/i.test(request.headers["content-type"] ?? "")) {
           throw new ApiError(415, "unsupported_content_type", "send multipart/form-data (files in field \"image\") or application/json ({images: [base64...]})");

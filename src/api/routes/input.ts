@@ -2,7 +2,7 @@
 // base64 images, into file bytes and the library's CaptionOptions. Shared by the caption routes.
 import multipart from "@fastify/multipart";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { CaptionOptions } from "../../generation/captioner.js";
+import { type CaptionOptions, fromKwargs } from "../../generation/options.js";
 import type { ServerLimits } from "../../serving/config.js";
 import { ApiError } from "../plugins/errors.js";
 import type { ApiCaptionOptions } from "../schemas.js";
@@ -56,22 +56,9 @@ export function base64Images(list: readonly string[]): Uint8Array[] {
   });
 }
 
-/** The API's snake_case options → the library's CaptionOptions. */
+/** The API's snake_case options → the library's CaptionOptions; an empty form field counts as unset. */
 export function captionOptions(o: ApiCaptionOptions): CaptionOptions {
-  const out: CaptionOptions = {
-    prompt: o.prompt,
-    numBeams: o.num_beams,
-    numReturnSequences: o.num_return_sequences,
-    maxNewTokens: o.max_new_tokens,
-    minNewTokens: o.min_new_tokens,
-    maxLength: o.max_length,
-    minLength: o.min_length,
-    lengthPenalty: o.length_penalty,
-    earlyStopping: o.early_stopping,
-    repetitionPenalty: o.repetition_penalty,
-    noRepeatNgramSize: o.no_repeat_ngram_size,
-  };
-  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined && v !== "")) as CaptionOptions;
+  return fromKwargs(Object.fromEntries(Object.entries(o).filter(([, v]) => v !== "")));
 }
 
 /** A route's JSON body limit: its base64 images (4/3 of the bytes) plus room for options. */
