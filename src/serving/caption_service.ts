@@ -134,11 +134,6 @@ async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, 
   }
 }
 
-/** The option checks that need no model: transformers' defaults, a prompt of unknown length (remote mode, or a model still loading). */
-function checkOptionsWithoutModel(options: CaptionOptions, limits: ServerLimits): void {
-  checkResolvedOptions({ ...options, maxLength: options.maxLength ?? TRANSFORMERS_DEFAULTS.maxLength }, TRANSFORMERS_DEFAULTS, 1, limits);
-}
-
 /** Captions with this process's models, through the dynamic batcher. */
 export class LocalCaptionService implements CaptionService {
   readonly mode = "local";
@@ -156,9 +151,8 @@ export class LocalCaptionService implements CaptionService {
 
   async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]> {
     this.registry.requireReady(model);
-    checkOptionLimits(options, this.limits);
     const pixels = await this.registry.use(model, async (captioner) => {
-      this.checkOptionsWith(captioner, options);
+      validateCaptionOptions(options, this.limits, optionContext(captioner, options.prompt));
       const decodeLimits = { maxPixels: this.limits.maxPixels };
       const parts = new Array<Float32Array>(images.length);
       await checkImages(images, this.limits, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)));
@@ -170,13 +164,12 @@ export class LocalCaptionService implements CaptionService {
 
   async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number } = {}): Promise<void> {
     if (!this.registry.has(model)) throw new UnknownModelError(model, this.registry.names());
-    checkOptionLimits(options, this.limits);
     try {
-      await this.registry.use(model, async (captioner) => this.checkOptionsWith(captioner, options));
+      await this.registry.use(model, async (captioner) => validateCaptionOptions(options, this.limits, optionContext(captioner, options.prompt)));
     } catch (error) {
       // Jobs are accepted while their model loads (they wait for it); what needs the model is checked when the job runs.
       if (!(error instanceof ModelNotReadyError)) throw error;
-      checkOptionsWithoutModel(options, this.limits);
+      validateCaptionOptions(options, this.limits);
     }
     await checkImages(images, this.limits, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages);
   }
@@ -191,11 +184,6 @@ export class LocalCaptionService implements CaptionService {
 
   async close(): Promise<void> {
     await this.batcher.drain();
-  }
-
-  /** The option checks that need the model: its defaults, the prompt's tokens, its positions. */
-  private checkOptionsWith(captioner: Captioner, options: CaptionOptions): void {
-    checkResolvedOptions(options, captioner.defaults, captioner.promptLength(typeof options.prompt === "string" ? options.prompt : undefined), this.limits, captioner.model.maxPositions);
   }
 }
 
@@ -228,8 +216,7 @@ export class RemoteCaptionService implements CaptionService {
 
   async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number } = {}): Promise<void> {
     if (!this.models.includes(model)) throw new UnknownModelError(model, this.models);
-    checkOptionLimits(options, this.limits);
-    checkOptionsWithoutModel(options, this.limits);
+    validateCaptionOptions(options, this.limits);
     await checkImages(images, this.limits, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages);
   }
 
