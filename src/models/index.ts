@@ -5,13 +5,18 @@ import * as path from "node:path";
 import { blipBase, blipLarge } from "./blip/config.js";
 import { BlipCaptionModel } from "./blip/load.js";
 import { writeRandomBlip } from "./blip/random.js";
+import { BlipTrainable } from "./blip/training.js";
 import type { CaptionModel, LoadModelOptions } from "./caption_model.js";
+import type { TrainableModel } from "./trainable.js";
 
 export type { CaptionModel, CheckpointGenerationConfig, ImageFeatures, LoadModelOptions } from "./caption_model.js";
 export type { CaptionSpecialIds, SpecialIds, StepModel } from "./step_model.js";
+export { trainIo, type TrainableModel, type TrainDType, type TrainGraphOptions } from "./trainable.js";
 
 interface Family {
   load(folder: string, opts: LoadModelOptions): Promise<CaptionModel>;
+  /** The same checkpoint as graphs of one training step (loss and gradients). */
+  loadTrainable(folder: string): TrainableModel;
   /** Real checkpoints' shapes by name (`captioner bench --shape`): writes that shape with random weights. */
   randomShapes: Readonly<Record<string, (folder: string, seed: number) => void>>;
 }
@@ -19,6 +24,7 @@ interface Family {
 const FAMILIES: Readonly<Record<string, Family>> = {
   blip: {
     load: (folder, opts) => BlipCaptionModel.load(folder, opts),
+    loadTrainable: (folder) => BlipTrainable.load(folder),
     randomShapes: {
       base: (folder, seed) => writeRandomBlip(folder, blipBase(), seed),
       large: (folder, seed) => writeRandomBlip(folder, blipLarge(), seed),
@@ -36,10 +42,19 @@ export class UnsupportedModelError extends Error {
 
 /** Loads the checkpoint in `folder` with the family its config.json's `model_type` names. */
 export async function loadCaptionModel(folder: string, opts: LoadModelOptions = {}): Promise<CaptionModel> {
+  return familyOf(folder).load(folder, opts);
+}
+
+/** The checkpoint in `folder` as a TrainableModel of its family. */
+export function loadTrainableModel(folder: string): TrainableModel {
+  return familyOf(folder).loadTrainable(folder);
+}
+
+function familyOf(folder: string): Family {
   const type = modelType(folder);
-  const load = FAMILIES[type]?.load;
-  if (!load) throw new UnsupportedModelError(`${path.join(folder, "config.json")}: model_type "${type}" is not supported; captioner loads ${Object.keys(FAMILIES).join(", ")} checkpoints`);
-  return load(folder, opts);
+  const family = FAMILIES[type];
+  if (!family) throw new UnsupportedModelError(`${path.join(folder, "config.json")}: model_type "${type}" is not supported; captioner loads ${Object.keys(FAMILIES).join(", ")} checkpoints`);
+  return family;
 }
 
 /**

@@ -1,65 +1,11 @@
-// The training graph of BLIP captioning: the text decoder over whole teacher-forced captions (a
-// padding + causal mask, cross-attention to the image tokens) → the loss → the gradient of every
-// trainable weight, all one ONNX graph of plain ops. Trainable weights are graph inputs fed from
-// JS-held arrays each step; frozen ones stay initializers. With the vision tower frozen its
-// features are computed once per image by a separate graph and fed in.
-import { gradName, outputLossAndGradients } from "../engine/autodiff.js";
-import { Graph, type Param } from "../engine/graph.js";
+// One optimisation step of any TrainableModel, compiled: the family's training graph (loss and the
+// gradient of every trainable weight, one ONNX graph of plain ops), the trainable weights' values
+// held in JS and fed each step, and the frozen vision tower computing image features when needed.
 import { CompiledGraph, ort, type RuntimeOptions } from "../engine/runtime.js";
-import type { BlipForConditionalGeneration } from "../models/blip/model.js";
-import { captionLoss } from "./loss.js";
+import type { Param } from "../engine/graph.js";
+import { type TrainableModel, type TrainDType, type TrainGraphOptions, trainIo } from "../models/trainable.js";
 
-export type TrainDType = "float32" | "float64";
-
-export interface TrainGraphOptions {
-  /** PyTorch's `label_smoothing` (transformers ≤ 4.3x hard-coded 0.1; 4.40 reads config.json). */
-  labelSmoothing: number;
-  /** Pixels in, and the vision tower trained too; otherwise image features are an input. */
-  trainVision?: boolean;
-  /** float64 reproduces float64 references; float32 is for training. */
-  dtype?: TrainDType;
-  /** Which weights the graph uses get gradients, by checkpoint name (default: all of them). */
-  trainable?: (name: string) => boolean;
-}
-
-/** Input and output names of the training graphs. */
-export const trainIo = {
-  pixelValues: "pixel_values",
-  imageEmbeds: "image_embeds",
-  inputIds: "input_ids",
-  positionIds: "position_ids",
-  mask: "attention_bias",
-  labels: "labels",
-  loss: "loss",
-  grad: gradName,
-} as const;
-
-/** Inputs `input_ids`, `position_ids`, `attention_bias`, `labels` and `image_embeds` | `pixel_values`; outputs `loss`, `grad.<name>`. */
-export function blipTrainingGraph(model: BlipForConditionalGeneration, opts: TrainGraphOptions): Graph {
-  const dtype = opts.dtype ?? "float32";
-  const trainable = opts.trainable ?? (() => true);
-  const g = new Graph(opts.trainVision ? "blip_train_full" : "blip_train_decoder", { fused: false, quantize: "none" }, { dtype, trainable: (p: Param) => trainable(p.name) });
-  const { imageSize, hiddenSize: visionHidden } = model.cfg.vision;
-  const imageEmbeds = opts.trainVision
-    ? model.visionModel.forward(g.input(trainIo.pixelValues, dtype, ["batch", 3, imageSize, imageSize]))
-    : g.input(trainIo.imageEmbeds, dtype, ["batch", "image_tokens", visionHidden]);
-  const { logits } = model.textDecoder.forward({
-    inputIds: g.input(trainIo.inputIds, "int64", ["batch", "seq"]),
-    positionIds: g.input(trainIo.positionIds, "int64", ["batch", "seq"]),
-    mask: g.input(trainIo.mask, dtype, ["batch", 1, "seq", "seq"]),
-    image: model.textDecoder.projectImage(imageEmbeds),
-  });
-  outputLossAndGradients(captionLoss(logits, g.input(trainIo.labels, "int64", ["batch", "seq"]), opts.labelSmoothing));
-  return g;
-}
-
-/** The frozen vision tower alone: `pixel_values` → `image_embeds` in `dtype` (no gradients). */
-export function blipImageFeaturesGraph(model: BlipForConditionalGeneration, dtype: TrainDType): Graph {
-  const { imageSize } = model.cfg.vision;
-  const g = new Graph("blip_image_features", { fused: false, quantize: "none" }, { dtype });
-  g.output(model.visionModel.forward(g.input(trainIo.pixelValues, dtype, ["batch", 3, imageSize, imageSize])), trainIo.imageEmbeds);
-  return g;
-}
+export { trainIo, type TrainDType, type TrainGraphOptions };
 
 /** One batch of captions as the tokenizer padded them (`attention_mask` 0 on padding; labels -100 there). */
 export interface CaptionBatch {
@@ -123,14 +69,14 @@ export class TrainingStep {
     private readonly imageSize: number,
   ) {}
 
-  static async compile(model: BlipForConditionalGeneration, opts: TrainGraphOptions, runtime: RuntimeOptions = {}): Promise<TrainingStep> {
+  static async compile(model: TrainableModel, opts: TrainGraphOptions, runtime: RuntimeOptions = {}): Promise<TrainingStep> {
     const dtype = opts.dtype ?? "float32";
     if (dtype === "float64") runtime = { ...runtime, optimization: "basic" };
-    const g = blipTrainingGraph(model, opts);
+    const g = model.trainingGraph(opts);
     const params = g.trainable.map(({ param }) => ({ name: param.name, shape: param.shape, values: initialValues(param, dtype) }));
     const compiled = await CompiledGraph.compile(g, runtime);
-    const vision = opts.trainVision ? null : await CompiledGraph.compile(blipImageFeaturesGraph(model, dtype), runtime);
-    return new TrainingStep(compiled, vision, params, dtype, model.cfg.vision.imageSize);
+    const vision = opts.trainVision ? null : await CompiledGraph.compile(model.imageFeaturesGraph(dtype), runtime);
+    return new TrainingStep(compiled, vision, params, dtype, model.imageSize);
   }
 
   /** Loss and gradients for `batch` on `pixels` (`[rows, 3, S, S]`, one image per caption). */

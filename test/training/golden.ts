@@ -2,10 +2,7 @@
 // the batch it describes, rebuilt from the dataset files with captioner's own preprocessing.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { openCheckpoint } from "../../src/engine/checkpoint/index.js";
-import { Weights } from "../../src/engine/weights.js";
-import { loadBlipConfig } from "../../src/models/blip/config.js";
-import { BlipForConditionalGeneration } from "../../src/models/blip/model.js";
+import { loadTrainableModel, type TrainableModel } from "../../src/models/index.js";
 import { concatFloat32, parseImageProcessorConfig, preprocessImage } from "../../src/preprocess/image_processor.js";
 import type { CaptionBatch } from "../../src/training/train_graph.js";
 import { blipCaseDir, goldenRoot } from "../helpers/golden.js";
@@ -25,9 +22,8 @@ export function trainingArray(key: string): { values: Float64Array | Float32Arra
 }
 
 /** The golden model (`base_like_32px`), built fresh (each caller binds it into its own graphs). */
-export function goldenModel(): BlipForConditionalGeneration {
-  const dir = blipCaseDir(trainingExpected.case);
-  return new BlipForConditionalGeneration(loadBlipConfig(dir), Weights.of(openCheckpoint(dir)));
+export function goldenModel(): TrainableModel {
+  return loadTrainableModel(blipCaseDir(trainingExpected.case));
 }
 
 /** Batch `name` (`b1`, `b2`): token tensors as given, pixels from our image processor. */

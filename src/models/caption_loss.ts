@@ -1,4 +1,4 @@
-// BLIP's captioning loss, as its text decoder computes it with `labels`: the logits at position t
+// The captioning loss, as BLIP's text decoder computes it with `labels` (shared by every family): the logits at position t
 // predict the token at t + 1, positions labelled -100 (padding) are ignored, the mean is over the
 // remaining tokens, with PyTorch's label smoothing. Composed from engine ops, so autodiff derives
 // its gradient.
