@@ -108,7 +108,7 @@ export async function downloadModel(repoId: string, opts: DownloadOptions = {}):
 
   let wanted: string[];
   try {
-    wanted = (opts.files ?? blipModelFiles)(info.siblings);
+    wanted = (opts.files ?? checkpointFiles)(info.siblings);
   } catch (error) {
     if (error instanceof HubError) throw new HubError(`${repoId}@${revision}: ${error.message}`);
     throw error;
@@ -137,7 +137,7 @@ const WEIGHT_FORMATS = [
   { single: "pytorch_model.bin", index: "pytorch_model.bin.index.json", shard: /^pytorch_model-\d+-of-\d+\.bin$/ },
 ];
 // Config, image processor and tokenizer files; whichever of them the repo has.
-const BLIP_SUPPORT_FILES = [
+const SUPPORT_FILES = [
   "config.json",
   "generation_config.json",
   "preprocessor_config.json",
@@ -149,14 +149,14 @@ const BLIP_SUPPORT_FILES = [
 ];
 
 /**
- * The files of a repo a BLIP model needs: config, processor and tokenizer files that exist, plus one
+ * The files of a repo a captioning checkpoint needs: config, processor and tokenizer files that exist, plus one
  * weight format: `model.safetensors`, else its sharded index + shards, else `pytorch_model.bin` (or its
  * index + shards). Example: `["config.json", "model.safetensors", "tf_model.h5"]` → `["config.json", "model.safetensors"]`.
  */
-export function blipModelFiles(siblings: string[]): string[] {
+export function checkpointFiles(siblings: string[]): string[] {
   const present = new Set(siblings);
   if (!present.has("config.json")) throw new HubError("the repo has no config.json, so it is not a transformers model");
-  const support = BLIP_SUPPORT_FILES.filter((f) => present.has(f));
+  const support = SUPPORT_FILES.filter((f) => present.has(f));
   for (const format of WEIGHT_FORMATS) {
     if (present.has(format.single)) return [...support, format.single];
     if (present.has(format.index)) {

@@ -15,4 +15,4 @@ export {
   isCommitHash,
   withBlobLock,
 } from "./cache.js";
-export { type DownloadOptions, HubNetworkError, blipModelFiles, downloadModel, ensureModelFolder } from "./download.js";
+export { type DownloadOptions, HubNetworkError, checkpointFiles, downloadModel, ensureModelFolder } from "./download.js";

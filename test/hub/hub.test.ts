@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
-  blipModelFiles,
+  checkpointFiles,
   downloadModel,
   HubError,
   HubNetworkError,
@@ -327,17 +327,17 @@ describe("settings and sources", () => {
 
   it("picks the BLIP files: safetensors, else shards, else pytorch_model.bin; never TF/Flax", () => {
     const common = ["config.json", "vocab.txt", "tf_model.h5", "flax_model.msgpack", ".gitattributes"];
-    assert.deepEqual(blipModelFiles([...common, "pytorch_model.bin", "model.safetensors"]), ["config.json", "vocab.txt", "model.safetensors"]);
+    assert.deepEqual(checkpointFiles([...common, "pytorch_model.bin", "model.safetensors"]), ["config.json", "vocab.txt", "model.safetensors"]);
     assert.deepEqual(
-      blipModelFiles([...common, "model-00002-of-00002.safetensors", "model.safetensors.index.json", "model-00001-of-00002.safetensors", "pytorch_model.bin"]),
+      checkpointFiles([...common, "model-00002-of-00002.safetensors", "model.safetensors.index.json", "model-00001-of-00002.safetensors", "pytorch_model.bin"]),
       ["config.json", "vocab.txt", "model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"],
     );
     assert.deepEqual(
-      blipModelFiles([...common, "pytorch_model.bin.index.json", "pytorch_model-00001-of-00001.bin"]),
+      checkpointFiles([...common, "pytorch_model.bin.index.json", "pytorch_model-00001-of-00001.bin"]),
       ["config.json", "vocab.txt", "pytorch_model.bin.index.json", "pytorch_model-00001-of-00001.bin"],
     );
-    assert.throws(() => blipModelFiles(common), /no PyTorch weights/);
-    assert.throws(() => blipModelFiles(["model.safetensors"]), /no config.json/);
+    assert.throws(() => checkpointFiles(common), /no PyTorch weights/);
+    assert.throws(() => checkpointFiles(["model.safetensors"]), /no config.json/);
   });
 
   it("resolveModelSource: local folders as-is, cached repos, otherwise a pull hint", async () => {
