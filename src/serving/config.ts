@@ -25,6 +25,8 @@ export interface ServerLimits extends OptionLimits {
   batchWindowMs: number;
   queueMaxDepth: number;
   requestTimeoutMs: number;
+  /** Time a client has to send a whole request (headers and body); a slow upload then gets 408. */
+  bodyTimeoutMs: number;
 }
 
 export interface ServerConfig {
@@ -67,6 +69,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   batchWindowMs: 5,
   queueMaxDepth: 64,
   requestTimeoutMs: 120_000,
+  bodyTimeoutMs: 30_000,
 });
 
 /** Each limit's name in the file (`limits.*`) and its environment variable; minimum accepted value. */
@@ -80,6 +83,7 @@ const LIMIT_SETTINGS: Record<keyof ServerLimits, { env: string; min: number }> =
   batchWindowMs: { env: "CAPTIONER_BATCH_WINDOW_MS", min: 0 },
   queueMaxDepth: { env: "CAPTIONER_QUEUE_MAX_DEPTH", min: 1 },
   requestTimeoutMs: { env: "CAPTIONER_REQUEST_TIMEOUT_MS", min: 1 },
+  bodyTimeoutMs: { env: "CAPTIONER_BODY_TIMEOUT_MS", min: 1 },
 };
 
 const FILE_KEYS = ["host", "port", "models", "limits", "dataDir", "redisUrl", "allowDownloads", "threads"];
