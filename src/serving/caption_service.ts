@@ -8,7 +8,7 @@ import { resolveOptions } from "../generation/generate.js";
 import { type GenerationDefaults, GenerationOptionsError, OPTION_NAMES, optionField, serverCap, TRANSFORMERS_DEFAULTS, withKwargNames } from "../generation/options.js";
 import { decodeImage, ImageDecodeError, sniffImageFormat } from "../preprocess/image.js";
 import { concatFloat32 } from "../preprocess/image_processor.js";
-import { type BatchReport, DynamicBatcher } from "./batcher.js";
+import { type Admission, type BatchReport, DynamicBatcher } from "./batcher.js";
 import type { ServerLimits } from "./config.js";
 import { type ApiCaption, toApiCaption } from "./jobs/kinds.js";
 import { RemoteCaptioner } from "./remote_caption.js";
@@ -151,6 +151,15 @@ export class LocalCaptionService implements CaptionService {
 
   async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]> {
     this.registry.requireReady(model);
+    const admission = this.batcher.admit();
+    try {
+      return await this.captionAdmitted(model, images, options, admission);
+    } finally {
+      admission.release();
+    }
+  }
+
+  private async captionAdmitted(model: string, images: readonly Uint8Array[], options: CaptionOptions, admission: Admission): Promise<ApiCaption[][]> {
     const pixels = await this.registry.use(model, async (captioner) => {
       validateCaptionOptions(options, this.limits, optionContext(captioner, options.prompt));
       const decodeLimits = { maxPixels: this.limits.maxPixels };
@@ -158,7 +167,7 @@ export class LocalCaptionService implements CaptionService {
       await checkImages(images, this.limits, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)));
       return concatFloat32(parts);
     });
-    const captions = await withTimeout((signal) => this.batcher.submit(model, pixels, images.length, options, signal), this.limits.requestTimeoutMs);
+    const captions = await withTimeout((signal) => this.batcher.submit(model, pixels, images.length, options, signal, admission), this.limits.requestTimeoutMs);
     return captions.map((list) => list.map(toApiCaption));
   }
 

@@ -85,6 +85,23 @@ test("a full queue answers 503 with Retry-After; the queued requests still succe
   }
 });
 
+test("a full queue refuses before decoding: a damaged image then gets 503, not 400", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 400, queueMaxDepth: 1 } });
+  try {
+    const first = caption(t, ["rgb_square"]);
+    await new Promise((r) => setTimeout(r, 150)); // waiting in the batch window now
+    const damaged = goldenImage("rgb_square.png").subarray(0, 40);
+    const refused = await t.app.inject({ method: "POST", url: "/v1/captions", payload: { images: [Buffer.from(damaged).toString("base64")] } });
+    assert.equal(refused.statusCode, 503, refused.body);
+    assert.equal(refused.json().error.code, "queue_full");
+    assert.equal((await first).statusCode, 200);
+    const decoded = await t.app.inject({ method: "POST", url: "/v1/captions", payload: { images: [Buffer.from(damaged).toString("base64")] } });
+    assert.equal(decoded.statusCode, 400, "with room, the same image is decoded and refused as damaged");
+  } finally {
+    await t.app.close();
+  }
+});
+
 test("a caption job waits for room when interactive requests fill the queue, instead of failing", async () => {
   const t = await testApp({ limits: { batchWindowMs: 1000, queueMaxDepth: 1 } });
   try {

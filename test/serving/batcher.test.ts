@@ -253,3 +253,23 @@ test("drain runs waiting batches without waiting for their windows and resolves 
   assert.deepEqual((await Promise.all(pending)).map(texts), [[[alone(1)]], [[alone(2)]]]);
   assert.equal(model.calls.length, 2);
 });
+
+test("admission holds a place before any work: the queue counts it, the next one is refused, submit and release give it back once", async () => {
+  const model = fakeModel();
+  const { batcher } = batcherWith(model.execute, { maxDepth: 2, windowMs: 10 });
+  const a = batcher.admit();
+  const b = batcher.admit();
+  assert.equal(batcher.depth(), 2);
+  assert.throws(() => batcher.admit(), QueueFullError);
+  assert.throws(() => batcher.submit("m", image(9), 1, {}), QueueFullError, "an unadmitted submit sees the admitted requests");
+  b.release();
+  b.release();
+  assert.equal(batcher.depth(), 1, "releasing twice frees one place");
+  const captioned = batcher.submit("m", image(1), 1, {}, undefined, a);
+  assert.equal(batcher.depth(), 1, "the admission became the queued request");
+  a.release();
+  assert.equal(batcher.depth(), 1, "a release after submit changes nothing");
+  assert.deepEqual(texts(await captioned), [[alone(1)]]);
+  await batcher.drain();
+  assert.equal(batcher.depth(), 0);
+});
