@@ -1,5 +1,6 @@
 // captioner as a library: load any supported checkpoint folder and caption images; score captions;
-// evaluate a model on a dataset; serve it. The CLI and the server are built on exactly these.
+// evaluate a model on a dataset. The CLI and the server are built on exactly these; the server
+// itself is `captioner/server` (kept apart so that the library does not load Fastify, SQLite, BullMQ).
 //
 //   import { Captioner } from "captioner";
 //   const captioner = await Captioner.load("/path/to/blip-image-captioning-base");
@@ -15,4 +16,3 @@ export { openDataset, readSplit, DatasetError, type DatasetItem, type DatasetSpl
 export { scoreCorpus, type CorpusScores, type ItemScores, type ScoreItem } from "./metrics/index.js";
 export { evaluate, type EvaluateOptions, type EvaluationResult } from "./eval/evaluate.js";
 export { ensureModelFolder, downloadModel } from "./hub/index.js";
-export { buildApp, type AppOptions } from "./api/app.js";

@@ -23,7 +23,10 @@ export function benchModelDir(shape: string): string {
  */
 export function ensureRandomModel(shape: string, folder = benchModelDir(shape)): string {
   const marker = path.join(folder, "random_model.json");
-  if (fs.existsSync(marker) && JSON.parse(fs.readFileSync(marker, "utf8")).format === FORMAT) return folder;
+  if (fs.existsSync(marker)) {
+    const written = JSON.parse(fs.readFileSync(marker, "utf8")) as { format?: string; shape?: string };
+    if (written.format === FORMAT && written.shape === shape) return folder;
+  }
   if (!RANDOM_SHAPES[shape]) throw new Error(`unknown benchmark shape "${shape}"; known: ${BENCH_SHAPES.join(", ")}`);
   execFileSync(process.execPath, [fileURLToPath(import.meta.url), shape, folder], { stdio: "inherit" });
   return folder;

@@ -111,7 +111,7 @@ export function gelu(x: Tensor): Tensor {
 /** The activation named by a Hugging Face config (`hidden_act`). */
 export function activation(name: string): (x: Tensor) => Tensor {
   if (name === "gelu") return gelu;
-  throw new Error(`hidden_act "${name}" is not supported (BLIP checkpoints use "gelu")`);
+  throw new Error(`hidden_act "${name}" is not supported; supported: gelu`);
 }
 
 /** Token embedding lookup: `embedding(table, ids)`: `[vocab, d]` rows at `[b, t]` ids → `[b, t, d]`. */

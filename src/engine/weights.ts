@@ -70,7 +70,7 @@ export class Weights {
       this.store.params.set(full, param);
       return param;
     }
-    if (!entry) throw new WeightError(`the checkpoint has no tensor ${full} (expected shape [${shape.join(", ")}]); is this a BLIP checkpoint of the configured size?`);
+    if (!entry) throw new WeightError(`the checkpoint has no tensor ${full} (expected shape [${shape.join(", ")}]); does config.json describe these weights (model type and size)?`);
     checkShape(entry.shape, shape, full);
     const param = new Param(full, asFloat32(entry));
     this.store.used.add(full);

@@ -29,7 +29,7 @@ export class HubNetworkError extends HubError {
 
 export interface DownloadOptions extends HubOptions {
   revision?: string;
-  /** Picks the files to download from the repo's file list; default: what a BLIP model needs. */
+  /** Picks the files to download from the repo's file list; default: what a captioning checkpoint needs. */
   files?: (siblings: string[]) => string[];
 }
 

@@ -33,7 +33,17 @@ const FAMILIES: Readonly<Record<string, Family>> = {
 };
 
 /** Every family's benchmark shapes: name → writer of a random checkpoint folder of that shape. */
-export const RANDOM_SHAPES: Readonly<Record<string, (folder: string, seed: number) => void>> = Object.assign({}, ...Object.values(FAMILIES).map((f) => f.randomShapes));
+export const RANDOM_SHAPES: Readonly<Record<string, (folder: string, seed: number) => void>> = (() => {
+  const shapes: Record<string, (folder: string, seed: number) => void> = {};
+  for (const [family, { randomShapes }] of Object.entries(FAMILIES)) {
+    for (const [name, write] of Object.entries(randomShapes)) {
+      // Shape names are `captioner bench --shape` values: one namespace across families.
+      if (shapes[name]) throw new Error(`benchmark shape "${name}" of ${family} is already another family's; give it a distinct name`);
+      shapes[name] = write;
+    }
+  }
+  return shapes;
+})();
 
 /** A checkpoint folder whose config.json the loader table cannot serve. */
 export class UnsupportedModelError extends Error {

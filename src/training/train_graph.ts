@@ -3,6 +3,7 @@
 // held in JS and fed each step, and the frozen vision tower computing image features when needed.
 import { CompiledGraph, ort, type RuntimeOptions } from "../engine/runtime.js";
 import type { Param } from "../engine/graph.js";
+import { BLOCKED } from "../models/decoder_state.js";
 import { type TrainableModel, type TrainDType, type TrainGraphOptions, trainIo } from "../models/trainable.js";
 
 export { trainIo, type TrainDType, type TrainGraphOptions };
@@ -14,8 +15,6 @@ export interface CaptionBatch {
   labels: readonly (readonly number[])[];
 }
 
-/** Masked-out attention logits: torch.finfo(float32).min, as transformers' extended masks use. */
-const BLOCKED = -3.4028234663852886e38;
 
 /** The token feeds of a batch; the mask lets position t see the non-padding positions ≤ t (HF's decoder mask). */
 export function captionFeeds(batch: CaptionBatch, dtype: TrainDType): Record<string, ort.Tensor> {
@@ -75,7 +74,12 @@ export class TrainingStep {
     const g = model.trainingGraph(opts);
     const params = g.trainable.map(({ param }) => ({ name: param.name, shape: param.shape, values: initialValues(param, dtype) }));
     const compiled = await CompiledGraph.compile(g, runtime);
-    const vision = opts.trainVision ? null : await CompiledGraph.compile(model.imageFeaturesGraph(dtype), runtime);
+    const vision = opts.trainVision
+      ? null
+      : await CompiledGraph.compile(model.imageFeaturesGraph(dtype), runtime).catch(async (error: unknown) => {
+          await compiled.release();
+          throw error;
+        });
     return new TrainingStep(compiled, vision, params, dtype, model.imageSize);
   }
 

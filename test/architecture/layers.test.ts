@@ -10,7 +10,7 @@ import { repoRoot } from "../helpers/golden.js";
 const LAYERS: Readonly<Record<string, number>> = {
   engine: 0, preprocess: 1, models: 2, generation: 3,
   datasets: 4, metrics: 4, eval: 5, training: 6, enrich: 6, hub: 6,
-  serving: 7, api: 8, web: 8, bench: 9, cli: 9, "index.ts": 10,
+  serving: 7, api: 8, web: 8, bench: 9, cli: 9, "index.ts": 10, "server.ts": 10,
 };
 
 function sources(dir: string): string[] {

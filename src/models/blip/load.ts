@@ -15,6 +15,8 @@ import { BlipForConditionalGeneration, io } from "./model.js";
 
 /** Image tokens and every decoder layer's cross-attention K/V for a batch of images. */
 export interface BlipImageFeatures extends ImageFeatures {
+  /** The model that computed them: a step model only reads its own model's features. */
+  readonly owner: BlipCaptionModel;
   readonly crossKeys: ort.Tensor[];
   readonly crossValues: ort.Tensor[];
 }
@@ -86,6 +88,7 @@ export class BlipCaptionModel implements CaptionModel {
     const out = await this.vision.run({ [io.pixelValues]: new ort.Tensor("float32", pixels, [images, 3, S, S]) });
     const layers = this.config.text.numHiddenLayers;
     return {
+      owner: this,
       images,
       imageEmbeds: out[io.imageEmbeds]!,
       crossKeys: Array.from({ length: layers }, (_, i) => out[io.crossKey(i)]!),
@@ -94,6 +97,7 @@ export class BlipCaptionModel implements CaptionModel {
   }
 
   stepModel(features: ImageFeatures): BlipStepModel {
+    if ((features as Partial<BlipImageFeatures>).owner !== this) throw new TypeError("stepModel() takes the features that this model's encode() returned");
     return new BlipStepModel(this.decoder, this.config, features as BlipImageFeatures);
   }
 
