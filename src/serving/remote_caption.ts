@@ -13,6 +13,25 @@ export class RemoteCaptionError extends Error {
   }
 }
 
+/**
+ * A worker refused the job's options with its model's rules (e.g. a max_length the prompt leaves no
+ * room in): the client's error, HTTP 400 with the worker's code and message, not a worker failure.
+ */
+export class RemoteInputError extends Error {
+  override name = "RemoteInputError";
+  constructor(readonly code: string, message: string, readonly jobId: string) {
+    super(message);
+  }
+}
+
+// How a refusal travels in a failed job's error text (the queue stores only a message).
+const REFUSAL = /^refused \[([a-z_]+)\]: ([\s\S]*)$/;
+
+/** The failed-job message of a refusal: `refused [option_out_of_range]: max_length 3 must be …`. */
+export function refusalMessage(code: string, message: string): string {
+  return `refused [${code}]: ${message}`;
+}
+
 /** API-node side: enqueue on the queue and wait for the result (throws QueueFullError when full, a clear error on failure/timeout). */
 export class RemoteCaptioner {
   private readonly timeoutMs: number;
@@ -43,6 +62,8 @@ export class RemoteCaptioner {
     }
     if (done.state === "done") return done.result as CaptionJobResult;
     if (!FINAL_STATES.includes(done.state)) throw new RemoteCaptionError(`caption job ${job.id} ended in unexpected state ${done.state}`, job.id);
+    const refusal = REFUSAL.exec(done.error ?? "");
+    if (done.state === "failed" && refusal) throw new RemoteInputError(refusal[1]!, refusal[2]!, job.id);
     throw new RemoteCaptionError(`caption job ${job.id} ${done.state} on the worker: ${done.error ?? "no error message"}`, job.id);
   }
 }

@@ -106,6 +106,11 @@ test("--redis: the API node captions through caption jobs run by a worker", { sk
       const bad = await app.inject({ method: "POST", url: "/image2caption/blip", ...pocUpload(Buffer.from("not an image")) });
       assert.equal(bad.statusCode, 415);
       assert.equal((await app.inject({ method: "POST", url: "/v1/captions", payload: { model: "nope", images: [goldenImage("gray_L.png").toString("base64")] } })).statusCode, 404);
+      // What only the worker's model can check comes back as the client's 400, not a worker failure (502).
+      const roomless = await app.inject({ method: "POST", url: "/v1/captions", payload: { images: [goldenImage("gray_L.png").toString("base64")], options: { prompt: "a picture of", max_length: 3 } } });
+      assert.equal(roomless.statusCode, 400, roomless.body);
+      assert.equal(roomless.json().error.code, "option_out_of_range");
+      assert.match(roomless.json().error.message, /max_length/);
     } finally {
       await app.close();
       await workerQueue.close();

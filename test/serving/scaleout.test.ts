@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { type CaptionOptions, Captioner } from "../../src/generation/captioner.js";
 import { BullJobQueue, type JobQueue } from "../../src/serving/queue/index.js";
 import { serveCaptionJobs } from "../../src/serving/jobs/index.js";
-import { RemoteCaptionError, RemoteCaptioner } from "../../src/serving/remote_caption.js";
+import { RemoteCaptionError, RemoteCaptioner, RemoteInputError } from "../../src/serving/remote_caption.js";
 import { assertClose, blipCaseDir, readExpected, repoRoot } from "../helpers/golden.js";
 import { type RedisServer, redisSkip, startRedis } from "../helpers/redis.js";
 
@@ -111,6 +111,16 @@ describe("scale-out: captioner worker × 2 on Redis + BullMQ", { skip: redisSkip
     await assert.rejects(remote.caption("nope", [imageBytes("rgb_square")], {}), (e: unknown) => {
       assert.ok(e instanceof RemoteCaptionError);
       assert.match(e.message, /failed on the worker: unknown model "nope"/);
+      return true;
+    });
+  });
+
+  test("options only the model can check are refused as the client's error, with the option's snake_case name", async () => {
+    const remote = new RemoteCaptioner(queue, { timeoutMs: 10_000 });
+    await assert.rejects(remote.caption("blip", [imageBytes("rgb_square")], { prompt: "a picture of", maxLength: 3 }), (e: unknown) => {
+      assert.ok(e instanceof RemoteInputError, String(e));
+      assert.equal(e.code, "option_out_of_range");
+      assert.match(e.message, /^max_length \(3\) must be greater than the prompt's \d+ tokens/);
       return true;
     });
   });

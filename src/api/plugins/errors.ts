@@ -5,7 +5,7 @@ import fp from "fastify-plugin";
 import { GenerationOptionsError } from "../../generation/generate.js";
 import { CaptionTimeoutError, InputError } from "../../serving/caption_service.js";
 import { JobError, QueueFullError } from "../../serving/queue/types.js";
-import { RemoteCaptionError } from "../../serving/remote_caption.js";
+import { RemoteCaptionError, RemoteInputError } from "../../serving/remote_caption.js";
 import { ModelNotReadyError, UnknownModelError } from "../../serving/registry.js";
 
 /** An error a route raises on purpose, with its status and a stable code. */
@@ -77,6 +77,7 @@ function mapError(error: unknown, request: FastifyRequest): Mapped {
   if (error instanceof GenerationOptionsError) return { status: 400, code: "invalid_option", message: error.message };
   if (error instanceof JobError) return { status: 404, code: "job_not_found", message: error.message };
   if (error instanceof CaptionTimeoutError) return { status: 504, code: "timeout", message: error.message };
+  if (error instanceof RemoteInputError) return { status: 400, code: error.code, message: error.message };
   if (error instanceof RemoteCaptionError) return { status: 502, code: "worker_failed", message: error.message };
   const mapped = fastifyError(error as FastifyError, request);
   if (mapped) return mapped;

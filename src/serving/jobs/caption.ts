@@ -4,7 +4,9 @@
 import * as os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CaptionOptions, Captioner } from "../../generation/captioner.js";
-import { GenerationOptionsError } from "../../generation/generate.js";
+import { GenerationOptionsError, resolveOptions } from "../../generation/generate.js";
+import { withKwargNames } from "../../generation/options.js";
+import { refusalMessage } from "../remote_caption.js";
 import { type CaptionService, generatedTokens } from "../caption_service.js";
 import { type JobContext, type JobQueue, QueueFullError } from "../queue/types.js";
 import { type JobHandlerSpec, serveJobs } from "./handlers.js";
@@ -70,7 +72,17 @@ export function workerCaptionJobs(captionerFor: (model: string) => Promise<Capti
       const { model, images, options } = job.payload;
       const captioner = await captionerFor(model);
       if (Array.isArray(options.prompt) && options.prompt.length !== images.length) {
-        throw new GenerationOptionsError(`got ${options.prompt.length} prompts for ${images.length} images; give one prompt, or one per image`);
+        throw new Error(refusalMessage("invalid_option", `got ${options.prompt.length} prompts for ${images.length} images; give one prompt, or one per image`));
+      }
+      // What only the model can check (its defaults, the prompt's tokens, its positions): the API
+      // node has no model, so a refusal goes back as the client's 400, not as a worker failure.
+      for (const prompt of new Set([options.prompt].flat())) {
+        try {
+          resolveOptions(options, captioner.defaults, captioner.promptLength(prompt), captioner.model.maxPositions);
+        } catch (error) {
+          if (error instanceof GenerationOptionsError) throw new Error(refusalMessage(error.code, withKwargNames(error.message)));
+          throw error;
+        }
       }
       const captions: ApiCaption[][] = [];
       const batches: JobBatch[] = [];
