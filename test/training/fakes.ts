@@ -45,6 +45,29 @@ export class QuadraticStep implements GradientStep {
   async release(): Promise<void> {}
 }
 
+/**
+ * A loss that is a mean over target tokens, like the captioning loss: each target token pulls every
+ * weight towards id / 100. Accumulating micro-batches weighted by their tokens must give its whole-batch gradient.
+ */
+export class TokenMeanStep extends QuadraticStep {
+  override async run(batch: TrainingBatch): Promise<GradientResult> {
+    this.runs.push(batch);
+    const targets = batch.labels.flatMap((row) => row.slice(1).filter((id) => id !== -100).map((id) => id / 100));
+    let loss = 0;
+    const grads = new Map<string, Float32Array>();
+    for (const p of this.params) {
+      const g = new Float32Array(p.values.length);
+      for (let i = 0; i < g.length; i++) {
+        let sum = 0;
+        for (const t of targets) (sum += p.values[i]! - t), (loss += (0.5 * (p.values[i]! - t) ** 2) / targets.length);
+        g[i] = sum / targets.length;
+      }
+      grads.set(p.name, g);
+    }
+    return { loss, grads };
+  }
+}
+
 /** SGD with momentum 0.9 and global-norm clipping. */
 export class MomentumSgd implements Optimizer {
   private steps = 0;
@@ -78,12 +101,12 @@ export class MomentumSgd implements Optimizer {
 }
 
 /** A backend over the fakes; `steps` collects every step it created (to inspect the runs). */
-export function fakeBackend(prefix = "text_decoder.", failAtRun = Infinity): TrainingBackend & { steps: QuadraticStep[] } {
+export function fakeBackend(prefix = "text_decoder.", failAtRun = Infinity, Step: typeof QuadraticStep = QuadraticStep): TrainingBackend & { steps: QuadraticStep[] } {
   const steps: QuadraticStep[] = [];
   return {
     steps,
     async createStep(folder) {
-      const step = new QuadraticStep(trainableFrom(folder, prefix), failAtRun);
+      const step = new Step(trainableFrom(folder, prefix), failAtRun);
       steps.push(step);
       return step;
     },
