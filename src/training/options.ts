@@ -4,8 +4,8 @@
 // its flags from this table and the README's table is written from it.
 import type { ScheduleKind } from "./schedule.js";
 
-/** How a flag's text becomes the value: a whole number ≥ min, a number > 0 or ≥ 0, or a switch. */
-export type FlagKind = { type: "int"; min: number } | { type: "number"; positive: boolean } | { type: "switch" };
+/** How a flag's text becomes the value: a whole number ≥ min, a number in a range (`above`: exclusive lower bound), or a switch. */
+export type FlagKind = { type: "int"; min: number } | { type: "number"; min: number; max: number; above?: boolean } | { type: "switch" };
 
 interface Setting<T> {
   default: T;
@@ -20,10 +20,10 @@ const setting = <T>(s: Setting<T>): Setting<T> => s;
 export const TRAINING_SETTINGS = {
   epochs: setting({ default: 30, help: "passes over every (image, caption) pair", flag: "--epochs <n>", kind: { type: "int", min: 1 } }),
   maxSteps: setting<number | null>({ default: null, help: "stop after this many optimiser steps (the schedule then decays over them)", flag: "--max-steps <n>", kind: { type: "int", min: 1 } }),
-  lr: setting({ default: 1e-3, help: "peak learning rate (AdamW)", flag: "--lr <x>", kind: { type: "number", positive: true } }),
+  lr: setting({ default: 1e-3, help: "peak learning rate (AdamW)", flag: "--lr <x>", kind: { type: "number", min: 0, max: Infinity, above: true } }),
   batchSize: setting({ default: 32, help: "(image, caption) pairs per optimiser step", flag: "--batch-size <n>", kind: { type: "int", min: 1 } }),
   trainVision: setting({ default: false, help: "train the vision encoder too (default: frozen, its features computed once per image)", flag: "--train-vision", kind: { type: "switch" } }),
-  labelSmoothing: setting({ default: 0.1, help: "label smoothing of the captioning loss", flag: "--label-smoothing <x>", kind: { type: "number", positive: false } }),
+  labelSmoothing: setting({ default: 0.1, help: "label smoothing of the captioning loss", flag: "--label-smoothing <x>", kind: { type: "number", min: 0, max: 1 } }),
   seed: setting({ default: 0, help: "seed of the shuffling; a run is repeatable from it", flag: "--seed <n>", kind: { type: "int", min: 0 } }),
   weightDecay: setting({ default: 0.01, help: "AdamW's decoupled weight decay, on every trainable tensor" }),
   betas: setting<readonly [number, number]>({ default: [0.9, 0.999], help: "AdamW's moment decay rates" }),
