@@ -18,7 +18,7 @@ import { type CaptionPair, batchesOf, captionPairs, collate, Prng, shuffledOrder
 import { buildImageCache, type ImageCache } from "./image_cache.js";
 import type { TrainingSettings } from "./options.js";
 import { learningRate, type Schedule } from "./schedule.js";
-import type { GradientResult, GradientStep, Optimizer, TrainableTensor, TrainingBackend, TrainingBatch } from "./step.js";
+import type { GradientResult, GradientStep, Optimizer, TrainingBackend, TrainingBatch } from "./step.js";
 
 export interface FineTuneRequest {
   /** The source checkpoint folder (config.json, weights, tokenizer and processor files). */
@@ -98,91 +98,175 @@ export const stateFile = (out: string) => path.join(runFolder(out), "state.safet
  */
 export async function fineTune(request: FineTuneRequest): Promise<FineTuneResult> {
   const started = performance.now();
-  const { settings, out } = request;
-  const say = request.onMessage ?? (() => {});
   const model = path.resolve(request.model);
-  if (path.resolve(out) === model) throw new TrainingSetupError(`--out ${out} is the model folder itself; write the fine-tuned model to another folder`);
+  if (path.resolve(request.out) === model) throw new TrainingSetupError(`--out ${request.out} is the model folder itself; write the fine-tuned model to another folder`);
+  const data = await prepareData(request, model);
+  try {
+    const { settings } = request;
+    const gradient = await request.backend.createStep(model, { labelSmoothing: settings.labelSmoothing, trainVision: settings.trainVision, threads: settings.threads });
+    try {
+      const optimizer = request.backend.createOptimizer(gradient.params, { betas: settings.betas, eps: settings.eps, weightDecay: settings.weightDecay, clipGradNorm: settings.clipGradNorm });
+      const run: RunProgress["run"] = { model, train: path.resolve(request.train), validation: path.resolve(request.validation), pairs: data.pairs.length, settings: resultSettings(settings) };
+      const state = await startOrResume(request, run, gradient, optimizer);
+      const training = new TrainingRun(request, model, data, state, gradient, optimizer);
+      await training.complete();
+      return { ...training.result(), wall_seconds: (performance.now() - started) / 1000 };
+    } finally {
+      await gradient.release();
+    }
+  } finally {
+    data.release();
+  }
+}
+
+/** The pairs and the cached images of both splits, read and computed once with the source model. */
+interface TrainingData {
+  pairs: CaptionPair[];
+  trainImages: ImageCache;
+  validation: DatasetItem[];
+  validationPixels: ImageCache;
+  special: { bos: number; pad: number };
+  release(): void;
+}
+
+async function prepareData(request: FineTuneRequest, model: string): Promise<TrainingData> {
+  const { settings, out } = request;
   const train = openTrainSplit(request.train).items;
   const validation = openDataset(request.validation).items;
-
   const source = await loadCaptionModel(model, { threads: settings.threads, lowering: { fused: false, quantize: "none" } });
-  let pairs: CaptionPair[];
-  let trainImages: ImageCache;
-  let validationPixels: ImageCache;
+  const caches: ImageCache[] = [];
   try {
-    pairs = captionPairs(train, source.tokenizer, source.maxPositions);
-    say(`${pairs.length} (image, caption) pairs from ${train.length} images; caching ${settings.trainVision ? "pixels" : "vision features"}`);
-    trainImages = await cacheImages(source, train, settings.trainVision ? "pixels" : "features", settings, path.join(runFolder(out), "train_images.f32"));
-    validationPixels = await cacheImages(source, validation, "pixels", settings, path.join(runFolder(out), "validation_pixels.f32"));
+    const pairs = captionPairs(train, source.tokenizer, source.maxPositions);
+    request.onMessage?.(`${pairs.length} (image, caption) pairs from ${train.length} images; caching ${settings.trainVision ? "pixels" : "vision features"}`);
+    caches.push(await cacheImages(source, train, settings.trainVision ? "pixels" : "features", settings, path.join(runFolder(out), "train_images.f32")));
+    caches.push(await cacheImages(source, validation, "pixels", settings, path.join(runFolder(out), "validation_pixels.f32")));
+    const [trainImages, validationPixels] = caches as [ImageCache, ImageCache];
+    return { pairs, trainImages, validation, validationPixels, special: source.special, release: () => caches.forEach((c) => c.release()) };
+  } catch (error) {
+    caches.forEach((c) => c.release());
+    throw error;
   } finally {
     await source.release();
   }
-  const { special } = source;
-  const stepsPerEpoch = Math.ceil(pairs.length / settings.batchSize);
-  const totalSteps = settings.maxSteps ?? settings.epochs * stepsPerEpoch;
-  const epochs = Math.ceil(totalSteps / stepsPerEpoch);
-  const schedule: Schedule = { kind: settings.schedule, lr: settings.lr, warmupSteps: settings.warmupSteps, totalSteps };
-  const run: RunProgress["run"] = { model, train: path.resolve(request.train), validation: path.resolve(request.validation), pairs: pairs.length, settings: resultSettings(settings) };
+}
 
-  const gradient = await request.backend.createStep(model, { labelSmoothing: settings.labelSmoothing, trainVision: settings.trainVision, threads: settings.threads });
-  try {
-    const optimizer = request.backend.createOptimizer(gradient.params, { betas: settings.betas, eps: settings.eps, weightDecay: settings.weightDecay, clipGradNorm: settings.clipGradNorm });
-    const state = await startOrResume(request, run, gradient, optimizer, say);
-    const save = () => saveTrainingState(stateFile(out), state, gradient.params, optimizer.state());
-    const validate = async (folder: string) => scoreValidation(folder, validation, validationPixels, settings);
+/** A run in progress: its counters (saved with the parameters and the optimiser) and what advances them. */
+class TrainingRun {
+  private readonly settings: TrainingSettings;
+  private readonly schedule: Schedule;
+  private readonly stepsPerEpoch: number;
+  private lastSave = performance.now();
+  /** This process's steps and their seconds, for steps/s and the ETA. */
+  private stepsHere = 0;
+  private secondsHere = 0;
 
+  constructor(
+    private readonly request: FineTuneRequest,
+    private readonly model: string,
+    private readonly data: TrainingData,
+    private readonly state: RunProgress,
+    private readonly gradient: GradientStep,
+    private readonly optimizer: Optimizer,
+  ) {
+    this.settings = request.settings;
+    this.stepsPerEpoch = Math.ceil(data.pairs.length / this.settings.batchSize);
+    const totalSteps = this.settings.maxSteps ?? this.settings.epochs * this.stepsPerEpoch;
+    this.schedule = { kind: this.settings.schedule, lr: this.settings.lr, warmupSteps: this.settings.warmupSteps, totalSteps };
+  }
+
+  private get totalSteps(): number {
+    return this.schedule.totalSteps;
+  }
+
+  /** Validation before training, then epochs until the last step, each validated (a resume picks up wherever the state left off). */
+  async complete(): Promise<void> {
+    const { state } = this;
     if (state.before === null) {
-      say(`validating ${model} before training (${validation.length} images)`);
-      state.before = await validate(model);
-      save();
+      this.say(`validating ${this.model} before training (${this.data.validation.length} images)`);
+      state.before = await this.validate(this.model);
+      this.save();
     }
-    const runBatch = (rows: readonly number[]) => batchGradient(gradient, rows.map((i) => pairs[i]!), trainImages, special, settings);
-    let lastSave = performance.now();
-    const resumedAt = state.step;
-    const processStart = performance.now();
-    while (state.validation.length < state.epochsDone || state.step < totalSteps) {
-      if (state.validation.length < state.epochsDone) {
-        await validateEpoch(state, request, gradient.params, validate, say);
-        save();
-        continue;
-      }
-      const rng = Prng.fromState(state.epochRngState);
-      const batches = batchesOf(shuffledOrder(pairs.length, rng), settings.batchSize);
-      while (state.batchesDone < batches.length && state.step < totalSteps) {
-        const t0 = performance.now();
-        const { loss, grads } = await runBatch(batches[state.batchesDone]!);
-        const lr = learningRate(state.step, schedule);
-        optimizer.step(grads, lr);
-        state.seconds += (performance.now() - t0) / 1000;
-        state.step += 1;
-        state.batchesDone += 1;
-        state.epochLossSum += loss;
-        const rate = (state.step - resumedAt) / Math.max((performance.now() - processStart) / 1000, 1e-9);
-        request.onProgress?.({ step: state.step, totalSteps, epoch: state.epochsDone + 1, epochs, loss, lr, stepsPerSecond: rate, etaMs: ((totalSteps - state.step) / rate) * 1000 });
-        if (performance.now() - lastSave >= settings.saveStateSeconds * 1000) (save(), (lastSave = performance.now()));
-      }
-      state.trainLoss.push(state.epochLossSum / state.batchesDone);
-      state.epochsDone += 1;
-      state.batchesDone = 0;
-      state.epochLossSum = 0;
-      state.epochRngState = rng.state;
-      save();
-      lastSave = performance.now();
+    while (state.validation.length < state.epochsDone || state.step < this.totalSteps) {
+      if (state.validation.length < state.epochsDone) await this.validateEpoch();
+      else await this.trainEpoch();
+      this.save();
     }
-    await fs.rm(path.join(runFolder(out), "epoch"), { recursive: true, force: true });
+    await fs.rm(path.join(runFolder(this.request.out), "epoch"), { recursive: true, force: true });
+  }
+
+  result(): Omit<FineTuneResult, "wall_seconds"> {
+    const { state } = this;
     return {
-      out,
+      out: this.request.out,
       steps: state.step,
       seconds: state.seconds,
-      wall_seconds: (performance.now() - started) / 1000,
       train_loss: state.trainLoss,
       best_epoch: state.bestEpoch,
-      validation: { before: state.before, after: state.validation[state.bestEpoch - 1]!, epochs: state.validation },
+      validation: { before: state.before!, after: state.validation[state.bestEpoch - 1]!, epochs: state.validation },
     };
-  } finally {
-    await gradient.release();
-    trainImages.release();
-    validationPixels.release();
+  }
+
+  /** The rest of the current epoch (its order drawn again from the saved generator state). */
+  private async trainEpoch(): Promise<void> {
+    const { state, settings } = this;
+    const rng = Prng.fromState(state.epochRngState);
+    const batches = batchesOf(shuffledOrder(this.data.pairs.length, rng), settings.batchSize);
+    while (state.batchesDone < batches.length && state.step < this.totalSteps) {
+      const t0 = performance.now();
+      const rows = batches[state.batchesDone]!.map((i) => this.data.pairs[i]!);
+      const { loss, grads } = await batchGradient(this.gradient, rows, this.data.trainImages, this.data.special, settings);
+      const lr = learningRate(state.step, this.schedule);
+      this.optimizer.step(grads, lr);
+      const seconds = (performance.now() - t0) / 1000;
+      state.seconds += seconds;
+      state.step += 1;
+      state.batchesDone += 1;
+      state.epochLossSum += loss;
+      this.progress(loss, lr, seconds);
+      if (performance.now() - this.lastSave >= settings.saveStateSeconds * 1000) this.save();
+    }
+    state.trainLoss.push(state.epochLossSum / state.batchesDone);
+    state.epochsDone += 1;
+    state.batchesDone = 0;
+    state.epochLossSum = 0;
+    state.epochRngState = rng.state;
+  }
+
+  private progress(loss: number, lr: number, seconds: number): void {
+    this.stepsHere += 1;
+    this.secondsHere += seconds;
+    const rate = this.stepsHere / Math.max(this.secondsHere, 1e-9);
+    const { step } = this.state;
+    const epochs = Math.ceil(this.totalSteps / this.stepsPerEpoch);
+    this.request.onProgress?.({ step, totalSteps: this.totalSteps, epoch: this.state.epochsDone + 1, epochs, loss, lr, stepsPerSecond: rate, etaMs: ((this.totalSteps - step) / rate) * 1000 });
+  }
+
+  /** Saves the model after an epoch, scores it on the validation split and keeps it as the output when it is the best so far. */
+  private async validateEpoch(): Promise<void> {
+    const { state } = this;
+    const epoch = state.validation.length + 1;
+    const folder = path.join(runFolder(this.request.out), "epoch");
+    await fs.rm(folder, { recursive: true, force: true });
+    saveModelFolder(this.model, folder, this.gradient.params);
+    const scores = await this.validate(folder);
+    const best = state.bestEpoch === 0 || scores.CIDEr > state.validation[state.bestEpoch - 1]!.CIDEr;
+    if (best) promoteModelFolder(folder, this.request.out);
+    state.validation.push(scores);
+    if (best) state.bestEpoch = epoch;
+    this.say(`epoch ${epoch}: train loss ${state.trainLoss[epoch - 1]!.toFixed(4)}, validation CIDEr-D ${scores.CIDEr.toFixed(4)} BLEU-4 ${scores.Bleu_4.toFixed(4)}${best ? " (best so far: kept)" : ""}`);
+  }
+
+  private validate(folder: string): Promise<ValidationScores> {
+    return scoreValidation(folder, this.data.validation, this.data.validationPixels, this.settings);
+  }
+
+  private save(): void {
+    saveTrainingState(stateFile(this.request.out), this.state, this.gradient.params, this.optimizer.state());
+    this.lastSave = performance.now();
+  }
+
+  private say(line: string): void {
+    this.request.onMessage?.(line);
   }
 }
 
@@ -207,7 +291,8 @@ function resultSettings(s: TrainingSettings): Partial<TrainingSettings> {
 }
 
 /** A fresh run, or the saved one (parameters and optimiser restored) when resuming. */
-async function startOrResume(request: FineTuneRequest, run: RunProgress["run"], gradient: GradientStep, optimizer: Optimizer, say: (line: string) => void): Promise<RunProgress> {
+async function startOrResume(request: FineTuneRequest, run: RunProgress["run"], gradient: GradientStep, optimizer: Optimizer): Promise<RunProgress> {
+  const say = request.onMessage ?? (() => {});
   const file = stateFile(request.out);
   const saved = await fs.access(file).then(
     () => true,
@@ -229,26 +314,6 @@ async function startOrResume(request: FineTuneRequest, run: RunProgress["run"], 
   optimizer.load(state.optimizer);
   say(`resuming at step ${state.progress.step} (epoch ${state.progress.epochsDone + 1})`);
   return state.progress;
-}
-
-/** Saves the model after an epoch, scores it on the validation split and keeps it as the output when it is the best so far. */
-async function validateEpoch(
-  state: RunProgress,
-  request: FineTuneRequest,
-  params: readonly TrainableTensor[],
-  validate: (folder: string) => Promise<ValidationScores>,
-  say: (line: string) => void,
-): Promise<void> {
-  const epoch = state.validation.length + 1;
-  const folder = path.join(runFolder(request.out), "epoch");
-  await fs.rm(folder, { recursive: true, force: true });
-  saveModelFolder(request.model, folder, params);
-  const scores = await validate(folder);
-  const best = state.bestEpoch === 0 || scores.CIDEr > state.validation[state.bestEpoch - 1]!.CIDEr;
-  if (best) promoteModelFolder(folder, request.out);
-  state.validation.push(scores);
-  if (best) state.bestEpoch = epoch;
-  say(`epoch ${epoch}: train loss ${state.trainLoss[epoch - 1]!.toFixed(4)}, validation CIDEr-D ${scores.CIDEr.toFixed(4)} BLEU-4 ${scores.Bleu_4.toFixed(4)}${best ? " (best so far: kept)" : ""}`);
 }
 
 /** Greedy captions of the validation images by the model in `folder`, scored against their references. */
