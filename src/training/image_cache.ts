@@ -7,6 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 export interface ImageCache {
+  /** The shape of one image's row (`[tokens, hidden]` features, `[3, S, S]` pixels). */
+  readonly rowShape: readonly number[];
   /** Floats per image. */
   readonly rowLength: number;
   readonly count: number;
@@ -29,14 +31,15 @@ export interface ImageCacheOptions {
 
 /**
  * Fills a cache of `count` images by calling `compute(start, end)` (rows of images start..end-1)
- * chunk by chunk. `await buildImageCache(600, 17 * 32, (a, b) => encode(a, b), opts)`
+ * chunk by chunk. `await buildImageCache(600, [17, 32], (a, b) => encode(a, b), opts)`
  */
 export async function buildImageCache(
   count: number,
-  rowLength: number,
+  rowShape: readonly number[],
   compute: (start: number, end: number) => Promise<Float32Array>,
   opts: ImageCacheOptions,
 ): Promise<ImageCache> {
+  const rowLength = rowShape.reduce((a, b) => a * b, 1);
   const inMemory = count * rowLength * 4 <= opts.memoryBytes;
   const memory = inMemory ? new Float32Array(count * rowLength) : null;
   let fd: number | null = null;
@@ -57,12 +60,14 @@ export async function buildImageCache(
     if (fd !== null) (fs.closeSync(fd), fs.rmSync(opts.file, { force: true }));
     throw error;
   }
-  if (memory) return memoryCache(memory, rowLength, count);
-  return fileCache(fd!, opts.file, rowLength, count);
+  if (memory) return memoryCache(memory, rowShape, count);
+  return fileCache(fd!, opts.file, rowShape, count);
 }
 
-function memoryCache(data: Float32Array, rowLength: number, count: number): ImageCache {
+function memoryCache(data: Float32Array, rowShape: readonly number[], count: number): ImageCache {
+  const rowLength = rowShape.reduce((a, b) => a * b, 1);
   return {
+    rowShape,
     rowLength,
     count,
     onDisk: false,
@@ -75,10 +80,12 @@ function memoryCache(data: Float32Array, rowLength: number, count: number): Imag
   };
 }
 
-function fileCache(fd: number, file: string, rowLength: number, count: number): ImageCache {
+function fileCache(fd: number, file: string, rowShape: readonly number[], count: number): ImageCache {
+  const rowLength = rowShape.reduce((a, b) => a * b, 1);
   const rowBytes = rowLength * 4;
   let open = true;
   return {
+    rowShape,
     rowLength,
     count,
     onDisk: true,

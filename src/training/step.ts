@@ -13,6 +13,8 @@ export interface TrainingBatch {
   labels: number[][];
   /** Number of rows (one image per row). */
   images: number;
+  /** One row's image shape: `[tokens, hidden]` for `imageEmbeds`, `[3, S, S]` for `pixels`. */
+  imageShape: readonly number[];
   /** Vision frozen: the cached vision features of each row's image, `[rows, tokens, hidden]`. */
   imageEmbeds?: Float32Array;
   /** `--train-vision`: each row's preprocessed image, `[rows, 3, S, S]`. */

@@ -336,15 +336,13 @@ async function scoreValidation(folder: string, items: readonly DatasetItem[], pi
 async function cacheImages(model: CaptionModel, items: readonly DatasetItem[], what: "pixels" | "features", settings: TrainingSettings, file: string): Promise<ImageCache> {
   const pipeline = new Captioner(model);
   const readPixels = async (start: number, end: number) => pipeline.pixels(await Promise.all(items.slice(start, end).map((it) => readImage(it.file))));
-  const pixelsPerImage = 3 * model.imageSize ** 2;
-  let rowLength = pixelsPerImage;
+  let rowShape = [3, model.imageSize, model.imageSize];
   let compute = readPixels;
   if (what === "features") {
-    const probe = (await model.encode(await readPixels(0, 1), 1)).imageEmbeds;
-    rowLength = probe.dims.slice(1).reduce((a, b) => a * b, 1);
+    rowShape = (await model.encode(await readPixels(0, 1), 1)).imageEmbeds.dims.slice(1);
     compute = async (start, end) => (await model.encode(await readPixels(start, end), end - start)).imageEmbeds.data as Float32Array;
   }
-  return buildImageCache(items.length, rowLength, compute, { chunk: 32, memoryBytes: settings.featureMemoryBytes, file });
+  return buildImageCache(items.length, rowShape, compute, { chunk: 32, memoryBytes: settings.featureMemoryBytes, file });
 }
 
 async function readImage(file: string): Promise<Uint8Array> {
@@ -373,7 +371,8 @@ async function batchGradient(
   for (let at = 0; at < batch.length; at += size) {
     const rows = batch.slice(at, at + size);
     const rowsOfImages = images.rows(rows.map((p) => p.image));
-    parts.push({ ...collate(rows.map((p) => p.ids), special), images: rows.length, ...(settings.trainVision ? { pixels: rowsOfImages } : { imageEmbeds: rowsOfImages }) });
+    const image = settings.trainVision ? { pixels: rowsOfImages } : { imageEmbeds: rowsOfImages };
+    parts.push({ ...collate(rows.map((p) => p.ids), special), images: rows.length, imageShape: images.rowShape, ...image });
   }
   if (parts.length === 1) return gradient.run(parts[0]!);
   const tokens = parts.map((p) => targetTokens(p.labels));

@@ -12,8 +12,9 @@ for (const memoryBytes of [1 << 20, 16]) {
   test(`rows gathered by index (${memoryBytes > 16 ? "in memory" : "from a file"})`, async () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "captioner-cache-")), "sub", "rows.f32");
     const done: number[] = [];
-    const cache = await buildImageCache(5, 3, async (a, b) => rowsOf(a, b), { chunk: 2, memoryBytes, file, onProgress: (n) => done.push(n) });
+    const cache = await buildImageCache(5, [3], async (a, b) => rowsOf(a, b), { chunk: 2, memoryBytes, file, onProgress: (n) => done.push(n) });
     assert.equal(cache.onDisk, memoryBytes === 16);
+    assert.deepEqual([cache.rowShape, cache.rowLength], [[3], 3]);
     assert.deepEqual(done, [2, 4, 5]);
     assert.deepEqual(cache.rows([4, 0, 4]), Float32Array.from([12.5, 13.5, 14.5, 0.5, 1.5, 2.5, 12.5, 13.5, 14.5]));
     cache.release();
@@ -23,6 +24,6 @@ for (const memoryBytes of [1 << 20, 16]) {
 
 test("a failing chunk removes the file", async () => {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "captioner-cache-")), "rows.f32");
-  await assert.rejects(buildImageCache(4, 3, async (a) => (a === 2 ? Promise.reject(new Error("bad image")) : rowsOf(a, a + 2)), { chunk: 2, memoryBytes: 0, file }), /bad image/);
+  await assert.rejects(buildImageCache(4, [3], async (a) => (a === 2 ? Promise.reject(new Error("bad image")) : rowsOf(a, a + 2)), { chunk: 2, memoryBytes: 0, file }), /bad image/);
   assert.equal(fs.existsSync(file), false);
 });

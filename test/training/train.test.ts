@@ -42,7 +42,7 @@ test("an uninterrupted run: steps per epoch, losses, validation each epoch, the 
   assert.equal(result.steps, 3 * Math.ceil(pairs / 6));
   assert.equal(backend.steps[0]!.runs.length, result.steps);
   assert.deepEqual(backend.steps[0]!.runs.slice(0, 4).map((b) => b.images), [6, 6, 6, pairs - 18]);
-  assert.ok(backend.steps[0]!.runs.every((b) => b.imageEmbeds?.length === b.images * 17 * 32 && b.pixels === undefined));
+  assert.ok(backend.steps[0]!.runs.every((b) => b.imageEmbeds?.length === b.images * 17 * 32 && b.pixels === undefined && b.imageShape.join() === "17,32"));
   assert.equal(result.train_loss.length, 3);
   assert.equal(result.validation.epochs.length, 3);
   assert.ok(result.best_epoch >= 1 && result.best_epoch <= 3);
@@ -101,7 +101,7 @@ test("--max-steps stops mid-epoch and validates the partial epoch; --train-visio
   assert.equal(result.steps, 5);
   assert.equal(result.train_loss.length, 2);
   assert.equal(result.validation.epochs.length, 2);
-  assert.ok(backend.steps[0]!.runs.every((r) => r.pixels?.length === r.images * 3 * 32 * 32 && r.imageEmbeds === undefined));
+  assert.ok(backend.steps[0]!.runs.every((r) => r.pixels?.length === r.images * 3 * 32 * 32 && r.imageEmbeds === undefined && r.imageShape.join() === "3,32,32"));
 });
 
 test("an out folder with a run in it needs --resume; a resume with other settings is refused", async () => {
