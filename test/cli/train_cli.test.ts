@@ -59,7 +59,11 @@ test("missing or empty datasets and models are reported before any training", as
 });
 
 test("a model type without a training backend is a clear error", async () => {
-  await fails(realCli, base(tmp()), /model_type "blip" cannot be trained yet/);
+  const other = tmp();
+  for (const f of fs.readdirSync(model)) if (fs.statSync(path.join(model, f)).isFile()) fs.copyFileSync(path.join(model, f), path.join(other, f));
+  const config = JSON.parse(fs.readFileSync(path.join(model, "config.json"), "utf8"));
+  fs.writeFileSync(path.join(other, "config.json"), JSON.stringify({ ...config, model_type: "untrainable_family" }));
+  await fails(realCli, ["train", "--model", other, "--train", train, "--validation", validation, "--out", tmp()], /model_type "untrainable_family" cannot be trained yet/);
 });
 
 test("--json prints the contract's document", async () => {
