@@ -10,6 +10,7 @@ import { metricsCommand } from "./metrics.js";
 import { preprocessCommand } from "./preprocess.js";
 import { pullCommand } from "./pull.js";
 import { serveCommand } from "./serve.js";
+import { trainCommand } from "./train.js";
 import { keysCommand } from "./keys.js";
 import { workerCommand } from "./worker.js";
 
@@ -26,6 +27,7 @@ program.addCommand(metricsCommand());
 program.addCommand(preprocessCommand());
 program.addCommand(pullCommand());
 program.addCommand(serveCommand());
+program.addCommand(trainCommand());
 program.addCommand(keysCommand());
 program.addCommand(workerCommand());
 

@@ -1,6 +1,7 @@
 // safetensors writer: the inverse of the reader, streamed tensor by tensor so large models never
 // sit twice in memory. Files it writes load in transformers (`{"format": "pt"}` metadata).
 import * as fs from "node:fs";
+import { dirname } from "node:path";
 import type { DType } from "./types.js";
 
 const DTYPE_CODES: Record<DType, string> = {
@@ -16,8 +17,16 @@ export interface TensorToWrite {
   byteLength: number;
 }
 
-/** Writes `tensors` (in the given order) to `path`; the header is padded to 8 bytes as the reference does. */
-export function writeSafetensors(path: string, tensors: readonly TensorToWrite[], metadata: Record<string, string> = { format: "pt" }): void {
+export interface WriteOptions {
+  /** fsync the file before it replaces `path`, and the folder after, so a crash leaves the old file or the whole new one. */
+  durable?: boolean;
+}
+
+/**
+ * Writes `tensors` (in the given order) to `path` through a temporary file renamed into place; the
+ * header is padded to 8 bytes as the reference does. Metadata must keep `format: "pt"` for transformers.
+ */
+export function writeSafetensors(path: string, tensors: readonly TensorToWrite[], metadata: Record<string, string> = { format: "pt" }, opts: WriteOptions = {}): void {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const t of tensors) {
@@ -37,8 +46,20 @@ export function writeSafetensors(path: string, tensors: readonly TensorToWrite[]
       if (bytes.byteLength !== t.byteLength) throw new Error(`${t.name}: ${bytes.byteLength} bytes, expected ${t.byteLength}`);
       fs.writeSync(fd, bytes);
     }
+    if (opts.durable) fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
   fs.renameSync(`${path}.partial`, path);
+  if (opts.durable) fsyncFolder(dirname(path));
+}
+
+/** Makes a rename in `folder` durable (its directory entry reaches the disk). */
+export function fsyncFolder(folder: string): void {
+  const fd = fs.openSync(folder, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
