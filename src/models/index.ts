@@ -32,6 +32,9 @@ const FAMILIES: Readonly<Record<string, Family>> = {
   },
 };
 
+/** The `model_type`s whose checkpoints can be fine-tuned (their family builds training graphs). */
+export const TRAINABLE_MODEL_TYPES: readonly string[] = Object.entries(FAMILIES).filter(([, f]) => f.loadTrainable).map(([type]) => type);
+
 /** Every family's benchmark shapes: name → writer of a random checkpoint folder of that shape. */
 export const RANDOM_SHAPES: Readonly<Record<string, (folder: string, seed: number) => void>> = (() => {
   const shapes: Record<string, (folder: string, seed: number) => void> = {};

@@ -1,11 +1,13 @@
-// The training table: config.json's `model_type` → how that family trains (its gradient step and
-// optimiser). Adding a family's training is one row here, like a row of the loader table.
+// config.json's `model_type` → how that family trains (its gradient step and optimiser). Which
+// families train is the loader table's knowledge (src/models/index.ts); all train on the engine.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { TRAINABLE_MODEL_TYPES } from "../models/index.js";
+import { engineTraining } from "./engine_backend.js";
 import type { TrainingBackend } from "./step.js";
 import { TrainingSetupError } from "./train.js";
 
-export const TRAINING_BACKENDS: Readonly<Record<string, TrainingBackend>> = {};
+export const TRAINING_BACKENDS: Readonly<Record<string, TrainingBackend>> = Object.fromEntries(TRAINABLE_MODEL_TYPES.map((type) => [type, engineTraining]));
 
 /** The backend for the checkpoint in `folder`; errors name the model type and the ones that train. */
 export function trainingBackendFor(folder: string, backends: Readonly<Record<string, TrainingBackend>> = TRAINING_BACKENDS): TrainingBackend {

@@ -65,9 +65,31 @@ export class AdamW {
     return this.t;
   }
 
-  /** Clips (if configured; `grads` are scaled in place) and updates every parameter; returns the norm before clipping. */
-  step(grads: ReadonlyMap<string, Values>): number {
-    const { lr, betas: [b1, b2], eps, weightDecay, clipGradNorm: maxNorm } = this.opts;
+  /** The moments and step count, named like PyTorch's state (`exp_avg.<name>`, `exp_avg_sq.<name>`), for resuming. */
+  state(): { steps: number; buffers: Map<string, Float32Array> } {
+    const buffers = new Map<string, Float32Array>();
+    this.params.forEach((p, k) => (buffers.set(`exp_avg.${p.name}`, this.m[k]!), buffers.set(`exp_avg_sq.${p.name}`, this.v[k]!)));
+    return { steps: this.t, buffers };
+  }
+
+  /** Restores what `state()` returned; every tensor's moments must be there with the right size. */
+  load(state: { steps: number; buffers: ReadonlyMap<string, Float32Array> }): void {
+    this.params.forEach((p, k) => {
+      for (const [kind, into] of [["exp_avg", this.m[k]!], ["exp_avg_sq", this.v[k]!]] as const) {
+        const saved = state.buffers.get(`${kind}.${p.name}`);
+        if (!saved || saved.length !== into.length) throw new Error(`the optimiser state has no ${kind} of ${p.name} with ${into.length} values; was it saved for another model?`);
+        into.set(saved);
+      }
+    });
+    this.t = state.steps;
+  }
+
+  /**
+   * Clips (if configured; `grads` are scaled in place) and updates every parameter with learning rate
+   * `lr` (a schedule's value; default the configured one); returns the norm before clipping.
+   */
+  step(grads: ReadonlyMap<string, Values>, lr = this.opts.lr): number {
+    const { betas: [b1, b2], eps, weightDecay, clipGradNorm: maxNorm } = this.opts;
     const present = this.params.map((p) => grads.get(p.name));
     const given = present.filter((g): g is Values => g !== undefined);
     const norm = maxNorm === null ? globalNorm(given) : clipGradNorm(given, maxNorm);

@@ -60,12 +60,16 @@ export interface StepResult {
  * `const step = await TrainingStep.compile(model, { labelSmoothing: 0.1 }); await step.run(batch, features)`
  */
 export class TrainingStep {
+  /** The frozen vision tower, compiled on first use: not needed when image features come cached. */
+  private vision: Promise<CompiledGraph> | null = null;
+
   private constructor(
+    private readonly model: TrainableModel,
     private readonly graph: CompiledGraph,
-    private readonly vision: CompiledGraph | null,
+    private readonly runtime: RuntimeOptions,
     readonly params: readonly TrainableTensor[],
     readonly dtype: TrainDType,
-    private readonly imageSize: number,
+    readonly trainVision: boolean,
   ) {}
 
   static async compile(model: TrainableModel, opts: TrainGraphOptions, runtime: RuntimeOptions = {}): Promise<TrainingStep> {
@@ -73,33 +77,40 @@ export class TrainingStep {
     if (dtype === "float64") runtime = { ...runtime, optimization: "basic" };
     const g = model.trainingGraph(opts);
     const params = g.trainable.map(({ param }) => ({ name: param.name, shape: param.shape, values: initialValues(param, dtype) }));
-    const compiled = await CompiledGraph.compile(g, runtime);
-    const vision = opts.trainVision
-      ? null
-      : await CompiledGraph.compile(model.imageFeaturesGraph(dtype), runtime).catch(async (error: unknown) => {
-          await compiled.release();
-          throw error;
-        });
-    return new TrainingStep(compiled, vision, params, dtype, model.imageSize);
+    return new TrainingStep(model, await CompiledGraph.compile(g, runtime), runtime, params, dtype, opts.trainVision ?? false);
   }
 
-  /** Loss and gradients for `batch` on `pixels` (`[rows, 3, S, S]`, one image per caption). */
-  async run(batch: CaptionBatch, pixels: Float32Array): Promise<StepResult> {
+  /**
+   * Loss and gradients for `batch` on its images: `pixels` (`[rows, 3, S, S]`, one image per caption)
+   * or, with the vision tower frozen, the cached `imageEmbeds` of the vision tower (`[rows, ...shape]`).
+   */
+  async run(batch: CaptionBatch, image: Float32Array | { imageEmbeds: Float32Array; shape: readonly number[] }): Promise<StepResult> {
     const rows = batch.inputIds.length;
-    const S = this.imageSize;
-    const pixelTensor = new ort.Tensor(this.dtype, this.dtype === "float64" ? Float64Array.from(pixels) : pixels, [rows, 3, S, S]);
+    const widen = (a: Float32Array) => (this.dtype === "float64" ? Float64Array.from(a) : a);
     const feeds = captionFeeds(batch, this.dtype);
-    if (this.vision) feeds[trainIo.imageEmbeds] = (await this.vision.run({ [trainIo.pixelValues]: pixelTensor }))[trainIo.imageEmbeds]!;
-    else feeds[trainIo.pixelValues] = pixelTensor;
+    if (!(image instanceof Float32Array)) {
+      if (this.trainVision) throw new Error("a step that trains the vision tower takes pixels, not cached image features");
+      feeds[trainIo.imageEmbeds] = new ort.Tensor(this.dtype, widen(image.imageEmbeds), [rows, ...image.shape]);
+    } else {
+      const S = this.model.imageSize;
+      const pixels = new ort.Tensor(this.dtype, widen(image), [rows, 3, S, S]);
+      if (this.trainVision) feeds[trainIo.pixelValues] = pixels;
+      else feeds[trainIo.imageEmbeds] = (await (await this.visionGraph()).run({ [trainIo.pixelValues]: pixels }))[trainIo.imageEmbeds]!;
+    }
     for (const p of this.params) feeds[p.name] = new ort.Tensor(this.dtype, p.values, p.shape as number[]);
     const out = await this.graph.run(feeds);
     const grads = new Map(this.params.map((p) => [p.name, out[trainIo.grad(p.name)]!.data as Values]));
     return { loss: Number(out[trainIo.loss]!.data[0]), grads };
   }
 
+  private visionGraph(): Promise<CompiledGraph> {
+    this.vision ??= CompiledGraph.compile(this.model.imageFeaturesGraph(this.dtype), this.runtime);
+    return this.vision;
+  }
+
   async release(): Promise<void> {
     await this.graph.release();
-    await this.vision?.release();
+    await (await this.vision?.catch(() => null))?.release();
   }
 }
 

@@ -1,0 +1,36 @@
+// The training loop's backend on our engine: a TrainableModel's compiled step (loss and gradients of
+// its trainable weights) as a GradientStep, AdamW as the Optimizer. Every family that the loader
+// table can train (`loadTrainableModel`) trains through this.
+import { loadTrainableModel } from "../models/index.js";
+import { AdamW } from "./optimizer.js";
+import type { GradientResult, GradientStep, GradientStepOptions, TrainableTensor, TrainingBackend, TrainingBatch } from "./step.js";
+import { TrainingStep } from "./train_graph.js";
+
+class EngineGradientStep implements GradientStep {
+  constructor(private readonly step: TrainingStep) {}
+
+  static async create(folder: string, opts: GradientStepOptions): Promise<EngineGradientStep> {
+    const model = loadTrainableModel(folder);
+    return new EngineGradientStep(await TrainingStep.compile(model, { labelSmoothing: opts.labelSmoothing, trainVision: opts.trainVision }, { threads: opts.threads }));
+  }
+
+  /** float32 training: the step's weights are Float32Arrays. */
+  get params(): readonly TrainableTensor[] {
+    return this.step.params as readonly TrainableTensor[];
+  }
+
+  async run(batch: TrainingBatch): Promise<GradientResult> {
+    const image = batch.pixels ?? { imageEmbeds: batch.imageEmbeds!, shape: batch.imageShape };
+    const { loss, grads } = await this.step.run(batch, image);
+    return { loss, grads: grads as Map<string, Float32Array> };
+  }
+
+  release(): Promise<void> {
+    return this.step.release();
+  }
+}
+
+export const engineTraining: TrainingBackend = {
+  createStep: (folder, opts) => EngineGradientStep.create(folder, opts),
+  createOptimizer: (params, opts) => new AdamW(params, { lr: 0, ...opts }),
+};
