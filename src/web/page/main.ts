@@ -58,7 +58,16 @@ function showPreviews(): void {
   const files = [...(fileInput.files ?? [])];
   previewUrls = files.map((f) => URL.createObjectURL(f));
   previews.replaceChildren(
-    ...files.map((f, i) => h("li", {}, h("img", { src: previewUrls[i], alt: "", width: 48, height: 48 }), h("span", {}, f.name), h("span", { class: "hint" }, ` ${size(f.size)}`))),
+    ...files.map((f, i) =>
+      h(
+        "li",
+        {},
+        // Only images get a thumbnail; anything else is still sent, and the server says what it is.
+        f.type.startsWith("image/") ? h("img", { src: previewUrls[i], alt: "", width: 48, height: 48 }) : h("span", { class: "no-thumb", "aria-hidden": "true" }),
+        h("span", {}, f.name),
+        h("span", { class: "hint" }, ` ${size(f.size)}${f.type && !f.type.startsWith("image/") ? `, ${f.type}` : ""}`),
+      ),
+    ),
   );
 }
 

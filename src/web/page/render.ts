@@ -48,7 +48,7 @@ function tags(list: Tag[] | undefined): HTMLElement | null {
         h(
           "li",
           { class: `tag tag-${t.source ?? "other"}` },
-          t.tag,
+          h("span", { class: "tag-name" }, t.tag),
           h("span", { class: "visually-hidden" }, [t.source, typeof t.score === "number" ? `score ${t.score.toFixed(2)}` : ""].filter(Boolean).map((s) => `, ${s}`).join("")),
         ),
       ),
@@ -86,7 +86,7 @@ function colors(c: Colors | undefined): HTMLElement | null {
       ? h(
           "ul",
           { class: "palette", "aria-label": "Palette, largest share first" },
-          ...palette.map((p) => h("li", {}, colorLabel(p), typeof p.share === "number" ? h("span", { class: "share" }, ` ${percent(p.share)}`) : null)),
+          ...palette.map((p) => h("li", {}, colorLabel(p), typeof p.share === "number" ? h("span", { class: "share" }, percent(p.share)) : null)),
         )
       : null,
     h(
