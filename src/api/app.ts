@@ -1,5 +1,6 @@
 // The Fastify app: shared infrastructure first (services, errors, auth, metrics, OpenAPI), then one
-// encapsulated plugin per group of routes. `buildApp` never listens: `serve` does, tests inject.
+// encapsulated plugin per group of routes, the web page last. `buildApp` never listens: `serve` does,
+// tests inject.
 import type { Duplex } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { authPlugin } from "./plugins/auth.js";
@@ -14,6 +15,7 @@ import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { modelRoutes } from "./routes/models.js";
 import { pocRoutes } from "./routes/poc.js";
+import { webRoutes } from "./routes/web.js";
 import type { Services } from "./services.js";
 
 export interface AppOptions {
@@ -56,6 +58,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(captionRoutes);
   await app.register(jobRoutes);
   await app.register(adminRoutes);
+  await app.register(webRoutes);
   return app;
 }
 
