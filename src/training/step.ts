@@ -22,16 +22,16 @@ export interface TrainingBatch {
 }
 
 /** A trainable weight: its Hugging Face name, shape and current values (updated in place by the optimiser). */
-export interface TrainableTensor {
+export interface TrainableTensor<V extends Float32Array | Float64Array = Float32Array> {
   readonly name: string;
   readonly shape: readonly number[];
-  readonly values: Float32Array;
+  readonly values: V;
 }
 
 /** The loss of a batch and the gradient of every trainable tensor, by name. */
-export interface GradientResult {
+export interface GradientResult<V extends Float32Array | Float64Array = Float32Array> {
   loss: number;
-  grads: Map<string, Float32Array>;
+  grads: Map<string, V>;
 }
 
 /** One forward+backward pass over the current values of `params`. */

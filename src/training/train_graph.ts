@@ -4,6 +4,7 @@
 import { CompiledGraph, ort, type RuntimeOptions } from "../engine/runtime.js";
 import type { Param } from "../engine/graph.js";
 import { BLOCKED } from "../models/decoder_state.js";
+import type { GradientResult, TrainableTensor } from "./step.js";
 import { type TrainableModel, type TrainDType, type TrainGraphOptions, trainIo } from "../models/trainable.js";
 
 export { trainIo, type TrainDType, type TrainGraphOptions };
@@ -40,20 +41,9 @@ export function captionFeeds(batch: CaptionBatch, dtype: TrainDType): Record<str
   };
 }
 
+/** float64 graphs (checks against float64 references) hold float64 weights and gradients. */
 type Values = Float32Array | Float64Array;
-
-/** A trainable weight's current values, owned by JS (the optimiser updates them in place). */
-export interface TrainableTensor {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly values: Values;
-}
-
-/** Loss and gradients of one batch. */
-export interface StepResult {
-  loss: number;
-  grads: Map<string, Values>;
-}
+type StepResult = GradientResult<Values>;
 
 /**
  * A compiled training graph and the values of its trainable weights (initially the checkpoint's).
@@ -67,7 +57,7 @@ export class TrainingStep {
     private readonly model: TrainableModel,
     private readonly graph: CompiledGraph,
     private readonly runtime: RuntimeOptions,
-    readonly params: readonly TrainableTensor[],
+    readonly params: readonly TrainableTensor<Values>[],
     readonly dtype: TrainDType,
     readonly trainVision: boolean,
   ) {}

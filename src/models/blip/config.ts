@@ -5,6 +5,7 @@
 // parsing and writing back (`toHfConfigJson`) cannot drift apart.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { CheckpointGenerationConfig } from "../caption_model.js";
 
 /** A config.json that is not a BLIP config or has a bad value; the message names the key to fix. */
 export class BlipConfigError extends Error {
@@ -12,17 +13,7 @@ export class BlipConfigError extends Error {
 }
 
 /** Generation defaults carried by `text_config` (BLIP's `generate()` builds its GenerationConfig from them). */
-export interface BlipGenerationDefaults {
-  readonly maxLength: number;
-  readonly minLength: number;
-  readonly doSample: boolean;
-  readonly earlyStopping: boolean | "never";
-  readonly numBeams: number;
-  readonly numReturnSequences: number;
-  readonly lengthPenalty: number;
-  readonly repetitionPenalty: number;
-  readonly noRepeatNgramSize: number;
-}
+export type BlipGenerationDefaults = CheckpointGenerationConfig;
 
 /** The ViT image encoder (`vision_config`). */
 export interface BlipVisionConfig {
