@@ -2,15 +2,16 @@
 // multipart file field `image` → {"caption": "..."}. It captions with the configured model named
 // `blip`, or, when no model has that name, the first configured model.
 import type { FastifyInstance } from "fastify";
-import { errors, fileField } from "../schemas.js";
-import { acceptMultipart, multipartImages, requireImageField } from "./input.js";
+import { errors, featureProperties, featureResultProperties, fileField } from "../schemas.js";
+import { describeImages } from "../../serving/describe.js";
+import { acceptMultipart, type FeatureFields, featureRequest, multipartImages, requireImageField } from "./input.js";
 import { security } from "../plugins/auth.js";
 import { ApiError } from "../plugins/errors.js";
 
 export async function pocRoutes(app: FastifyInstance): Promise<void> {
-  const { config, captions, defaultModel } = app.services;
+  const { config, captions, defaultModel, restyler } = app.services;
   await acceptMultipart(app, config.limits);
-  app.post(
+  app.post<{ Querystring: FeatureFields }>(
     "/image2caption/blip",
     {
       onRequest: app.authorize("user"),
@@ -21,6 +22,7 @@ export async function pocRoutes(app: FastifyInstance): Promise<void> {
         description: `Multipart form with one file field \`image\`. Uses the model named \`blip\`, else the first configured model (here: \`${defaultModel}\`).`,
         consumes: ["multipart/form-data"],
         security: security("user"),
+        querystring: { type: "object", additionalProperties: false, properties: featureProperties(restyler.styles, config.llm.defaultStyle) },
         body: {
           content: {
             "multipart/form-data": {
@@ -31,8 +33,11 @@ export async function pocRoutes(app: FastifyInstance): Promise<void> {
         response: {
           200: {
             type: "object",
-            required: ["caption"],
-            properties: { caption: { type: "string" }, model: { type: "string", description: "the configured model that captioned it" } },
+            properties: {
+              caption: { type: "string", description: "present unless features leaves out caption" },
+              model: { type: "string", description: "the configured model that captioned it" },
+              ...featureResultProperties,
+            },
           },
           ...errors(400, 401, 403, 404, 413, 415, 503, 504),
         },
@@ -42,8 +47,9 @@ export async function pocRoutes(app: FastifyInstance): Promise<void> {
       if (!request.isMultipart()) {
         throw new ApiError(415, "unsupported_content_type", "send a multipart/form-data body with the file in field \"image\", e.g. curl -F 'image=@photo.jpg;type=image/jpeg'");
       }
-      const [captionList] = await captions.caption(defaultModel, multipartImages(request.body as Record<string, unknown>), {});
-      return { caption: captionList![0]!.text, model: defaultModel };
+      const images = multipartImages(request.body as Record<string, unknown>);
+      const [{ captions: list, ...extras }] = (await describeImages({ captions, restyler, limits: config.limits }, defaultModel, images, {}, featureRequest(request.query))) as [Awaited<ReturnType<typeof describeImages>>[number]];
+      return { ...(list ? { caption: list[0]!.text } : {}), model: defaultModel, ...extras };
     },
   );
 }
