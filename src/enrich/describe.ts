@@ -184,7 +184,7 @@ async function readMetadata(file: string): Promise<Set<string>> {
       // a line another tool broke: left as it is; its image is described again
     }
   }
-  if (complete.length !== lines.length) await fs.writeFile(file, complete.join("\n"));
+  if (complete.length !== lines.length) await fs.writeFile(file, complete.filter((l) => l !== "").map((l) => `${l}\n`).join(""));
   return done;
 }
 
