@@ -3,9 +3,14 @@
 // on request, and the OpenAPI document describing every new field.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { goldenImage, multipart, pocUpload, testApp } from "../helpers/app.js";
+import { buildApp } from "../../src/api/app.js";
+import { openServices } from "../../src/api/services.js";
+import { ConfigError, loadServerConfig } from "../../src/serving/config.js";
+import { startFakeLlm, streamReply } from "../enrich/fake_llm.js";
+import { goldenImage, multipart, pocUpload, testApp, testConfig } from "../helpers/app.js";
 import { repoRoot } from "../helpers/golden.js";
 
 // "two small blue circles on a red background" (64×64).
@@ -118,4 +123,30 @@ test("the OpenAPI document describes features, colours, tags and descriptions", 
   } finally {
     await t.app.close();
   }
+});
+
+test("the server's llm section: a configured endpoint writes descriptions in configured styles; a bad section is refused at start", async () => {
+  const fake = await startFakeLlm();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llm-config-"));
+  const file = path.join(dir, "c.json");
+  fs.writeFileSync(file, JSON.stringify({ llm: { baseURL: fake.baseURL, model: "fake-vision", styles: { seo: { prompt: "Title for {{caption}}", fallback: "short" } } } }));
+  const config = { ...testConfig(), llm: loadServerConfig({ file, env: {} }).llm };
+  const services = await openServices(config, { dbFile: ":memory:" });
+  await services.registry.loadAll();
+  const app = await buildApp({ services });
+  try {
+    fake.behave((_req, res) => streamReply(res, ["Two blue ", "circles on red"]));
+    const res = await app.inject({ method: "POST", url: "/image2caption/blip?features=description&style=seo", ...pocUpload(SHAPES, "s.png", "image/png") });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(Object.keys(res.json()).sort(), ["description", "model"]);
+    assert.equal(res.json().description.text, "Two blue circles on red");
+    assert.equal(res.json().description.llm.used, true);
+    assert.equal(fake.requests[0]!.body.model, "fake-vision");
+    assert.match(JSON.stringify(fake.requests[0]!.body.messages), /Title for /);
+  } finally {
+    await app.close();
+    await fake.close();
+  }
+  fs.writeFileSync(file, JSON.stringify({ llm: { baseURL: "http://localhost:11434/v1", model: "m", timeoutMs: 5 } }));
+  assert.throws(() => loadServerConfig({ file, env: {} }), (e: Error) => e instanceof ConfigError && /llm\.timeoutMs must be an integer from 100/.test(e.message) && e.message.includes(file));
 });
