@@ -1,6 +1,8 @@
 // The proof of concept's route, unchanged for its clients: POST /image2caption/blip with one
 // multipart file field `image` → {"caption": "..."}. It captions with the configured model named
-// `blip`, or, when no model has that name, the first configured model.
+// `blip`, or, when no model has that name, the first configured model. Query parameters
+// (`features`, `style`, `exif_transpose`) add tags, colours and a description; without them the
+// answer is exactly the PoC's.
 import type { FastifyInstance } from "fastify";
 import { errors, featureProperties, featureResultProperties, fileField } from "../schemas.js";
 import { describeImages } from "../../serving/describe.js";
@@ -19,7 +21,8 @@ export async function pocRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ["captions"],
         summary: "Caption one image (the proof of concept's API)",
-        description: `Multipart form with one file field \`image\`. Uses the model named \`blip\`, else the first configured model (here: \`${defaultModel}\`).`,
+        description: `Multipart form with one file field \`image\`. Uses the model named \`blip\`, else the first configured model (here: \`${defaultModel}\`). ` +
+          "Query parameters `features`, `style` and `exif_transpose` add tags, colours and a description.",
         consumes: ["multipart/form-data"],
         security: security("user"),
         querystring: { type: "object", additionalProperties: false, properties: featureProperties(restyler.styles, config.llm.defaultStyle) },
@@ -48,7 +51,8 @@ export async function pocRoutes(app: FastifyInstance): Promise<void> {
         throw new ApiError(415, "unsupported_content_type", "send a multipart/form-data body with the file in field \"image\", e.g. curl -F 'image=@photo.jpg;type=image/jpeg'");
       }
       const images = multipartImages(request.body as Record<string, unknown>);
-      const [{ captions: list, ...extras }] = (await describeImages({ captions, restyler, limits: config.limits }, defaultModel, images, {}, featureRequest(request.query))) as [Awaited<ReturnType<typeof describeImages>>[number]];
+      const [result] = await describeImages({ captions, restyler, limits: config.limits }, defaultModel, images, {}, featureRequest(request.query));
+      const { captions: list, ...extras } = result!;
       return { ...(list ? { caption: list[0]!.text } : {}), model: defaultModel, ...extras };
     },
   );
