@@ -16,3 +16,7 @@ export { openDataset, readSplit, DatasetError, type DatasetItem, type DatasetSpl
 export { scoreCorpus, type CorpusScores, type ItemScores, type ScoreItem } from "./metrics/index.js";
 export { evaluate, type EvaluateOptions, type EvaluationResult } from "./eval/evaluate.js";
 export { ensureModelFolder, downloadModel } from "./hub/index.js";
+export { decodeImageRgba, type RgbaImage } from "./preprocess/rgba.js";
+export { exifTransposed, orient } from "./preprocess/orientation.js";
+export { enrich, enrichAndDescribe, colorsOf, tagsOf, Restyler, parseLlmConfig, describeImage, parseFeatures, type Feature, type ImageColors, type Tag, type Description } from "./enrich/index.js";
+export { describeFiles, describeFolder, type FolderOptions, type FolderSummary, type ImageDescription } from "./enrich/describe.js";

@@ -11,6 +11,7 @@ import { openapiPlugin } from "./plugins/openapi.js";
 import { servicesPlugin } from "./plugins/services.js";
 import { adminRoutes } from "./routes/admin.js";
 import { captionRoutes } from "./routes/caption.js";
+import { chatRoutes } from "./routes/chat.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { modelRoutes } from "./routes/models.js";
@@ -56,6 +57,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(modelRoutes);
   await app.register(pocRoutes);
   await app.register(captionRoutes);
+  await app.register(chatRoutes);
   await app.register(jobRoutes);
   await app.register(adminRoutes);
   await app.register(webRoutes);

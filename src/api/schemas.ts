@@ -3,6 +3,7 @@
 // them and a violation is refused with the option's name and limit.
 import { type CaptionKwargs, describeOption, OPTION_NAMES, type OptionName, optionField, serverCap } from "../generation/options.js";
 import type { ServerLimits } from "../serving/config.js";
+import { COLOR_FAMILIES, FEATURE_NAMES, FEATURES } from "../enrich/index.js";
 
 /** The one error shape every route answers with. */
 export const errorSchema = {
@@ -52,6 +53,88 @@ export const OPTION_KEYS = OPTION_NAMES.map((name) => optionField(name).key);
 /** A multipart file field: the `binaryFile` keyword (see app.ts), shown as a file upload in the OpenAPI document. */
 export const fileField = (many: boolean, description: string) => ({ binaryFile: many ? "many" : "one", description });
 
+// ---- features (issue 12): tags, colours, descriptions ------------------------------------------------
+
+/** The request fields that ask for features; the same names in a multipart form, a JSON body or a query string. */
+export function featureProperties(styles: readonly string[], defaultStyle: string): Record<string, object> {
+  return {
+    features: {
+      type: "string",
+      description: `comma-separated, any of ${FEATURE_NAMES.join(", ")} (default: caption). ${FEATURE_NAMES.map((f) => `${f}: ${FEATURES[f]}`).join("; ")}`,
+      examples: ["caption,tags,colors"],
+    },
+    style: { type: "string", description: `the description's style, one of the configured styles: ${styles.join(", ")} (default ${defaultStyle}); needs features to include description` },
+    exif_transpose: { type: "boolean", description: "turn the image upright per its EXIF orientation first (default false: the pixels as stored, as transformers sees them)" },
+  };
+}
+
+const rgbSchema = { type: "array", items: { type: "integer", minimum: 0, maximum: 255 }, minItems: 3, maxItems: 3 } as const;
+
+export const colorSwatchSchema = {
+  type: "object",
+  required: ["hex", "rgb", "share", "name", "family"],
+  properties: {
+    hex: { type: "string", description: "#rrggbb" },
+    rgb: rgbSchema,
+    share: { type: "number", minimum: 0, maximum: 1, description: "fraction of the visible (non-transparent) area" },
+    name: { type: "string", description: "nearest of the 139 CSS named colours (CIEDE2000); the list is src/enrich/color_names.ts" },
+    family: { type: "string", enum: [...COLOR_FAMILIES], description: "one of the eleven basic colour terms" },
+  },
+} as const;
+
+const nullableSwatch = { anyOf: [colorSwatchSchema, { type: "null" }] } as const;
+
+export const colorsSchema = {
+  type: "object",
+  required: ["palette", "foreground", "background", "accent", "grayscale"],
+  properties: {
+    palette: { type: "array", items: colorSwatchSchema, description: "dominant colours, largest share first" },
+    foreground: { ...nullableSwatch, description: "the dominant colour away from the background (null for a one-colour image)" },
+    background: { ...nullableSwatch, description: "the dominant colour of the border (null when it is mostly transparent)" },
+    accent: { ...nullableSwatch, description: "the most chromatic colour other than the background (null when nothing is colourful)" },
+    grayscale: { type: "boolean", description: "no colour anywhere: neutral grey, black or white" },
+  },
+} as const;
+
+export const tagSchema = {
+  type: "object",
+  required: ["tag", "score", "source"],
+  properties: {
+    tag: { type: "string" },
+    score: { type: "number", minimum: 0, maximum: 1, description: "caption tags: rank-weighted fraction of captions with it; colour tags: the family's share" },
+    source: { type: "string", enum: ["noun", "adjective-noun", "color"] },
+  },
+} as const;
+
+export const descriptionSchema = {
+  type: "object",
+  required: ["style", "text", "llm"],
+  properties: {
+    style: { type: "string" },
+    text: { type: "string" },
+    data: { description: "the parsed JSON reply of a JSON style (tags-json)" },
+    llm: {
+      type: "object",
+      required: ["used"],
+      description: "whether the LLM wrote it: {used: true, model, ms}, or {used: false, reason, detail} when the deterministic fallback did",
+      properties: {
+        used: { type: "boolean" },
+        model: { type: "string" },
+        ms: { type: "number" },
+        reason: { type: "string", enum: ["not_configured", "timeout", "http_error", "connection_error", "invalid_reply"] },
+        detail: { type: "string" },
+      },
+    },
+  },
+} as const;
+
+/** The per-image fields a features request adds, each present only when asked for. */
+export const featureResultProperties = {
+  tags: { type: "array", items: tagSchema, description: "with features=tags: highest score first" },
+  colors: { ...colorsSchema, description: "with features=colors" },
+  description: { ...descriptionSchema, description: "with features=description" },
+} as const;
+
 export const captionSchema = {
   type: "object",
   required: ["text"],
@@ -66,7 +149,10 @@ export const captionResultsSchema = {
     results: {
       type: "array",
       description: "one entry per image, in request order",
-      items: { type: "object", required: ["captions"], properties: { captions: { type: "array", items: captionSchema } } },
+      items: {
+        type: "object",
+        properties: { captions: { type: "array", items: captionSchema, description: "present unless features leaves out caption" }, ...featureResultProperties },
+      },
     },
   },
 } as const;
@@ -111,3 +197,4 @@ export const jobSchema = {
 export function base64ImagesSchema(maxItems: number) {
   return { type: "array", minItems: 1, maxItems, items: { type: "string" }, description: "image files, base64-encoded" } as const;
 }
+

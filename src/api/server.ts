@@ -6,6 +6,7 @@ import type { ServerConfig } from "../serving/config.js";
 import { buildApp } from "./app.js";
 import { redactedUrl } from "../serving/queue/bullmq.js";
 import { openServices, type Services, startJobHandlers } from "./services.js";
+import { warmUpEnrichment } from "../enrich/index.js";
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -30,6 +31,8 @@ export async function startServer(config: ServerConfig, opts: StartServerOptions
   const log = opts.log ?? (() => undefined);
   const services = await openServices(config, { log });
   const app = await buildApp({ services, logger: opts.logger });
+  // Compiles the colour and NLP code once, so the first request with features is not the slow one.
+  warmUpEnrichment();
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= app.close());
   try {

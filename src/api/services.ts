@@ -10,6 +10,7 @@ import type { HubOptions } from "../hub/index.js";
 import { serveJobs, serverJobHandlers } from "../serving/jobs/index.js";
 import { type JobQueue, openJobQueue } from "../serving/queue/index.js";
 import { type ModelLoader, ModelRegistry } from "../serving/registry.js";
+import { Restyler } from "../enrich/index.js";
 
 export interface Services {
   config: ServerConfig;
@@ -20,6 +21,8 @@ export interface Services {
   captions: CaptionService;
   /** The PoC route's model: the one named `blip`, else the first configured. */
   defaultModel: string;
+  /** One per process, so its concurrency cap bounds this server's calls to the LLM endpoint. */
+  restyler: Restyler;
 }
 
 export interface OpenServicesOptions {
@@ -43,7 +46,7 @@ export async function openServices(config: ServerConfig, opts: OpenServicesOptio
   const registry = new ModelRegistry(config.models, { allowDownloads: config.allowDownloads, threads: config.threads, loader: opts.loader, hub: opts.hub, log: opts.log, remote });
   const captions = remote ? new RemoteCaptionService(queue, registry.names(), config.limits) : new LocalCaptionService(registry, config.limits);
   const names = registry.names();
-  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]! };
+  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm) };
 }
 
 /** Starts this process's job handlers (caption jobs, model reloads); call it once the models are loaded. */

@@ -104,3 +104,36 @@ export function reportErrors<A extends unknown[]>(body: (...args: A) => Promise<
     }
   };
 }
+
+/** What a progress bar shows (eval's batches, describe's files). */
+export interface Progress {
+  done: number;
+  total: number;
+  imagesPerSecond: number;
+  etaMs: number;
+}
+
+/** A one-line progress bar on stderr (only used when stderr is a terminal): done/total, images/s, ETA. */
+export function progressBar(): { update: (p: Progress) => void; finish: () => void } {
+  let drawn = false;
+  return {
+    update: (p) => {
+      const width = Math.max(10, Math.min(40, (process.stderr.columns || 80) - 50));
+      const filled = Math.round((p.done / p.total) * width);
+      const text = `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${p.done}/${p.total}  ${p.imagesPerSecond.toFixed(1)} img/s  ETA ${clock(p.etaMs)}`;
+      process.stderr.write(`\r${text}\x1b[K`);
+      drawn = true;
+    },
+    finish: () => {
+      if (drawn) process.stderr.write("\n");
+    },
+  };
+}
+
+/** Milliseconds as m:ss or h:mm:ss. */
+function clock(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const [h, m, sec] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return h > 0 ? `${h}:${pad(m)}:${pad(sec)}` : `${m}:${pad(sec)}`;
+}

@@ -5,11 +5,11 @@ import { constants as fsConstants } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { Tokenization } from "../metrics/index.js";
-import { evaluate, type EvalProgress, type EvaluationResult } from "../eval/evaluate.js";
+import { evaluate, type EvaluationResult } from "../eval/evaluate.js";
 import { buildReport, formatScores } from "../eval/report.js";
 import { openDataset } from "../datasets/imagefolder.js";
 import { toKwargs } from "../generation/options.js";
-import { captionOptions, type GenerationFlags, intAtLeast, loadCaptioner, type ModelFlags, reportErrors, withGenerationFlags, withModelFlags } from "./common.js";
+import { captionOptions, type GenerationFlags, intAtLeast, loadCaptioner, type ModelFlags, progressBar, reportErrors, withGenerationFlags, withModelFlags } from "./common.js";
 
 interface EvalFlags extends GenerationFlags, ModelFlags {
   dataset: string;
@@ -68,29 +68,4 @@ async function assertWritableFolder(file: string): Promise<void> {
 /** The generation options the user set, named as transformers' generate() kwargs, for the report. */
 function generationSettings(flags: EvalFlags): Record<string, string | number | boolean> {
   return toKwargs(captionOptions(flags)) as Record<string, string | number | boolean>; // the CLI's prompt is one string
-}
-
-/** A one-line progress bar on stderr (only used when stderr is a terminal): done/total, images/s, ETA. */
-function progressBar(): { update: (p: EvalProgress) => void; finish: () => void } {
-  let drawn = false;
-  return {
-    update: (p) => {
-      const width = Math.max(10, Math.min(40, (process.stderr.columns || 80) - 50));
-      const filled = Math.round((p.done / p.total) * width);
-      const text = `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${p.done}/${p.total}  ${p.imagesPerSecond.toFixed(1)} img/s  ETA ${clock(p.etaMs)}`;
-      process.stderr.write(`\r${text}\x1b[K`);
-      drawn = true;
-    },
-    finish: () => {
-      if (drawn) process.stderr.write("\n");
-    },
-  };
-}
-
-/** Milliseconds as m:ss or h:mm:ss. */
-function clock(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  const [h, m, sec] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
-  const pad = (n: number) => String(n).padStart(2, "0");
-  return h > 0 ? `${h}:${pad(m)}:${pad(sec)}` : `${m}:${pad(sec)}`;
 }

@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { createRequire } from "node:module";
 import { benchCommand } from "./bench.js";
 import { captionCommand } from "./caption.js";
+import { describeCommand } from "./describe.js";
 import { evalCommand } from "./eval.js";
 import { metricsCommand } from "./metrics.js";
 import { preprocessCommand } from "./preprocess.js";
@@ -21,6 +22,7 @@ const program = new Command("captioner")
   .description("Image captioning with Hugging Face BLIP checkpoints on onnxruntime")
   .showHelpAfterError();
 program.addCommand(captionCommand());
+program.addCommand(describeCommand());
 program.addCommand(benchCommand());
 program.addCommand(evalCommand());
 program.addCommand(metricsCommand());

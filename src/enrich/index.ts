@@ -86,3 +86,4 @@ export function warmUpEnrichment(): void {
   for (let i = 0; i < 256; i++) data.set(i % 16 < 8 ? [220, 30, 30] : [30, 60, 210], i * 3);
   enrich({ width: 16, height: 16, data }, ["a red square next to a blue square", "two squares"]);
 }
+export { FEATURES, FEATURE_NAMES, FEATURES_PATTERN, type Feature, FeatureError, type DescribedImage, type DescribeImageOptions, checkStyle, describeImage, needsCaptions, parseFeatures } from "./features.js";

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { defaultDataDir } from "./db.js";
 import { hubSettingsFromEnv } from "../hub/index.js";
 import type { OptionLimits } from "../generation/options.js";
+import { type LlmConfig, LlmConfigError, parseLlmConfig } from "../enrich/index.js";
 
 export type Quantize = "none" | "int8";
 
@@ -42,6 +43,8 @@ export interface ServerConfig {
   allowDownloads: boolean;
   /** onnxruntime intra-op threads per model (default: onnxruntime's choice). */
   threads?: number;
+  /** The restyling LLM and the description styles requests may choose (`llm` section; CAPTIONER_LLM_* override it). */
+  llm: LlmConfig;
 }
 
 /** What `serve`'s flags may set (all optional; `models` are `NAME=SOURCE` strings). */
@@ -86,7 +89,7 @@ const LIMIT_SETTINGS: Record<keyof ServerLimits, { env: string; min: number }> =
   bodyTimeoutMs: { env: "CAPTIONER_BODY_TIMEOUT_MS", min: 1 },
 };
 
-const FILE_KEYS = ["host", "port", "models", "limits", "dataDir", "redisUrl", "allowDownloads", "threads"];
+const FILE_KEYS = ["host", "port", "models", "limits", "dataDir", "redisUrl", "allowDownloads", "threads", "llm"];
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /**
@@ -130,12 +133,23 @@ export function loadServerConfig(opts: { file?: string; env?: NodeJS.ProcessEnv;
     limits,
     dataDir: path.resolve(flags.dataDir ?? nonEmpty(env.CAPTIONER_HOME) ?? optionalString(fromFile.dataDir, `dataDir in ${where}`) ?? defaultDataDir()),
     allowDownloads: envDownloads !== undefined ? parseBoolean(envDownloads, "CAPTIONER_ALLOW_DOWNLOADS") : fromFile.allowDownloads !== undefined ? parseBoolean(fromFile.allowDownloads, `allowDownloads in ${where}`) : !offline,
+    llm: llmSection(fromFile.llm, env, where),
   };
   const redisUrl = flags.redis ?? nonEmpty(env.CAPTIONER_REDIS_URL) ?? optionalString(fromFile.redisUrl, `redisUrl in ${where}`);
   if (redisUrl !== undefined) config.redisUrl = checkRedisUrl(redisUrl);
   if (threadsEnv !== undefined) config.threads = wholeNumber(threadsEnv, 1, "CAPTIONER_THREADS");
   else if (fromFile.threads !== undefined) config.threads = wholeNumber(fromFile.threads, 1, `threads in ${where}`);
   return deepFreeze(config);
+}
+
+/** The `llm` section through the enrich layer's own parser, its errors as ConfigErrors that say which file. */
+function llmSection(section: unknown, env: NodeJS.ProcessEnv, where: string): LlmConfig {
+  try {
+    return parseLlmConfig(section ?? {}, env);
+  } catch (error) {
+    if (error instanceof LlmConfigError) throw new ConfigError(where ? `${error.message} (in ${where})` : error.message);
+    throw error;
+  }
 }
 
 /** Parses `NAME=SOURCE` (SOURCE: folder or `org/name[@revision]`). */

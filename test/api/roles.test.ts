@@ -18,6 +18,7 @@ interface Row {
 
 const png = goldenImage("rgb_square.png");
 const jsonCaption = { images: [png.toString("base64")] };
+const chat = { model: "blip", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: `data:image/png;base64,${png.toString("base64")}` } }] }] };
 
 //                                                                    open none user admin
 const MATRIX: Row[] = [
@@ -28,6 +29,7 @@ const MATRIX: Row[] = [
   { method: "GET", url: "/docs", expect: [200, 200, 200, 200] },
   { method: "POST", url: "/image2caption/blip", expect: [200, 401, 200, 200] },
   { method: "POST", url: "/v1/captions", expect: [200, 401, 200, 200] },
+  { method: "POST", url: "/v1/chat/completions", expect: [200, 401, 200, 200] },
   { method: "GET", url: "/v1/models", expect: [200, 401, 200, 200] },
   { method: "POST", url: "/v1/jobs/captions", expect: [202, 401, 202, 202] },
   { method: "GET", url: "/v1/jobs/{id}", expect: [200, 401, 200, 200] },
@@ -45,7 +47,7 @@ test("role matrix: every route × every role, with and without keys configured",
         const upload = pocUpload(png);
         return app.inject({ method: row.method, url, headers: { ...headers, ...upload.headers }, payload: upload.payload });
       }
-      const payload = row.method === "POST" && row.url !== "/v1/admin/models/{name}/reload" ? jsonCaption : undefined;
+      const payload = row.url === "/v1/chat/completions" ? chat : row.method === "POST" && row.url !== "/v1/admin/models/{name}/reload" ? jsonCaption : undefined;
       return app.inject({ method: row.method, url, headers, ...(payload ? { payload } : {}) });
     };
 

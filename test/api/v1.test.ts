@@ -75,7 +75,7 @@ test("models, health, metrics, OpenAPI and docs", async () => {
 
     const doc = (await t.app.inject({ method: "GET", url: "/openapi.json" })).json();
     assert.equal(doc.openapi, "3.0.3");
-    const routes = ["get /healthz", "get /readyz", "get /metrics", "get /openapi.json", "get /v1/models", "post /image2caption/blip", "post /v1/captions", "post /v1/jobs/captions", "get /v1/jobs/{id}", "post /v1/admin/models/{name}/reload", "get /v1/admin/jobs"];
+    const routes = ["get /healthz", "get /readyz", "get /metrics", "get /openapi.json", "get /v1/models", "post /image2caption/blip", "post /v1/captions", "post /v1/chat/completions", "post /v1/jobs/captions", "get /v1/jobs/{id}", "post /v1/admin/models/{name}/reload", "get /v1/admin/jobs"];
     for (const route of routes) {
       const [method, url] = route.split(" ") as [string, string];
       const op = doc.paths[url]?.[method];

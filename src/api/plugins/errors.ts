@@ -16,7 +16,7 @@ export class ApiError extends Error {
   }
 }
 
-interface Mapped {
+export interface Mapped {
   status: number;
   code: string;
   message: string;
@@ -66,7 +66,8 @@ function validationMessage(error: FastifyError): string {
   return `${where} ${first.message}`;
 }
 
-function mapError(error: unknown, request: FastifyRequest): Mapped {
+/** Any error → its status, stable code and message (the chat-completions route re-shapes it as OpenAI does). */
+export function mapError(error: unknown, request: FastifyRequest): Mapped {
   if (error instanceof ApiError) return { status: error.statusCode, code: error.code, message: error.message, headers: error.headers };
   if (error instanceof InputError) return { status: error.status, code: error.code, message: error.message };
   if (error instanceof UnknownModelError) return { status: 404, code: "unknown_model", message: error.message };

@@ -3,19 +3,21 @@
 import type { FastifyInstance } from "fastify";
 import { security } from "../plugins/auth.js";
 import { ApiError } from "../plugins/errors.js";
-import { type ApiCaptionOptions, base64ImagesSchema, captionOptionProperties, captionResultsSchema, errors, fileField, OPTION_KEYS } from "../schemas.js";
-import { acceptMultipart, base64Images, captionOptions, jsonBodyLimit, multipartImages, requireImageField } from "./input.js";
+import { type ApiCaptionOptions, base64ImagesSchema, captionOptionProperties, captionResultsSchema, errors, featureProperties, fileField, OPTION_KEYS } from "../schemas.js";
+import { describeImages } from "../../serving/describe.js";
+import { acceptMultipart, base64Images, captionOptions, type FeatureFields, featureRequest, jsonBodyLimit, multipartImages, requireImageField } from "./input.js";
 
-interface JsonBody {
+interface JsonBody extends FeatureFields {
   model?: string;
   images: string[];
   options?: ApiCaptionOptions;
 }
 
 export async function captionRoutes(app: FastifyInstance): Promise<void> {
-  const { config, captions, defaultModel } = app.services;
+  const { config, captions, defaultModel, restyler } = app.services;
   const limits = config.limits;
   await acceptMultipart(app, limits);
+  const features = featureProperties(restyler.styles, config.llm.defaultStyle);
   const modelField = { type: "string", description: `a configured model name (GET /v1/models); default \`${defaultModel}\`` } as const;
 
   app.post<{ Body: JsonBody | (ApiCaptionOptions & { model?: string; image: Buffer | Buffer[] }) }>(
@@ -42,6 +44,7 @@ export async function captionRoutes(app: FastifyInstance): Promise<void> {
                   model: modelField,
                   images: base64ImagesSchema(limits.maxImagesPerRequest),
                   options: { type: "object", additionalProperties: false, properties: captionOptionProperties(limits) },
+                  ...features,
                 },
               },
             },
@@ -50,7 +53,7 @@ export async function captionRoutes(app: FastifyInstance): Promise<void> {
                 type: "object",
                 required: ["image"],
                 additionalProperties: false,
-                properties: { image: fileField(true, "image file(s): repeat the field for several"), model: modelField, ...captionOptionProperties(limits) },
+                properties: { image: fileField(true, "image file(s): repeat the field for several"), model: modelField, ...captionOptionProperties(limits), ...features },
               },
             },
           },
@@ -63,11 +66,13 @@ export async function captionRoutes(app: FastifyInstance): Promise<void> {
       let model: string;
       let images: Uint8Array[];
       let options: ApiCaptionOptions;
+      let fields: FeatureFields;
       if (request.isMultipart()) {
-        const fields = body as Record<string, unknown>;
-        model = (fields.model as string | undefined) ?? defaultModel;
-        images = multipartImages(fields);
-        options = Object.fromEntries(OPTION_KEYS.filter((k) => fields[k] !== undefined).map((k) => [k, fields[k]]));
+        const form = body as Record<string, unknown>;
+        fields = form as FeatureFields;
+        model = (form.model as string | undefined) ?? defaultModel;
+        images = multipartImages(form);
+        options = Object.fromEntries(OPTION_KEYS.filter((k) => form[k] !== undefined).map((k) => [k, form[k]]));
       } else {
         if (!/^application\/json\b/i.test(request.headers["content-type"] ?? "")) {
           throw new ApiError(415, "unsupported_content_type", "send multipart/form-data (files in field \"image\") or application/json ({images: [base64...]})");
@@ -76,9 +81,10 @@ export async function captionRoutes(app: FastifyInstance): Promise<void> {
         model = json.model ?? defaultModel;
         images = base64Images(json.images);
         options = json.options ?? {};
+        fields = json;
       }
-      const results = await captions.caption(model, images, captionOptions(options));
-      return { model, results: results.map((list) => ({ captions: list })) };
+      const results = await describeImages({ captions, restyler, limits }, model, images, captionOptions(options), featureRequest(fields));
+      return { model, results };
     },
   );
 }

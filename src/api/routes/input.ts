@@ -6,6 +6,7 @@ import { type CaptionOptions, fromKwargs } from "../../generation/options.js";
 import type { ServerLimits } from "../../serving/config.js";
 import { ApiError } from "../plugins/errors.js";
 import type { ApiCaptionOptions } from "../schemas.js";
+import type { DescribeRequest } from "../../serving/describe.js";
 
 export const IMAGE_FIELD = "image";
 
@@ -64,4 +65,17 @@ export function captionOptions(o: ApiCaptionOptions): CaptionOptions {
 /** A route's JSON body limit: its base64 images (4/3 of the bytes) plus room for options. */
 export function jsonBodyLimit(limits: ServerLimits, images: number): number {
   return Math.ceil((limits.maxUploadBytes * images * 4) / 3) + 1024 * 1024;
+}
+
+/** The feature fields of a request (multipart form, JSON body or query string), as the schema validated them. */
+export interface FeatureFields {
+  features?: string;
+  style?: string;
+  exif_transpose?: boolean;
+}
+
+/** The feature fields as the describe service takes them; an empty form field counts as unset. */
+export function featureRequest(fields: FeatureFields): DescribeRequest {
+  const set = <T>(v: T | undefined) => (v === undefined || (v as unknown) === "" ? undefined : v);
+  return { features: set(fields.features), style: set(fields.style), exifTranspose: set(fields.exif_transpose) };
 }

@@ -1,16 +1,19 @@
 // The proof of concept's route, unchanged for its clients: POST /image2caption/blip with one
 // multipart file field `image` → {"caption": "..."}. It captions with the configured model named
-// `blip`, or, when no model has that name, the first configured model.
+// `blip`, or, when no model has that name, the first configured model. Query parameters
+// (`features`, `style`, `exif_transpose`) add tags, colours and a description; without them the
+// answer is exactly the PoC's.
 import type { FastifyInstance } from "fastify";
-import { errors, fileField } from "../schemas.js";
-import { acceptMultipart, multipartImages, requireImageField } from "./input.js";
+import { errors, featureProperties, featureResultProperties, fileField } from "../schemas.js";
+import { describeImages } from "../../serving/describe.js";
+import { acceptMultipart, type FeatureFields, featureRequest, multipartImages, requireImageField } from "./input.js";
 import { security } from "../plugins/auth.js";
 import { ApiError } from "../plugins/errors.js";
 
 export async function pocRoutes(app: FastifyInstance): Promise<void> {
-  const { config, captions, defaultModel } = app.services;
+  const { config, captions, defaultModel, restyler } = app.services;
   await acceptMultipart(app, config.limits);
-  app.post(
+  app.post<{ Querystring: FeatureFields }>(
     "/image2caption/blip",
     {
       onRequest: app.authorize("user"),
@@ -18,9 +21,11 @@ export async function pocRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ["captions"],
         summary: "Caption one image (the proof of concept's API)",
-        description: `Multipart form with one file field \`image\`. Uses the model named \`blip\`, else the first configured model (here: \`${defaultModel}\`).`,
+        description: `Multipart form with one file field \`image\`. Uses the model named \`blip\`, else the first configured model (here: \`${defaultModel}\`). ` +
+          "Query parameters `features`, `style` and `exif_transpose` add tags, colours and a description.",
         consumes: ["multipart/form-data"],
         security: security("user"),
+        querystring: { type: "object", additionalProperties: false, properties: featureProperties(restyler.styles, config.llm.defaultStyle) },
         body: {
           content: {
             "multipart/form-data": {
@@ -31,8 +36,11 @@ export async function pocRoutes(app: FastifyInstance): Promise<void> {
         response: {
           200: {
             type: "object",
-            required: ["caption"],
-            properties: { caption: { type: "string" }, model: { type: "string", description: "the configured model that captioned it" } },
+            properties: {
+              caption: { type: "string", description: "present unless features leaves out caption" },
+              model: { type: "string", description: "the configured model that captioned it" },
+              ...featureResultProperties,
+            },
           },
           ...errors(400, 401, 403, 404, 413, 415, 503, 504),
         },
@@ -42,8 +50,10 @@ export async function pocRoutes(app: FastifyInstance): Promise<void> {
       if (!request.isMultipart()) {
         throw new ApiError(415, "unsupported_content_type", "send a multipart/form-data body with the file in field \"image\", e.g. curl -F 'image=@photo.jpg;type=image/jpeg'");
       }
-      const [captionList] = await captions.caption(defaultModel, multipartImages(request.body as Record<string, unknown>), {});
-      return { caption: captionList![0]!.text, model: defaultModel };
+      const images = multipartImages(request.body as Record<string, unknown>);
+      const [result] = await describeImages({ captions, restyler, limits: config.limits }, defaultModel, images, {}, featureRequest(request.query));
+      const { captions: list, ...extras } = result!;
+      return { ...(list ? { caption: list[0]!.text } : {}), model: defaultModel, ...extras };
     },
   );
 }

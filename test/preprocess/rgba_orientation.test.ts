@@ -1,0 +1,49 @@
+// The decode path for colours (alpha kept) and EXIF orientation on request: the model's decode is
+// untouched by default, a transposed file decodes to the rotated Pillow pixels.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { decodeImage } from "../../src/preprocess/image.js";
+import { exifOrientation, exifTransposed, orient } from "../../src/preprocess/orientation.js";
+import { decodeImageRgba } from "../../src/preprocess/rgba.js";
+import { goldenImage } from "../helpers/app.js";
+
+test("orient: Pillow's exif_transpose for the eight orientations of a 3×2 image", () => {
+  // Pixels 0..5 row-major; one byte value per pixel, repeated over RGB.
+  const img = { width: 3, height: 2, data: Uint8Array.from([0, 1, 2, 3, 4, 5].flatMap((v) => [v, v, v])) };
+  const grid = (o: number) => {
+    const r = orient(img, o);
+    return Array.from({ length: r.height }, (_, y) => Array.from({ length: r.width }, (_, x) => r.data[(y * r.width + x) * 3]));
+  };
+  assert.deepEqual(grid(1), [[0, 1, 2], [3, 4, 5]]);
+  assert.deepEqual(grid(2), [[2, 1, 0], [5, 4, 3]]);
+  assert.deepEqual(grid(3), [[5, 4, 3], [2, 1, 0]]);
+  assert.deepEqual(grid(4), [[3, 4, 5], [0, 1, 2]]);
+  assert.deepEqual(grid(5), [[0, 3], [1, 4], [2, 5]]);
+  assert.deepEqual(grid(6), [[3, 0], [4, 1], [5, 2]]);
+  assert.deepEqual(grid(7), [[5, 2], [4, 1], [3, 0]]);
+  assert.deepEqual(grid(8), [[2, 5], [1, 4], [0, 3]]);
+});
+
+test("exifTransposed: an orientation-6 JPEG becomes the rotated model pixels; others are left as they are", async () => {
+  const photo = goldenImage("exif_orientation6_jpeg.jpg");
+  assert.equal(await exifOrientation(photo), 6);
+  const stored = await decodeImage(photo);
+  const upright = await decodeImage(await exifTransposed(photo));
+  assert.deepEqual([upright.width, upright.height], [stored.height, stored.width]);
+  assert.deepEqual(upright.data, orient(stored, 6).data);
+  const plain = goldenImage("rgb_square.png");
+  assert.equal(await exifTransposed(plain), plain);
+  const rgba = await decodeImageRgba(photo, { exifTranspose: true });
+  assert.deepEqual([rgba.width, rgba.height], [stored.height, stored.width]);
+});
+
+test("decodeImageRgba keeps alpha, and refuses what decodeImage refuses", async () => {
+  const rgba = await decodeImageRgba(goldenImage("rgba_transparent.png"));
+  assert.equal(rgba.data.length, rgba.width * rgba.height * 4);
+  assert.ok(rgba.data.some((_, i) => i % 4 === 3 && rgba.data[i]! < 255), "some pixels are transparent");
+  const opaque = await decodeImageRgba(goldenImage("rgb_square.png"));
+  assert.ok(opaque.data.every((v, i) => i % 4 !== 3 || v === 255));
+  await assert.rejects(decodeImageRgba(new Uint8Array(0)), /empty/);
+  await assert.rejects(decodeImageRgba(Buffer.from("hello world")), /not a recognised image/);
+  await assert.rejects(decodeImageRgba(goldenImage("rgb_square.png"), { maxPixels: 10 }), /more than the limit of 10/);
+});
