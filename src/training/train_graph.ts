@@ -56,6 +56,9 @@ export interface StepResult {
   grads: Map<string, Values>;
 }
 
+/** The images of a batch: pixels `[rows, 3, S, S]`, or the frozen vision tower's features `[rows, tokens, hidden]`. */
+export type StepImages = { pixels: Float32Array } | { imageEmbeds: Float32Array | Float64Array };
+
 /**
  * A compiled training graph and the values of its trainable weights (initially the checkpoint's).
  * `const step = await TrainingStep.compile(model, { labelSmoothing: 0.1 }); await step.run(batch, features)`
@@ -67,6 +70,8 @@ export class TrainingStep {
     readonly params: readonly TrainableTensor[],
     readonly dtype: TrainDType,
     private readonly imageSize: number,
+    /** Width of the image features (`image_embeds`' last axis). */
+    private readonly imageHidden: number,
   ) {}
 
   static async compile(model: TrainableModel, opts: TrainGraphOptions, runtime: RuntimeOptions = {}): Promise<TrainingStep> {
@@ -76,21 +81,41 @@ export class TrainingStep {
     const params = g.trainable.map(({ param }) => ({ name: param.name, shape: param.shape, values: initialValues(param, dtype) }));
     const compiled = await CompiledGraph.compile(g, runtime);
     const vision = opts.trainVision ? null : await CompiledGraph.compile(model.imageFeaturesGraph(dtype), runtime);
-    return new TrainingStep(compiled, vision, params, dtype, model.imageSize);
+    const embeds = g.inputs.find((t) => t.name === trainIo.imageEmbeds);
+    return new TrainingStep(compiled, vision, params, dtype, model.imageSize, embeds ? (embeds.shape[2] as number) : 0);
   }
 
-  /** Loss and gradients for `batch` on `pixels` (`[rows, 3, S, S]`, one image per caption). */
-  async run(batch: CaptionBatch, pixels: Float32Array): Promise<StepResult> {
+  /** The frozen vision tower's features of `pixels` (`[rows, 3, S, S]`): compute once per image, feed as `{ imageEmbeds }`. */
+  async imageFeatures(pixels: Float32Array, rows: number): Promise<Values> {
+    if (!this.vision) throw new Error("imageFeatures: this step trains the vision tower (it takes pixels)");
+    const out = await this.vision.run({ [trainIo.pixelValues]: this.pixelTensor(pixels, rows) });
+    return out[trainIo.imageEmbeds]!.data as Values;
+  }
+
+  /**
+   * Loss and gradients for `batch`, one image per caption: pixels (a Float32Array is pixels), or
+   * cached features when the vision tower is frozen.
+   */
+  async run(batch: CaptionBatch, images: Float32Array | StepImages): Promise<StepResult> {
     const rows = batch.inputIds.length;
-    const S = this.imageSize;
-    const pixelTensor = new ort.Tensor(this.dtype, this.dtype === "float64" ? Float64Array.from(pixels) : pixels, [rows, 3, S, S]);
+    const given = images instanceof Float32Array ? { pixels: images } : images;
     const feeds = captionFeeds(batch, this.dtype);
-    if (this.vision) feeds[trainIo.imageEmbeds] = (await this.vision.run({ [trainIo.pixelValues]: pixelTensor }))[trainIo.imageEmbeds]!;
-    else feeds[trainIo.pixelValues] = pixelTensor;
+    if ("imageEmbeds" in given) {
+      if (this.vision === null) throw new Error("run: this step trains the vision tower; give it pixels");
+      const e = given.imageEmbeds;
+      const hidden = this.imageHidden;
+      feeds[trainIo.imageEmbeds] = new ort.Tensor(this.dtype, this.dtype === "float64" && e instanceof Float32Array ? Float64Array.from(e) : e, [rows, e.length / (rows * hidden), hidden]);
+    } else if (this.vision) feeds[trainIo.imageEmbeds] = (await this.vision.run({ [trainIo.pixelValues]: this.pixelTensor(given.pixels, rows) }))[trainIo.imageEmbeds]!;
+    else feeds[trainIo.pixelValues] = this.pixelTensor(given.pixels, rows);
     for (const p of this.params) feeds[p.name] = new ort.Tensor(this.dtype, p.values, p.shape as number[]);
     const out = await this.graph.run(feeds);
     const grads = new Map(this.params.map((p) => [p.name, out[trainIo.grad(p.name)]!.data as Values]));
     return { loss: Number(out[trainIo.loss]!.data[0]), grads };
+  }
+
+  private pixelTensor(pixels: Float32Array, rows: number): ort.Tensor {
+    const S = this.imageSize;
+    return new ort.Tensor(this.dtype, this.dtype === "float64" ? Float64Array.from(pixels) : pixels, [rows, 3, S, S]);
   }
 
   async release(): Promise<void> {
