@@ -40,6 +40,17 @@ export function unbroadcast(grad: Tensor, like: Tensor): Tensor {
 /** The last two axes swapped: `[b, m, k]` → `[b, k, m]`. */
 const swapLast = (t: Tensor) => op.transpose(t, [...Array.from({ length: t.rank - 2 }, (_, i) => i), t.rank - 1, t.rank - 2]);
 
+/**
+ * The gradient of a matrix `b` `[k, n]` shared by every batch entry of `a @ b` (a Linear's weight):
+ * the batch axes fold into the rows, `aᵀ·g` over `[rows, k]` and `[rows, n]`. The same sums as a
+ * batched product then a ReduceSum, without the `[batch, k, n]` intermediate (for BLIP's LM head
+ * `[8, 768, 30524]`: 750 MB).
+ */
+function sharedMatrixGrad(a: Tensor, g: Tensor, b: Tensor): Tensor {
+  const [k, n] = [staticDim(b, 0), staticDim(b, 1)];
+  return op.matMul(op.transpose(op.reshape(a, [-1, k]), [1, 0]), op.reshape(g, [-1, n]));
+}
+
 /** Slice ends at or beyond this mean "to the end" (any run-time size). */
 const TO_THE_END = 2 ** 53;
 
@@ -73,7 +84,7 @@ export const BACKWARD: Readonly<Record<string, Rule>> = {
   MatMul: (g, n) => {
     const [a, b] = [input(n, 0), input(n, 1)];
     if (a.rank < 2 || b.rank < 2) throw new Error("MatMul backward needs operands of rank ≥ 2");
-    return [unbroadcast(op.matMul(g, swapLast(b)), a), unbroadcast(op.matMul(swapLast(a), g), b)];
+    return [unbroadcast(op.matMul(g, swapLast(b)), a), b.rank === 2 && a.rank > 2 ? sharedMatrixGrad(a, g, b) : unbroadcast(op.matMul(swapLast(a), g), b)];
   },
   // keepdims: the gradient broadcasts back over the reduced axes.
   ReduceSum: (g, n) => [op.expandLike(g, input(n, 0)), null],
