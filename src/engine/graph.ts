@@ -260,7 +260,9 @@ export class Graph {
 
 /** float32 weight bytes as float64 (a training graph checked in double precision). */
 function widen(data: WeightData): WeightData {
-  const src = new Float32Array(data.bytes.buffer, data.bytes.byteOffset, data.bytes.byteLength / 4);
+  // `bytes` may be a getter that reads the file at each access (lazy checkpoints): read it once.
+  const bytes = data.bytes;
+  const src = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   return { dtype: "float64", shape: data.shape, bytes: new Uint8Array(Float64Array.from(src).buffer), source: null };
 }
 
