@@ -50,7 +50,10 @@ export interface TrainableTensor {
   readonly values: Values;
 }
 
-/** Loss and gradients of one batch. */
+/**
+ * Loss and gradients of one batch. The gradient arrays belong to the TrainingStep and are
+ * overwritten by its next `run` (onnxruntime writes them in place: no allocation per step).
+ */
 export interface StepResult {
   loss: number;
   grads: Map<string, Values>;
@@ -64,6 +67,12 @@ export type StepImages = { pixels: Float32Array } | { imageEmbeds: Float32Array 
  * `const step = await TrainingStep.compile(model, { labelSmoothing: 0.1 }); await step.run(batch, features)`
  */
 export class TrainingStep {
+  /** Each weight fed as a tensor over its `values` (updated in place by the optimiser, never re-wrapped). */
+  private readonly weightFeeds: Record<string, ort.Tensor>;
+  /** Each gradient output written by onnxruntime into a buffer held here, reused every step. */
+  private readonly gradFetches: Record<string, ort.Tensor>;
+  private readonly grads: Map<string, Values>;
+
   private constructor(
     private readonly graph: CompiledGraph,
     private readonly vision: CompiledGraph | null,
@@ -72,10 +81,16 @@ export class TrainingStep {
     private readonly imageSize: number,
     /** Width of the image features (`image_embeds`' last axis). */
     private readonly imageHidden: number,
-  ) {}
+  ) {
+    const Array = dtype === "float64" ? Float64Array : Float32Array;
+    this.weightFeeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor(dtype, p.values, p.shape as number[])]));
+    this.grads = new Map(params.map((p) => [p.name, new Array(p.values.length)]));
+    this.gradFetches = Object.fromEntries(params.map((p) => [trainIo.grad(p.name), new ort.Tensor(dtype, this.grads.get(p.name)!, p.shape as number[])]));
+  }
 
   static async compile(model: TrainableModel, opts: TrainGraphOptions, runtime: RuntimeOptions = {}): Promise<TrainingStep> {
     const dtype = opts.dtype ?? "float32";
+    runtime = { weightsFolder: model.weightsFolder, ...runtime };
     if (dtype === "float64") runtime = { ...runtime, optimization: "basic" };
     const g = model.trainingGraph(opts);
     const params = g.trainable.map(({ param }) => ({ name: param.name, shape: param.shape, values: initialValues(param, dtype) }));
@@ -107,10 +122,8 @@ export class TrainingStep {
       feeds[trainIo.imageEmbeds] = new ort.Tensor(this.dtype, this.dtype === "float64" && e instanceof Float32Array ? Float64Array.from(e) : e, [rows, e.length / (rows * hidden), hidden]);
     } else if (this.vision) feeds[trainIo.imageEmbeds] = (await this.vision.run({ [trainIo.pixelValues]: this.pixelTensor(given.pixels, rows) }))[trainIo.imageEmbeds]!;
     else feeds[trainIo.pixelValues] = this.pixelTensor(given.pixels, rows);
-    for (const p of this.params) feeds[p.name] = new ort.Tensor(this.dtype, p.values, p.shape as number[]);
-    const out = await this.graph.run(feeds);
-    const grads = new Map(this.params.map((p) => [p.name, out[trainIo.grad(p.name)]!.data as Values]));
-    return { loss: Number(out[trainIo.loss]!.data[0]), grads };
+    const out = await this.graph.run({ ...feeds, ...this.weightFeeds }, { [trainIo.loss]: null, ...this.gradFetches });
+    return { loss: Number(out[trainIo.loss]!.data[0]), grads: this.grads };
   }
 
   private pixelTensor(pixels: Float32Array, rows: number): ort.Tensor {
@@ -127,6 +140,8 @@ export class TrainingStep {
 /** A copy of the checkpoint's values (float32 weights widened for a float64 graph). */
 function initialValues(p: Param, dtype: TrainDType): Values {
   const b = p.data.bytes;
-  const f32 = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  // A tensor read on its own from the file (one read per access) is a fresh buffer: it becomes the values as is.
+  const own = p.data.source != null && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+  const f32 = new Float32Array(own ? b.buffer : b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
   return dtype === "float64" ? Float64Array.from(f32) : f32;
 }
