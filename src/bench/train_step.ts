@@ -5,7 +5,7 @@
 // training does. Prints peak RSS (the whole process: model, graphs, onnxruntime's buffers).
 //
 //   node dist/src/bench/train_step.js [--shape tiny|base] [--batch N] [--tokens T] [--steps N]
-//       [--warmup N] [--threads N] [--train-vision] [--json]
+//       [--warmup N] [--threads N] [--train-vision] [--spinning on|off] [--mem-arena on|off] [--json]
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -35,6 +35,9 @@ export interface TrainBenchOptions {
   steps: number;
   warmup: number;
   threads: number;
+  /** onnxruntime session settings to compare (default: the runtime's). */
+  spinning?: boolean;
+  memArena?: boolean;
   trainVision: boolean;
   /** Distinct batches cycled through (their image features are computed before the timing). */
   distinctBatches: number;
@@ -56,6 +59,8 @@ export interface TrainBenchResult {
   trainable_params: number;
   compile_s: number;
   forward_backward_ms: Timing;
+  /** CPU time (user + system, every thread) of forward+backward: less sensitive to a busy machine than wall time. */
+  forward_backward_cpu_ms: Timing;
   adamw_ms: Timing;
   step_ms: Timing;
   peak_rss_mb: number;
@@ -70,7 +75,7 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
   const folder = modelFolder(o.shape);
   const t0 = performance.now();
   const model = loadTrainableModel(folder);
-  const step = await TrainingStep.compile(model, { labelSmoothing: 0.1, trainVision: o.trainVision }, { threads: o.threads });
+  const step = await TrainingStep.compile(model, { labelSmoothing: 0.1, trainVision: o.trainVision }, { threads: o.threads, spinning: o.spinning, memArena: o.memArena });
   const compileS = (performance.now() - t0) / 1000;
   const opt = new AdamW(step.params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, clipGradNorm: 1 });
 
@@ -80,15 +85,18 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
   }
 
   const fb: number[] = [];
+  const fbCpu: number[] = [];
   const adam: number[] = [];
   for (let i = 0; i < o.warmup + o.steps; i++) {
     const { batch, images } = batches[i % batches.length]!;
+    const cpu = process.cpuUsage();
     const a = performance.now();
     const { grads } = await step.run(batch, images);
     const b = performance.now();
+    const { user, system } = process.cpuUsage(cpu);
     opt.step(grads);
     const c = performance.now();
-    if (i >= o.warmup) fb.push(b - a), adam.push(c - b);
+    if (i >= o.warmup) fb.push(b - a), fbCpu.push((user + system) / 1000), adam.push(c - b);
   }
   await step.release();
   return {
@@ -101,6 +109,7 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
     trainable_params: step.params.reduce((n, p) => n + p.values.length, 0),
     compile_s: compileS,
     forward_backward_ms: timing(fb),
+    forward_backward_cpu_ms: timing(fbCpu),
     adamw_ms: timing(adam),
     step_ms: timing(fb.map((x, i) => x + adam[i]!)),
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
@@ -161,7 +170,7 @@ function format(r: TrainBenchResult): string {
   return [
     `shape ${r.shape}${r.train_vision ? ", vision trained" : ", vision frozen (cached features)"}, batch ${r.batch}, tokens ${r.tokens}, ${r.threads} threads`,
     `trainable parameters ${(r.trainable_params / 1e6).toFixed(2)} M, compile ${r.compile_s.toFixed(1)} s`,
-    `forward+backward  ${t(r.forward_backward_ms)}`,
+    `forward+backward  ${t(r.forward_backward_ms)}, CPU time ${t(r.forward_backward_cpu_ms)}`,
     `AdamW (clip 1.0)  ${t(r.adamw_ms)}`,
     `step              ${t(r.step_ms)}   median of ${r.steps}`,
     `peak RSS          ${r.peak_rss_mb.toFixed(0)} MB`,
@@ -180,6 +189,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       threads: { type: "string", default: String(os.availableParallelism()) },
       "distinct-batches": { type: "string", default: "4" },
       "train-vision": { type: "boolean", default: false },
+      spinning: { type: "string" },
+      "mem-arena": { type: "string" },
       json: { type: "boolean", default: false },
     },
   });
@@ -192,6 +203,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     warmup: Number(v.warmup),
     threads: Number(v.threads),
     trainVision: v["train-vision"]!,
+    spinning: v.spinning === undefined ? undefined : v.spinning === "on",
+    memArena: v["mem-arena"] === undefined ? undefined : v["mem-arena"] === "on",
     distinctBatches: Number(v["distinct-batches"]),
   });
   console.log(v.json ? JSON.stringify(result, null, 2) : format(result));
