@@ -83,6 +83,8 @@ export async function runTrainBench(o: TrainBenchOptions): Promise<TrainBenchRes
   for (const { batch, pixels } of await benchBatches(folder, model.imageSize, o)) {
     batches.push({ batch, images: o.trainVision ? { pixels } : { imageEmbeds: await step.imageFeatures(pixels, o.batch) } });
   }
+  // As training does once the feature cache is full.
+  if (!o.trainVision) await step.releaseImageFeatures();
 
   const fb: number[] = [];
   const fbCpu: number[] = [];

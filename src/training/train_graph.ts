@@ -75,7 +75,7 @@ export class TrainingStep {
 
   private constructor(
     private readonly graph: CompiledGraph,
-    private readonly vision: CompiledGraph | null,
+    private vision: CompiledGraph | null,
     readonly params: readonly TrainableTensor[],
     readonly dtype: TrainDType,
     private readonly imageSize: number,
@@ -102,7 +102,7 @@ export class TrainingStep {
 
   /** The frozen vision tower's features of `pixels` (`[rows, 3, S, S]`): compute once per image, feed as `{ imageEmbeds }`. */
   async imageFeatures(pixels: Float32Array, rows: number): Promise<Values> {
-    if (!this.vision) throw new Error("imageFeatures: this step trains the vision tower (it takes pixels)");
+    if (!this.vision) throw new Error(`imageFeatures: ${this.visionReleased ? "the vision tower was released" : "this step trains the vision tower (it takes pixels)"}`);
     const out = await this.vision.run({ [trainIo.pixelValues]: this.pixelTensor(pixels, rows) });
     return out[trainIo.imageEmbeds]!.data as Values;
   }
@@ -116,15 +116,29 @@ export class TrainingStep {
     const given = images instanceof Float32Array ? { pixels: images } : images;
     const feeds = captionFeeds(batch, this.dtype);
     if ("imageEmbeds" in given) {
-      if (this.vision === null) throw new Error("run: this step trains the vision tower; give it pixels");
+      if (this.vision === null && !this.visionReleased) throw new Error("run: this step trains the vision tower; give it pixels");
       const e = given.imageEmbeds;
       const hidden = this.imageHidden;
       feeds[trainIo.imageEmbeds] = new ort.Tensor(this.dtype, this.dtype === "float64" && e instanceof Float32Array ? Float64Array.from(e) : e, [rows, e.length / (rows * hidden), hidden]);
-    } else if (this.vision) feeds[trainIo.imageEmbeds] = (await this.vision.run({ [trainIo.pixelValues]: this.pixelTensor(given.pixels, rows) }))[trainIo.imageEmbeds]!;
+    } else if (this.visionReleased) throw new Error("run: the vision tower was released; give it { imageEmbeds }");
+    else if (this.vision) feeds[trainIo.imageEmbeds] = (await this.vision.run({ [trainIo.pixelValues]: this.pixelTensor(given.pixels, rows) }))[trainIo.imageEmbeds]!;
     else feeds[trainIo.pixelValues] = this.pixelTensor(given.pixels, rows);
     const out = await this.graph.run({ ...feeds, ...this.weightFeeds }, { [trainIo.loss]: null, ...this.gradFetches });
     return { loss: Number(out[trainIo.loss]!.data[0]), grads: this.grads };
   }
+
+  /**
+   * Frees the frozen vision tower's session once every image's features are cached: training then
+   * runs without its weights resident (BLIP-base: 86 M parameters, prepacked copies included).
+   * Afterwards `run` takes `{ imageEmbeds }` only.
+   */
+  async releaseImageFeatures(): Promise<void> {
+    await this.vision?.release();
+    this.vision = null;
+    this.visionReleased = true;
+  }
+
+  private visionReleased = false;
 
   private pixelTensor(pixels: Float32Array, rows: number): ort.Tensor {
     const S = this.imageSize;
