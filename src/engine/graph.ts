@@ -132,6 +132,23 @@ export class Graph {
   get initializers(): Iterable<Initializer> {
     return this.initializerMap.values();
   }
+
+  /**
+   * The nodes some output depends on, in order. onnxruntime runs every node of a model, used or not,
+   * so the writer emits only these (autodiff's rules also derive gradients nobody asked for, e.g. of
+   * the image features, and leave them for this to drop).
+   */
+  get liveNodes(): readonly Node[] {
+    const needed = new Set<Tensor>(this.outputList);
+    const live: Node[] = [];
+    for (let k = this.nodeList.length - 1; k >= 0; k--) {
+      const n = this.nodeList[k]!;
+      if (!n.outputs.some((o) => needed.has(o))) continue;
+      live.push(n);
+      for (const i of n.inputs) if (i) needed.add(i);
+    }
+    return live.reverse();
+  }
   /** Operator domains used besides the default one (e.g. com.microsoft). */
   get domains(): Iterable<string> {
     return this.domainSet;
@@ -243,7 +260,9 @@ export class Graph {
 
 /** float32 weight bytes as float64 (a training graph checked in double precision). */
 function widen(data: WeightData): WeightData {
-  const src = new Float32Array(data.bytes.buffer, data.bytes.byteOffset, data.bytes.byteLength / 4);
+  // `bytes` may be a getter that reads the file at each access (lazy checkpoints): read it once.
+  const bytes = data.bytes;
+  const src = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   return { dtype: "float64", shape: data.shape, bytes: new Uint8Array(Float64Array.from(src).buffer), source: null };
 }
 

@@ -145,6 +145,25 @@ export function gather(data: Operand, indices: Tensor, axis = 0): Tensor {
 }
 
 /**
+ * Elements of `data` picked along `axis` by `indices` of the same rank (torch.gather):
+ * `gatherElements(logProbs [b, t, vocab], targets [b, t, 1], 2)` → `[b, t, 1]`.
+ */
+export function gatherElements(data: Operand, indices: Tensor, axis: number): Tensor {
+  const [d] = bindAll(data, indices);
+  return indices.graph.node("GatherElements", [d!, indices], { dtype: d!.dtype, shape: indices.shape }, { axis: axis < 0 ? axis + d!.rank : axis });
+}
+
+/**
+ * `data` with each of `updates` added at its position along `axis` given by `indices` (same shape
+ * as updates; torch.scatter_add). Repeated indices accumulate, in index order (deterministic):
+ * `scatterAdd(zeros [vocab, d], ids [n, d], grads [n, d], 0)`.
+ */
+export function scatterAdd(data: Operand, indices: Tensor, updates: Operand, axis: number): Tensor {
+  const [d, u] = bindAll(data, updates);
+  return indices.graph.node("ScatterElements", [d!, indices, u!], { dtype: d!.dtype, shape: d!.shape }, { axis: axis < 0 ? axis + d!.rank : axis, reduction: "add" });
+}
+
+/**
  * Static slice along axes; starts ≥ 0, an end < 0 counts from the end (Python's `x[:, :-1]`), an end
  * past the size means "to the end": `slice(logits, [0], [-1], [1])`.
  */

@@ -103,7 +103,8 @@ function asFloat32(e: TensorEntry): WeightData {
   if (e.dtype === "float32") return { dtype: "float32", shape, get bytes() { return e.bytes; }, source: e.source };
   const n = shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
-  const view = new DataView(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength);
+  const bytes = e.bytes; // a lazy checkpoint reads the file at each access of `bytes`: once here
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const read: Partial<Record<DType, (i: number) => number>> = {
     float16: (i) => halfToFloat(view.getUint16(2 * i, true)),
     bfloat16: (i) => bf16ToFloat(view.getUint16(2 * i, true)),

@@ -16,15 +16,15 @@ export const IGNORE_INDEX = -100;
  * `captionLoss(logits [b, t, vocab], labels int64 [b, t], 0.1)`
  */
 export function captionLoss(logits: Tensor, labels: Tensor, labelSmoothing: number): Tensor {
-  const vocab = logits.shape[2] as number;
   const logProbs = nn.logSoftmax(op.slice(logits, [0], [-1], [1]), -1);
   const targets = op.reshape(op.slice(labels, [1], [2 ** 53], [1]), [0, 0, 1]);
-  // -100 matches no vocabulary entry, so ignored positions have an all-zero one-hot.
-  const onehot = op.cast(op.equal(targets, logits.graph.constant(Array.from({ length: vocab }, (_, i) => i), labels.dtype, [vocab])), logits.dtype);
-  const nll = op.neg(op.reduceSum(op.mul(logProbs, onehot), [-1]));
+  const ignored = op.equal(targets, logits.graph.constant([IGNORE_INDEX], labels.dtype, []));
+  // log p[label] picked directly (no [b, t, vocab] one-hot); ignored positions pick entry 0, weighted 0 below.
+  const picked = op.gatherElements(logProbs, op.where(ignored, logits.graph.constant([0], labels.dtype, []), targets), 2);
+  const nll = op.neg(picked);
   const uniform = op.neg(nn.reduceMean(logProbs, [-1]));
   const perToken = op.add(op.mul(nll, op.scalar(logits, 1 - labelSmoothing)), op.mul(uniform, op.scalar(logits, labelSmoothing)));
-  const kept = op.sub(op.scalar(logits, 1), op.cast(op.equal(targets, logits.graph.constant([IGNORE_INDEX], labels.dtype, [])), logits.dtype));
+  const kept = op.sub(op.scalar(logits, 1), op.cast(ignored, logits.dtype));
   const total = op.reduceSum(op.mul(perToken, kept), [0, 1, 2]);
   return op.reshape(op.div(total, op.reduceSum(kept, [0, 1, 2])), []);
 }

@@ -33,6 +33,11 @@ export interface TrainableModel {
   /** Pixel side length (`pixel_values` are `[n, 3, S, S]`). */
   readonly imageSize: number;
   /**
+   * The folder onnxruntime reads frozen weights from in place (external data: no copy in the model
+   * bytes), when the checkpoint stores them raw (the runtime's `weightsFolder`).
+   */
+  readonly weightsFolder?: string;
+  /**
    * Inputs `input_ids`, `position_ids`, `attention_bias`, `labels` and `image_embeds` (vision frozen)
    * or `pixel_values` (`trainVision`); outputs `loss` and `grad.<hf name>` of every trainable weight.
    */

@@ -11,7 +11,10 @@ class EngineGradientStep implements GradientStep {
 
   static async create(folder: string, opts: GradientStepOptions): Promise<EngineGradientStep> {
     const model = loadTrainableModel(folder);
-    return new EngineGradientStep(await TrainingStep.compile(model, { labelSmoothing: opts.labelSmoothing, trainVision: opts.trainVision }, { threads: opts.threads }));
+    const step = await TrainingStep.compile(model, { labelSmoothing: opts.labelSmoothing, trainVision: opts.trainVision }, { threads: opts.threads });
+    // The loop caches the frozen tower's features itself (the model's own vision graph): free this one.
+    if (!opts.trainVision) await step.releaseImageFeatures();
+    return new EngineGradientStep(step);
   }
 
   /** float32 training: the step's weights are Float32Arrays. */
@@ -20,8 +23,7 @@ class EngineGradientStep implements GradientStep {
   }
 
   async run(batch: TrainingBatch): Promise<GradientResult> {
-    const image = batch.pixels ?? { imageEmbeds: batch.imageEmbeds!, shape: batch.imageShape };
-    const { loss, grads } = await this.step.run(batch, image);
+    const { loss, grads } = await this.step.run(batch, batch.pixels ? { pixels: batch.pixels } : { imageEmbeds: batch.imageEmbeds! });
     return { loss, grads: grads as Map<string, Float32Array> };
   }
 

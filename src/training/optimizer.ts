@@ -91,22 +91,46 @@ export class AdamW {
   step(grads: ReadonlyMap<string, Values>, lr = this.opts.lr): number {
     const { betas: [b1, b2], eps, weightDecay, clipGradNorm: maxNorm } = this.opts;
     const present = this.params.map((p) => grads.get(p.name));
-    const given = present.filter((g): g is Values => g !== undefined);
-    const norm = maxNorm === null ? globalNorm(given) : clipGradNorm(given, maxNorm);
+    const norm = globalNorm(present.filter((g): g is Values => g !== undefined));
+    const coef = maxNorm === null ? 1 : Math.min(1, maxNorm / (norm + 1e-6));
     this.t += 1;
-    const stepSize = lr / (1 - b1 ** this.t);
-    const correction2 = Math.sqrt(1 - b2 ** this.t);
-    this.params.forEach((p, k) => {
-      const g = present[k];
-      if (!g) return;
-      const [w, m, v] = [p.values, this.m[k]!, this.v[k]!];
-      for (let i = 0; i < w.length; i++) {
-        m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
-        v[i] = b2 * v[i]! + (1 - b2) * g[i]! * g[i]!;
-        const decayed = w[i]! * (1 - lr * weightDecay);
-        w[i] = decayed - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / correction2 + eps);
-      }
+    const k = { coef, b1, b2, decay: 1 - lr * weightDecay, stepSize: lr / (1 - b1 ** this.t), correction2: Math.sqrt(1 - b2 ** this.t), eps };
+    this.params.forEach((p, i) => {
+      const g = present[i];
+      if (g) update(p.values, g, this.m[i]!, this.v[i]!, k);
     });
     return norm;
+  }
+}
+
+interface UpdateConstants {
+  /** Clipping factor (1: none). */
+  coef: number;
+  b1: number;
+  b2: number;
+  /** `1 − lr·weightDecay`. */
+  decay: number;
+  /** `lr / (1 − β₁ᵗ)`. */
+  stepSize: number;
+  /** `√(1 − β₂ᵗ)`. */
+  correction2: number;
+  eps: number;
+}
+
+/**
+ * One tensor's clipping and AdamW update in a single pass (torch.optim.AdamW's arithmetic, each
+ * element in double): no allocation, each array read once.
+ */
+function update(w: Values, g: Values, m: Float32Array, v: Float32Array, k: UpdateConstants): void {
+  const { coef, b1, b2, decay, stepSize, correction2, eps } = k;
+  const [c1, c2] = [1 - b1, 1 - b2];
+  // Values are read back after each store: PyTorch rounds the scaled gradient and the moments to
+  // float32 before using them, and so must this.
+  for (let i = 0; i < w.length; i++) {
+    if (coef < 1) g[i] = g[i]! * coef;
+    const gi = g[i]!;
+    m[i] = b1 * m[i]! + c1 * gi;
+    v[i] = b2 * v[i]! + c2 * gi * gi;
+    w[i] = w[i]! * decay - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / correction2 + eps);
   }
 }

@@ -103,6 +103,8 @@ const primitives: [string, (xs: Tensor[]) => Tensor, InputSpec[]][] = [
   ["Slice (negative end, as x[:, :-1])", ([a]) => op.slice(a!, [0], [-1], [1]), [{ shape: [2, 4, 3] }]],
   ["Pad", ([a]) => op.pad(a!, [0, 1], [2, 0]), [{ shape: [2, 3] }]],
   ["Gather (repeated indices)", ([t, i]) => op.gather(t!, i!, 0), [{ shape: [4, 3] }, { shape: [2, 3], dtype: "int64", values: [0, 2, 2, 3, 0, 0], fixed: true }]],
+  ["GatherElements (repeated indices)", ([d, i]) => op.gatherElements(d!, i!, 1), [{ shape: [2, 4] }, { shape: [2, 3], dtype: "int64", values: [0, 3, 3, 2, 2, 1], fixed: true }]],
+  ["ScatterElements (add, repeated indices)", ([d, i, u]) => op.scatterAdd(d!, i!, u!, 0), [{ shape: [3, 2] }, { shape: [4, 2], dtype: "int64", values: [0, 2, 1, 1, 0, 0, 2, 1], fixed: true }, { shape: [4, 2] }]],
   ["Expand", ([a, s]) => op.expand(a!, op.shape(s!), [2, 3, 4]), [{ shape: [3, 1] }, { shape: [2, 3, 4], fixed: true }]],
   ["Cast (float64 → float32 → float64)", ([a]) => op.cast(op.cast(a!, "float32"), "float64"), [{ shape: [3] }]],
   ["Identity (fan-out is summed)", ([a]) => op.mul(a!, a!), [{ shape: [3] }]],

@@ -1,6 +1,7 @@
 // The ONNX ModelProto writer: serialises a built Graph (opset 17 + com.microsoft when used) and
 // decides where each initializer's bytes go — inline, or referenced in place in a checkpoint file
-// (ONNX external data). The IR (graph.ts) knows nothing of files or protobuf.
+// (ONNX external data). The IR (graph.ts) knows nothing of files or protobuf. Only the nodes and
+// initializers the outputs depend on are written.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ONNX_DTYPE } from "../dtype.js";
@@ -19,12 +20,17 @@ export interface WriterOptions {
 /** `graph` as ONNX ModelProto bytes: `ort.InferenceSession.create(modelProto(g))`. */
 export function modelProto(graph: Graph, opts: WriterOptions = {}): Uint8Array {
   const g = new Message();
-  for (const n of graph.nodes) g.message(1, nodeProto(n));
+  const nodes = graph.liveNodes;
+  const used = new Set<Tensor>(graph.outputs);
+  for (const n of nodes) {
+    g.message(1, nodeProto(n));
+    for (const i of n.inputs) if (i) used.add(i);
+  }
   g.string(2, graph.name);
   const real = memoRealpath();
   const folder = opts.externalDataFolder;
   const locate = (file: string) => (folder === undefined ? null : path.relative(real(folder), real(file)));
-  for (const init of graph.initializers) g.message(5, tensorProto(init, locate));
+  for (const init of graph.initializers) if (used.has(init.tensor)) g.message(5, tensorProto(init, locate));
   for (const i of graph.inputs) g.message(11, valueInfo(i));
   for (const o of graph.outputs) g.message(12, valueInfo(o));
   const model = new Message().int(1, 8).string(2, "captioner").string(3, "0.1.0").message(7, g);

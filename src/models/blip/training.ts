@@ -1,6 +1,8 @@
 // BLIP captioning as a TrainableModel: the text decoder over whole teacher-forced captions (a
 // padding + causal mask, cross-attention to the image tokens) → the loss, in one graph of plain ops
 // whose gradients autodiff derives. With the vision tower frozen its features are an input.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { openCheckpoint } from "../../engine/checkpoint/index.js";
 import { outputLossAndGradients } from "../../engine/autodiff.js";
 import { Graph, type Param } from "../../engine/graph.js";
@@ -14,12 +16,20 @@ export class BlipTrainable implements TrainableModel {
   constructor(
     readonly model: BlipForConditionalGeneration,
     private readonly vb: Weights,
+    readonly weightsFolder?: string,
   ) {}
 
-  /** The checkpoint in `folder`, read into memory (training feeds and updates the weights). */
+  /**
+   * The checkpoint in `folder`, each tensor read when used: the trainable ones into the values
+   * training feeds, the frozen ones by onnxruntime from the file itself (for BLIP-base frozen
+   * vision, the checkpoint's 1 GB is never resident as a whole).
+   */
   static load(folder: string): BlipTrainable {
-    const vb = Weights.of(openCheckpoint(folder));
-    return new BlipTrainable(new BlipForConditionalGeneration(loadBlipConfig(folder), vb), vb);
+    const checkpoint = openCheckpoint(folder, { maxInMemoryBytes: 0 });
+    const vb = Weights.of(checkpoint);
+    // onnxruntime resolves symlinks and wants external data under one folder: the weights' real one.
+    const weightsFolder = path.dirname(fs.realpathSync(checkpoint.files[0]!));
+    return new BlipTrainable(new BlipForConditionalGeneration(loadBlipConfig(folder), vb), vb, weightsFolder);
   }
 
   get imageSize(): number {
