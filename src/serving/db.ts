@@ -33,6 +33,19 @@ const MIGRATIONS: readonly string[] = [
      updated_at TEXT NOT NULL
    );
    CREATE INDEX jobs_by_state ON jobs (state, kind);`,
+  // The contributor role (issue 11). SQLite cannot alter a CHECK, so the table is rebuilt; nothing references it.
+  `CREATE TABLE api_keys_v2 (
+     id TEXT PRIMARY KEY,
+     key_hash TEXT NOT NULL UNIQUE,
+     role TEXT NOT NULL CHECK (role IN ('user', 'contributor', 'admin')),
+     name TEXT,
+     created_at TEXT NOT NULL,
+     last_used_at TEXT,
+     revoked_at TEXT
+   );
+   INSERT INTO api_keys_v2 SELECT id, key_hash, role, name, created_at, last_used_at, revoked_at FROM api_keys ORDER BY rowid;
+   DROP TABLE api_keys;
+   ALTER TABLE api_keys_v2 RENAME TO api_keys;`,
 ];
 
 /** The data folder: `$CAPTIONER_HOME`, else `~/.captioner`. */

@@ -1,40 +1,40 @@
-// The role matrix: every route × {no keys configured, no key, user key, admin key} → status.
+// The role matrix: every route × {no keys configured, no key, user key, contributor key, admin key} → status.
 // With no keys in the store captioning is open and admin routes answer 403; once keys exist, user
-// routes need a user or admin key (401 without) and admin routes an admin key (403 for users).
+// routes need any key (401 without), contributor routes a contributor or admin key, admin routes an admin key.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CAPTION_JOB } from "../../src/serving/jobs/index.js";
 import { goldenImage, pocUpload, testApp } from "../helpers/app.js";
 
-type Column = "open" | "none" | "user" | "admin";
-const COLUMNS: Column[] = ["open", "none", "user", "admin"];
+type Column = "open" | "none" | "user" | "contributor" | "admin";
+const COLUMNS: Column[] = ["open", "none", "user", "contributor", "admin"];
 
 interface Row {
   method: "GET" | "POST";
   url: string;
   /** Expected status per column: open = no keys configured (no key sent), then keys configured. */
-  expect: [number, number, number, number];
+  expect: [number, number, number, number, number];
 }
 
 const png = goldenImage("rgb_square.png");
 const jsonCaption = { images: [png.toString("base64")] };
 const chat = { model: "blip", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: `data:image/png;base64,${png.toString("base64")}` } }] }] };
 
-//                                                                    open none user admin
+//                                                                    open none user contributor admin
 const MATRIX: Row[] = [
-  { method: "GET", url: "/healthz", expect: [200, 200, 200, 200] },
-  { method: "GET", url: "/readyz", expect: [200, 200, 200, 200] },
-  { method: "GET", url: "/metrics", expect: [200, 200, 200, 200] },
-  { method: "GET", url: "/openapi.json", expect: [200, 200, 200, 200] },
-  { method: "GET", url: "/docs", expect: [200, 200, 200, 200] },
-  { method: "POST", url: "/image2caption/blip", expect: [200, 401, 200, 200] },
-  { method: "POST", url: "/v1/captions", expect: [200, 401, 200, 200] },
-  { method: "POST", url: "/v1/chat/completions", expect: [200, 401, 200, 200] },
-  { method: "GET", url: "/v1/models", expect: [200, 401, 200, 200] },
-  { method: "POST", url: "/v1/jobs/captions", expect: [202, 401, 202, 202] },
-  { method: "GET", url: "/v1/jobs/{id}", expect: [200, 401, 200, 200] },
-  { method: "POST", url: "/v1/admin/models/{name}/reload", expect: [403, 401, 403, 202] },
-  { method: "GET", url: "/v1/admin/jobs", expect: [403, 401, 403, 200] },
+  { method: "GET", url: "/healthz", expect: [200, 200, 200, 200, 200] },
+  { method: "GET", url: "/readyz", expect: [200, 200, 200, 200, 200] },
+  { method: "GET", url: "/metrics", expect: [200, 200, 200, 200, 200] },
+  { method: "GET", url: "/openapi.json", expect: [200, 200, 200, 200, 200] },
+  { method: "GET", url: "/docs", expect: [200, 200, 200, 200, 200] },
+  { method: "POST", url: "/image2caption/blip", expect: [200, 401, 200, 200, 200] },
+  { method: "POST", url: "/v1/captions", expect: [200, 401, 200, 200, 200] },
+  { method: "POST", url: "/v1/chat/completions", expect: [200, 401, 200, 200, 200] },
+  { method: "GET", url: "/v1/models", expect: [200, 401, 200, 200, 200] },
+  { method: "POST", url: "/v1/jobs/captions", expect: [202, 401, 202, 202, 202] },
+  { method: "GET", url: "/v1/jobs/{id}", expect: [200, 401, 200, 200, 200] },
+  { method: "POST", url: "/v1/admin/models/{name}/reload", expect: [403, 401, 403, 403, 202] },
+  { method: "GET", url: "/v1/admin/jobs", expect: [403, 401, 403, 403, 200] },
 ];
 
 test("role matrix: every route × every role, with and without keys configured", async () => {
@@ -55,11 +55,12 @@ test("role matrix: every route × every role, with and without keys configured",
     const documented = Object.entries((await app.inject({ method: "GET", url: "/openapi.json" })).json().paths as Record<string, object>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
     assert.deepEqual(documented.sort(), MATRIX.filter((r) => r.url !== "/docs").map((r) => `${r.method} ${r.url}`).sort());
 
-    const keys: Record<Column, Record<string, string>> = { open: {}, none: {}, user: {}, admin: {} };
+    const keys: Record<Column, Record<string, string>> = { open: {}, none: {}, user: {}, contributor: {}, admin: {} };
     const failures: string[] = [];
     for (const column of COLUMNS) {
       if (column === "none") {
         keys.user = { authorization: `Bearer ${services.keys.create("user", "test user").key}` };
+        keys.contributor = { authorization: `Bearer ${services.keys.create("contributor", "test contributor").key}` };
         keys.admin = { "x-api-key": services.keys.create("admin", "test admin").key };
       }
       for (const row of MATRIX) {
