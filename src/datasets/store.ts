@@ -224,8 +224,11 @@ export class DatasetStore {
   /** Deletes the item, and its image file when no other item (of any dataset) uses the same bytes. */
   deleteItem(dataset: string, id: string): void {
     const item = this.getItem(dataset, id);
+    this.db.prepare("DELETE FROM dataset_items WHERE id = ?").run(id);
+    // The file goes only after the row's deletion committed (a crash in between leaves an unused file,
+    // never a row without its image), and under the write lock, so that an addItem of the same bytes
+    // either committed its row before (the file stays) or checks for the file after (and rewrites it).
     this.db.transaction(() => {
-      this.db.prepare("DELETE FROM dataset_items WHERE id = ?").run(id);
       if (!this.db.prepare("SELECT 1 FROM dataset_items WHERE image_sha256 = ?").get(item.imageSha256)) {
         fs.rmSync(this.imageFile(item.imageSha256), { force: true });
       }

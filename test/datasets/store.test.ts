@@ -110,3 +110,22 @@ test("edits change captions, review and split; delete keeps bytes another item s
     db.close();
   }
 });
+
+test("deleting the last item of an image while the same bytes are being added keeps the new item whole", async () => {
+  const { db, store } = fresh();
+  try {
+    store.createDataset("a");
+    for (let round = 0; round < 20; round++) {
+      const old = await store.addItem("a", { image: png, split: "train" });
+      const adding = store.addItem("a", { image: png, split: "train" });
+      // Let the add get a varying distance into its file write before the delete runs.
+      for (let i = 0; i < round; i++) await new Promise((r) => setImmediate(r));
+      store.deleteItem("a", old.id);
+      const added = await adding;
+      assert.ok((await store.readImage(added)).equals(png), `round ${round}`);
+      store.deleteItem("a", added.id);
+    }
+  } finally {
+    db.close();
+  }
+});
