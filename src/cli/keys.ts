@@ -79,7 +79,7 @@ function withStore<T>(flags: DbFlags, body: (store: KeyStore) => T): T {
 }
 
 function table(list: ApiKeyInfo[]): string {
-  if (list.length === 0) return "no API keys: captioning is open to everyone and admin routes are refused\n";
+  if (list.length === 0) return "no API keys: captioning is open to everyone; admin and dataset routes are refused\n";
   const rows = [["ID", "ROLE", "NAME", "CREATED", "LAST USED"], ...list.map((k) => [k.id, k.role, k.name ?? "-", k.createdAt, k.lastUsedAt ?? "never"])];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd()).join("\n") + "\n";
