@@ -102,6 +102,7 @@ describe("dataset routes", () => {
     assert.deepEqual(errorOf(await upload("pets", [{ name: "image", file: { data: Buffer.alloc(300_000, 1) } }])), [413, "image_too_large"]);
     assert.deepEqual(errorOf(await upload("pets", [{ name: "image", file: { data: large } }])), [413, "too_many_pixels"]);
     assert.deepEqual(errorOf(await upload("pets", [{ name: "caption", value: "no image" }])), [400, "missing_image_field"]);
+    assert.deepEqual(errorOf(await upload("pets", [{ name: "image", file: { data: png } }, { name: "image", file: { data: jpeg } }])), [400, "one_image_per_item"]);
     assert.deepEqual(errorOf(await upload("pets", [{ name: "image", file: { data: png } }, { name: "split", value: "dev" }])), [400, "invalid_request"]);
     assert.deepEqual(errorOf(await upload("nope", [{ name: "image", file: { data: png } }])), [404, "unknown_dataset"]);
     const res = await app.inject({ method: "POST", url: "/v1/datasets/pets/items", headers: contributor, payload: { image: "x" } });

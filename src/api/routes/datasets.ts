@@ -2,12 +2,12 @@
 // with 0..n captions and a split), page through them, fetch their images, edit and review captions;
 // admins delete items. The store (datasets/store.ts) does the work; these handlers only translate.
 import multipart from "@fastify/multipart";
-import type { FastifyInstance } from "fastify";
+import type { FastifyError, FastifyInstance } from "fastify";
 import { DATASET_NAME_PATTERN, type DatasetInfo, type ItemChanges, SPLITS, type Split, type StoredItem } from "../../datasets/store.js";
 import { decodeImage, ImageDecodeError } from "../../preprocess/image.js";
 import { imageInputError } from "../../serving/caption_service.js";
 import { security } from "../plugins/auth.js";
-import { ApiError } from "../plugins/errors.js";
+import { ApiError, mapError } from "../plugins/errors.js";
 import { errors, fileField } from "../schemas.js";
 import { requireImageField } from "./input.js";
 
@@ -61,6 +61,16 @@ export async function datasetRoutes(app: FastifyInstance): Promise<void> {
   await app.register(multipart, {
     attachFieldsToBody: "keyValues",
     limits: { fileSize: limits.maxUploadBytes, files: 1, fields: MAX_CAPTIONS + 8, fieldSize: MAX_CAPTION_LENGTH * 4, parts: MAX_CAPTIONS + 9 },
+  });
+  // The app's error mapping, except that a second file means one item per request here (not the
+  // caption routes' image count limit).
+  app.setErrorHandler(async (error: unknown, request, reply) => {
+    const { status, code, message, headers } =
+      (error as FastifyError).code === "FST_FILES_LIMIT"
+        ? { status: 400, code: "one_image_per_item", message: 'an item has one image: send one file in field "image" per request', headers: {} }
+        : mapError(error, request);
+    if (status >= 500 && code === "internal_error") request.log.error({ err: error }, "request failed");
+    return reply.code(status).headers(headers ?? {}).send({ error: { code, message } });
   });
 
   app.post<{ Body: { name: string } }>(
