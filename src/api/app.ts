@@ -12,6 +12,7 @@ import { servicesPlugin } from "./plugins/services.js";
 import { adminRoutes } from "./routes/admin.js";
 import { captionRoutes } from "./routes/caption.js";
 import { chatRoutes } from "./routes/chat.js";
+import { datasetRoutes } from "./routes/datasets.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { modelRoutes } from "./routes/models.js";
@@ -60,6 +61,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(chatRoutes);
   await app.register(jobRoutes);
   await app.register(adminRoutes);
+  await app.register(datasetRoutes);
   await app.register(webRoutes);
   return app;
 }

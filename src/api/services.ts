@@ -1,5 +1,5 @@
 // The server's shared infrastructure, built from the configuration: the database (API keys, the
-// embedded queue), the job queue, the model registry and the caption service, plus the job
+// embedded queue, stored datasets), the job queue, the model registry and the caption service, plus the job
 // handlers this process runs. `serve` and the tests both build it here; routes only use it.
 import * as path from "node:path";
 import { type Database, openDatabase } from "../serving/db.js";
@@ -11,6 +11,7 @@ import { serveJobs, serverJobHandlers } from "../serving/jobs/index.js";
 import { type JobQueue, openJobQueue } from "../serving/queue/index.js";
 import { type ModelLoader, ModelRegistry } from "../serving/registry.js";
 import { Restyler } from "../enrich/index.js";
+import { DatasetStore } from "../datasets/store.js";
 
 export interface Services {
   config: ServerConfig;
@@ -23,6 +24,8 @@ export interface Services {
   defaultModel: string;
   /** One per process, so its concurrency cap bounds this server's calls to the LLM endpoint. */
   restyler: Restyler;
+  /** Stored datasets: rows in `db`, image files under `<dataDir>/datasets/`. */
+  datasets: DatasetStore;
 }
 
 export interface OpenServicesOptions {
@@ -46,7 +49,7 @@ export async function openServices(config: ServerConfig, opts: OpenServicesOptio
   const registry = new ModelRegistry(config.models, { allowDownloads: config.allowDownloads, threads: config.threads, loader: opts.loader, hub: opts.hub, log: opts.log, remote });
   const captions = remote ? new RemoteCaptionService(queue, registry.names(), config.limits) : new LocalCaptionService(registry, config.limits);
   const names = registry.names();
-  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm) };
+  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm), datasets: new DatasetStore(db, path.join(config.dataDir, "datasets")) };
 }
 
 /** Starts this process's job handlers (caption jobs, model reloads); call it once the models are loaded. */

@@ -14,7 +14,7 @@ interface DbFlags {
 
 /** The `keys` sub-command with `create`, `list` and `revoke`. */
 export function keysCommand(): Command {
-  const keys = new Command("keys").description("manage API keys (roles user and admin); with no keys, captioning is open and admin routes are refused");
+  const keys = new Command("keys").description("manage API keys (roles user, contributor and admin); with no keys, captioning is open and admin and dataset routes are refused");
   const withDb = (cmd: Command) =>
     cmd
       .option("--db <file>", "the server's SQLite database (default: <data dir>/captioner.db; data dir: $CAPTIONER_HOME, else dataDir in --config, else ~/.captioner)")
@@ -23,7 +23,7 @@ export function keysCommand(): Command {
   keys.addCommand(
     withDb(new Command("create"))
       .description("create a key and print it once (stdout: just the key)")
-      .requiredOption("--role <role>", "user or admin", (value: string) => {
+      .requiredOption("--role <role>", "user (captioning), contributor (also adds dataset items, edits and reviews captions) or admin (everything)", (value: string) => {
         try {
           return parseRole(value);
         } catch (error) {
@@ -79,7 +79,7 @@ function withStore<T>(flags: DbFlags, body: (store: KeyStore) => T): T {
 }
 
 function table(list: ApiKeyInfo[]): string {
-  if (list.length === 0) return "no API keys: captioning is open to everyone and admin routes are refused\n";
+  if (list.length === 0) return "no API keys: captioning is open to everyone; admin and dataset routes are refused\n";
   const rows = [["ID", "ROLE", "NAME", "CREATED", "LAST USED"], ...list.map((k) => [k.id, k.role, k.name ?? "-", k.createdAt, k.lastUsedAt ?? "never"])];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd()).join("\n") + "\n";

@@ -4,8 +4,14 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import type { Database } from "./db.js";
 
-export type Role = "user" | "admin";
-export const ROLES: readonly Role[] = ["user", "admin"];
+/** Least to most privileged: a contributor may do what a user may, plus curate datasets; an admin everything. */
+export type Role = "user" | "contributor" | "admin";
+export const ROLES: readonly Role[] = ["user", "contributor", "admin"];
+
+/** Whether a key of role `role` may call a route that needs `needed`. */
+export function roleAllows(role: Role, needed: Role): boolean {
+  return ROLES.indexOf(role) >= ROLES.indexOf(needed);
+}
 
 /** What the server knows about a key (never the key itself). Times are ISO-8601 strings. */
 export interface ApiKeyInfo {

@@ -1,10 +1,11 @@
-// The embedded server's one SQLite file (API keys, the persistent job queue). WAL lets the API and
+// The embedded server's one SQLite file (API keys, the persistent job queue, stored datasets). WAL lets the API and
 // worker threads/processes read while one writes; busy_timeout makes writers wait instead of failing.
 // The schema evolves through numbered migrations tracked in `PRAGMA user_version`.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import DatabaseConstructor, { type Database } from "better-sqlite3";
+import { DATASET_TABLES } from "../datasets/store.js";
 
 export type { Database } from "better-sqlite3";
 
@@ -33,6 +34,21 @@ const MIGRATIONS: readonly string[] = [
      updated_at TEXT NOT NULL
    );
    CREATE INDEX jobs_by_state ON jobs (state, kind);`,
+  // The contributor role (issue 11). SQLite cannot alter a CHECK, so the table is rebuilt; nothing references it.
+  `CREATE TABLE api_keys_v2 (
+     id TEXT PRIMARY KEY,
+     key_hash TEXT NOT NULL UNIQUE,
+     role TEXT NOT NULL CHECK (role IN ('user', 'contributor', 'admin')),
+     name TEXT,
+     created_at TEXT NOT NULL,
+     last_used_at TEXT,
+     revoked_at TEXT
+   );
+   INSERT INTO api_keys_v2 SELECT id, key_hash, role, name, created_at, last_used_at, revoked_at FROM api_keys ORDER BY rowid;
+   DROP TABLE api_keys;
+   ALTER TABLE api_keys_v2 RENAME TO api_keys;`,
+  // Stored datasets (issue 11); the schema is the datasets layer's.
+  DATASET_TABLES,
 ];
 
 /** The data folder: `$CAPTIONER_HOME`, else `~/.captioner`. */

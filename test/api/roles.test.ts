@@ -1,51 +1,68 @@
-// The role matrix: every route × {no keys configured, no key, user key, admin key} → status.
+// The role matrix: every route × {no keys configured, no key, user key, contributor key, admin key} → status.
 // With no keys in the store captioning is open and admin routes answer 403; once keys exist, user
-// routes need a user or admin key (401 without) and admin routes an admin key (403 for users).
+// routes need any key (401 without), contributor routes a contributor or admin key, admin routes an admin key.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CAPTION_JOB } from "../../src/serving/jobs/index.js";
-import { goldenImage, pocUpload, testApp } from "../helpers/app.js";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { goldenImage, multipart, pocUpload, testApp } from "../helpers/app.js";
 
-type Column = "open" | "none" | "user" | "admin";
-const COLUMNS: Column[] = ["open", "none", "user", "admin"];
+type Column = "open" | "none" | "user" | "contributor" | "admin";
+const COLUMNS: Column[] = ["open", "none", "user", "contributor", "admin"];
 
 interface Row {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "PATCH" | "DELETE";
   url: string;
   /** Expected status per column: open = no keys configured (no key sent), then keys configured. */
-  expect: [number, number, number, number];
+  expect: [number, number, number, number, number];
 }
 
 const png = goldenImage("rgb_square.png");
 const jsonCaption = { images: [png.toString("base64")] };
 const chat = { model: "blip", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: `data:image/png;base64,${png.toString("base64")}` } }] }] };
 
-//                                                                    open none user admin
+//                                                                    open none user contributor admin
 const MATRIX: Row[] = [
-  { method: "GET", url: "/healthz", expect: [200, 200, 200, 200] },
-  { method: "GET", url: "/readyz", expect: [200, 200, 200, 200] },
-  { method: "GET", url: "/metrics", expect: [200, 200, 200, 200] },
-  { method: "GET", url: "/openapi.json", expect: [200, 200, 200, 200] },
-  { method: "GET", url: "/docs", expect: [200, 200, 200, 200] },
-  { method: "POST", url: "/image2caption/blip", expect: [200, 401, 200, 200] },
-  { method: "POST", url: "/v1/captions", expect: [200, 401, 200, 200] },
-  { method: "POST", url: "/v1/chat/completions", expect: [200, 401, 200, 200] },
-  { method: "GET", url: "/v1/models", expect: [200, 401, 200, 200] },
-  { method: "POST", url: "/v1/jobs/captions", expect: [202, 401, 202, 202] },
-  { method: "GET", url: "/v1/jobs/{id}", expect: [200, 401, 200, 200] },
-  { method: "POST", url: "/v1/admin/models/{name}/reload", expect: [403, 401, 403, 202] },
-  { method: "GET", url: "/v1/admin/jobs", expect: [403, 401, 403, 200] },
+  { method: "GET", url: "/healthz", expect: [200, 200, 200, 200, 200] },
+  { method: "GET", url: "/readyz", expect: [200, 200, 200, 200, 200] },
+  { method: "GET", url: "/metrics", expect: [200, 200, 200, 200, 200] },
+  { method: "GET", url: "/openapi.json", expect: [200, 200, 200, 200, 200] },
+  { method: "GET", url: "/docs", expect: [200, 200, 200, 200, 200] },
+  { method: "POST", url: "/image2caption/blip", expect: [200, 401, 200, 200, 200] },
+  { method: "POST", url: "/v1/captions", expect: [200, 401, 200, 200, 200] },
+  { method: "POST", url: "/v1/chat/completions", expect: [200, 401, 200, 200, 200] },
+  { method: "GET", url: "/v1/models", expect: [200, 401, 200, 200, 200] },
+  { method: "POST", url: "/v1/jobs/captions", expect: [202, 401, 202, 202, 202] },
+  { method: "GET", url: "/v1/jobs/{id}", expect: [200, 401, 200, 200, 200] },
+  { method: "POST", url: "/v1/admin/models/{name}/reload", expect: [403, 401, 403, 403, 202] },
+  { method: "GET", url: "/v1/admin/jobs", expect: [403, 401, 403, 403, 200] },
+  { method: "POST", url: "/v1/datasets", expect: [403, 401, 403, 403, 201] },
+  { method: "GET", url: "/v1/datasets", expect: [403, 401, 403, 200, 200] },
+  { method: "POST", url: "/v1/datasets/{name}/items", expect: [403, 401, 403, 201, 201] },
+  { method: "GET", url: "/v1/datasets/{name}/items", expect: [403, 401, 403, 200, 200] },
+  { method: "GET", url: "/v1/datasets/{name}/items/{id}/image", expect: [403, 401, 403, 200, 200] },
+  { method: "PATCH", url: "/v1/datasets/{name}/items/{id}", expect: [403, 401, 403, 200, 200] },
+  { method: "DELETE", url: "/v1/datasets/{name}/items/{id}", expect: [403, 401, 403, 403, 204] },
 ];
 
 test("role matrix: every route × every role, with and without keys configured", async () => {
-  const { app, services } = await testApp();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "captioner-roles-"));
+  const { app, services } = await testApp({ dataDir });
   try {
     const job = await services.queue.enqueue(CAPTION_JOB, { model: "blip", images: [png.toString("base64")], options: {} });
+    services.datasets.createDataset("pets");
+    const item = await services.datasets.addItem("pets", { image: png, split: "train", captions: ["a red square"] });
     const request = (row: Row, headers: Record<string, string>) => {
-      const url = row.url.replace("{id}", job.id).replace("{name}", "blip");
-      if (row.url === "/image2caption/blip") {
-        const upload = pocUpload(png);
+      const dataset = row.url.startsWith("/v1/datasets");
+      const url = row.url.replace("{id}", dataset ? item.id : job.id).replace("{name}", dataset ? "pets" : "blip");
+      if (row.url === "/image2caption/blip" || (row.method === "POST" && row.url === "/v1/datasets/{name}/items")) {
+        const upload = dataset ? multipart([{ name: "image", file: { data: png } }, { name: "caption", value: "a red square" }]) : pocUpload(png);
         return app.inject({ method: row.method, url, headers: { ...headers, ...upload.headers }, payload: upload.payload });
+      }
+      if (dataset && row.method !== "GET" && row.method !== "DELETE") {
+        return app.inject({ method: row.method, url, headers, payload: row.method === "PATCH" ? { reviewed: true } : { name: "new-set" } });
       }
       const payload = row.url === "/v1/chat/completions" ? chat : row.method === "POST" && row.url !== "/v1/admin/models/{name}/reload" ? jsonCaption : undefined;
       return app.inject({ method: row.method, url, headers, ...(payload ? { payload } : {}) });
@@ -55,11 +72,12 @@ test("role matrix: every route × every role, with and without keys configured",
     const documented = Object.entries((await app.inject({ method: "GET", url: "/openapi.json" })).json().paths as Record<string, object>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
     assert.deepEqual(documented.sort(), MATRIX.filter((r) => r.url !== "/docs").map((r) => `${r.method} ${r.url}`).sort());
 
-    const keys: Record<Column, Record<string, string>> = { open: {}, none: {}, user: {}, admin: {} };
+    const keys: Record<Column, Record<string, string>> = { open: {}, none: {}, user: {}, contributor: {}, admin: {} };
     const failures: string[] = [];
     for (const column of COLUMNS) {
       if (column === "none") {
         keys.user = { authorization: `Bearer ${services.keys.create("user", "test user").key}` };
+        keys.contributor = { authorization: `Bearer ${services.keys.create("contributor", "test contributor").key}` };
         keys.admin = { "x-api-key": services.keys.create("admin", "test admin").key };
       }
       for (const row of MATRIX) {
@@ -72,6 +90,7 @@ test("role matrix: every route × every role, with and without keys configured",
     assert.deepEqual(failures, []);
   } finally {
     await app.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
 

@@ -25,8 +25,8 @@ export function expectedCaptions(name: string): string[] {
 }
 
 /** The golden model as `blip` (or `models`), with limit overrides. */
-export function testConfig(opts: { limits?: Partial<ServerLimits>; models?: string[] } = {}): ServerConfig {
-  const base = loadServerConfig({ env: {}, flags: { models: opts.models ?? [`blip=${goldenModel}`] } });
+export function testConfig(opts: { limits?: Partial<ServerLimits>; models?: string[]; dataDir?: string } = {}): ServerConfig {
+  const base = loadServerConfig({ env: {}, flags: { models: opts.models ?? [`blip=${goldenModel}`], ...(opts.dataDir && { dataDir: opts.dataDir }) } });
   return { ...base, limits: { ...base.limits, ...opts.limits } };
 }
 
@@ -35,8 +35,12 @@ export interface TestApp {
   services: Services;
 }
 
-/** An app with an in-memory database; models loaded first unless `load: false`. Close it with `app.close()`. */
-export async function testApp(opts: { limits?: Partial<ServerLimits>; models?: string[]; loader?: ModelLoader; load?: boolean } = {}): Promise<TestApp> {
+/**
+ * An app with an in-memory database; models loaded first unless `load: false`. Close it with
+ * `app.close()`. `dataDir`: where stored datasets keep their files (the default is never written by
+ * tests that do not add dataset items).
+ */
+export async function testApp(opts: { limits?: Partial<ServerLimits>; models?: string[]; loader?: ModelLoader; load?: boolean; dataDir?: string } = {}): Promise<TestApp> {
   const services = await openServices(testConfig(opts), { dbFile: ":memory:", loader: opts.loader });
   if (opts.load !== false) {
     await services.registry.loadAll();

@@ -80,7 +80,7 @@ describe("KeyStore", () => {
 
   test("an unknown role is refused with the valid ones named", () => {
     const store = new KeyStore(openDatabase(":memory:"));
-    assert.throws(() => store.create("root" as "admin"), /unknown role "root"; use one of: user, admin/);
+    assert.throws(() => store.create("root" as "admin"), /unknown role "root"; use one of: user, contributor, admin/);
   });
 
   test("keys persist across reopening the file; a newer schema is refused", () => {
@@ -157,8 +157,37 @@ describe("captioner keys", () => {
   test("a bad role is a usage error that names the valid roles", async () => {
     await assert.rejects(captioner(["keys", "create", "--role", "root", "--db", path.join(tempDir(), "x.db")]), (e: { code: number; stderr: string }) => {
       assert.notEqual(e.code, 0);
-      assert.match(e.stderr, /unknown role "root"; use one of: user, admin/);
+      assert.match(e.stderr, /unknown role "root"; use one of: user, contributor, admin/);
       return true;
     });
   });
+});
+
+test("the contributor role: created by `keys create --role contributor`; a database made before it keeps its keys", async () => {
+  const dir = tempDir();
+  const file = path.join(dir, "captioner.db");
+  // A schema-1 database (before the contributor role) with one admin key.
+  const Database = (await import("better-sqlite3")).default;
+  const old = new Database(file);
+  old.exec(`CREATE TABLE api_keys (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
+    name TEXT, created_at TEXT NOT NULL, last_used_at TEXT, revoked_at TEXT);
+    CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL, state TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0,
+    result TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);`);
+  old.prepare("INSERT INTO api_keys (id, key_hash, role, name, created_at) VALUES ('k1', ?, 'admin', 'old', '2026-01-01T00:00:00.000Z')").run(hashKey("cap_old"));
+  old.pragma("user_version = 1");
+  old.close();
+
+  const { stdout } = await run(process.execPath, [cli, "keys", "create", "--role", "contributor", "--name", "curator", "--json", "--db", file]);
+  const created = JSON.parse(stdout);
+  assert.equal(created.role, "contributor");
+  const db = openDatabase(file);
+  try {
+    const store = new KeyStore(db);
+    assert.equal(store.verify("cap_old")?.role, "admin");
+    assert.equal(store.verify(created.key)?.role, "contributor");
+    assert.deepEqual(store.list().map((k) => k.name), ["old", "curator"]);
+  } finally {
+    db.close();
+  }
+  await assert.rejects(run(process.execPath, [cli, "keys", "create", "--role", "curator", "--db", file]), /use one of: user, contributor, admin/);
 });

@@ -1,13 +1,14 @@
-// Roles: with no API key in the store, captioning is open (as in the PoC) and admin routes are
-// refused; once keys exist, user routes need a user or admin key and admin routes an admin key.
+// Roles: with no API key in the store, captioning is open (as in the PoC) and contributor and admin
+// routes are refused; once keys exist, a route needs a key of its role or a more privileged one
+// (user < contributor < admin).
 // Keys come as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from "fastify";
 import fp from "fastify-plugin";
-import { keyFromHeaders } from "../../serving/auth.js";
+import { keyFromHeaders, roleAllows } from "../../serving/auth.js";
 import { ApiError } from "./errors.js";
 
 /** Who may call a route. */
-export type Access = "public" | "user" | "admin";
+export type Access = "public" | "user" | "contributor" | "admin";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -31,13 +32,17 @@ export const authPlugin = fp(
       const configured = keys.count() > 0;
       if (!configured) {
         if (access === "admin") throw new ApiError(403, "no_admin_keys", "admin routes are disabled: no admin keys configured; create one with `captioner keys create --role admin`");
+        if (access === "contributor") throw new ApiError(403, "no_contributor_keys", "dataset routes are disabled: no keys configured; create one with `captioner keys create --role contributor` (or admin)");
         return; // open captioning, as in the proof of concept
       }
       const key = keyFromHeaders(request.headers);
       if (!key) throw new ApiError(401, "missing_api_key", "this server needs an API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`", CHALLENGE);
       const info = keys.verify(key);
       if (!info) throw new ApiError(401, "invalid_api_key", "the API key is unknown or revoked; ask the server's admin for a key (`captioner keys create`)", CHALLENGE);
-      if (access === "admin" && info.role !== "admin") throw new ApiError(403, "admin_only", "this route needs an admin key; your key has the user role");
+      if (!roleAllows(info.role, access)) {
+        const [code, needs] = access === "admin" ? ["admin_only", "an admin key"] : ["contributor_only", "a contributor or admin key"];
+        throw new ApiError(403, code, `this route needs ${needs}; your key has the ${info.role} role`);
+      }
       request.apiKey = info;
     };
     app.decorate("authorize", (access: Access) => async (request: FastifyRequest) => check(request, access));

@@ -2,6 +2,7 @@
 // errors are mapped to their HTTP status here, so route handlers simply throw.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
+import { StoreError, type StoreErrorKind } from "../../datasets/store.js";
 import { GenerationOptionsError } from "../../generation/generate.js";
 import { CaptionTimeoutError, InputError } from "../../serving/caption_service.js";
 import { JobError, QueueFullError } from "../../serving/queue/types.js";
@@ -66,9 +67,14 @@ function validationMessage(error: FastifyError): string {
   return `${where} ${first.message}`;
 }
 
+const STORE_STATUS: Record<StoreErrorKind, number> = {
+  invalid_name: 400, invalid_cursor: 400, dataset_exists: 409, unknown_dataset: 404, unknown_item: 404, not_an_image: 415,
+};
+
 /** Any error → its status, stable code and message (the chat-completions route re-shapes it as OpenAI does). */
 export function mapError(error: unknown, request: FastifyRequest): Mapped {
   if (error instanceof ApiError) return { status: error.statusCode, code: error.code, message: error.message, headers: error.headers };
+  if (error instanceof StoreError) return { status: STORE_STATUS[error.kind], code: error.kind, message: error.message };
   if (error instanceof InputError) return { status: error.status, code: error.code, message: error.message };
   if (error instanceof UnknownModelError) return { status: 404, code: "unknown_model", message: error.message };
   if (error instanceof ModelNotReadyError) return { status: 503, code: "model_not_ready", message: error.message, headers: { "retry-after": "5" } };

@@ -23,6 +23,7 @@ export const openapiPlugin = fp(
           { name: "models", description: "configured models" },
           { name: "jobs", description: "long-running work on the job queue" },
           { name: "admin", description: "admin key only" },
+          { name: "datasets", description: "stored datasets: contributor or admin key (creating datasets and deleting items: admin)" },
           { name: "health", description: "liveness, readiness, metrics" },
         ],
         components: {
