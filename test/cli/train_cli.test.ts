@@ -8,24 +8,16 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { blipCaseDir, goldenRoot, repoRoot } from "../helpers/golden.js";
+import { blipCaseDir, repoRoot } from "../helpers/golden.js";
+import { smallSplit } from "../helpers/shapes.js";
 
 const run = promisify(execFile);
 const realCli = path.join(repoRoot, "dist/src/cli/main.js");
 const fakeCli = path.join(repoRoot, "dist/test/cli/fake_train_main.js");
 const env = { ...process.env, HF_HUB_OFFLINE: "1" };
 const model = blipCaseDir("base_like_32px");
-const shapes = path.join(goldenRoot, "../datasets/shapes");
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "captioner-train-cli-"));
 
-function smallSplit(split: string, n: number): string {
-  const dir = path.join(tmp(), split);
-  fs.mkdirSync(dir);
-  const lines = fs.readFileSync(path.join(shapes, split, "metadata.jsonl"), "utf8").trim().split("\n").slice(0, n);
-  for (const line of lines) fs.copyFileSync(path.join(shapes, split, JSON.parse(line).file_name), path.join(dir, JSON.parse(line).file_name));
-  fs.writeFileSync(path.join(dir, "metadata.jsonl"), `${lines.join("\n")}\n`);
-  return dir;
-}
 const train = smallSplit("train", 8);
 const validation = smallSplit("validation", 4);
 const base = (out: string) => ["train", "--model", model, "--train", train, "--validation", validation, "--out", out];

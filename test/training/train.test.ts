@@ -11,22 +11,12 @@ import { Captioner } from "../../src/generation/captioner.js";
 import { loadTrainingState } from "../../src/training/checkpoint.js";
 import { defaultSettings, type TrainingSettings } from "../../src/training/options.js";
 import { fineTune, type FineTuneResult, stateFile, TrainingSetupError } from "../../src/training/train.js";
-import { blipCaseDir, goldenRoot } from "../helpers/golden.js";
+import { blipCaseDir } from "../helpers/golden.js";
+import { smallSplit } from "../helpers/shapes.js";
 import { fakeBackend, TokenMeanStep } from "./fakes.js";
 
 const model = blipCaseDir("base_like_32px");
-const shapes = path.join(goldenRoot, "../datasets/shapes");
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "captioner-train-"));
-
-/** The first `n` items of a shapes split as a split folder of its own. */
-export function smallSplit(split: string, n: number): string {
-  const dir = path.join(tmp(), split);
-  fs.mkdirSync(dir);
-  const lines = fs.readFileSync(path.join(shapes, split, "metadata.jsonl"), "utf8").trim().split("\n").slice(0, n);
-  for (const line of lines) fs.copyFileSync(path.join(shapes, split, JSON.parse(line).file_name), path.join(dir, JSON.parse(line).file_name));
-  fs.writeFileSync(path.join(dir, "metadata.jsonl"), `${lines.join("\n")}\n`);
-  return dir;
-}
 
 const train = smallSplit("train", 10);
 const pairs = fs.readFileSync(path.join(train, "metadata.jsonl"), "utf8").trim().split("\n").reduce((n, l) => n + JSON.parse(l).captions.length, 0);
