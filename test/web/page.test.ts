@@ -4,7 +4,7 @@
 // Screenshots go to test-artifacts/web/.
 import test, { after, before, describe } from "node:test";
 import assert from "node:assert/strict";
-import type { Page, Route } from "playwright-core";
+import type { FileChooser, Page, Route } from "playwright-core";
 import sharp from "sharp";
 import { expectedCaptions, goldenImage, multipart, type Part, testApp, type TestApp } from "../helpers/app.js";
 import { type Browser, listen, noChromium, openBrowser, screenshot } from "./browser.js";
@@ -175,6 +175,9 @@ describe("the public page", { skip: noChromium }, () => {
 
   test("works from the keyboard alone: focus order, visible focus, choose a file, caption", async () => {
     const { page, problems } = await openPage(browser, base);
+    // Listen before any key is pressed: the listener turns on Chromium's file-chooser interception, and
+    // turning it on is not awaited, so a listener added just before the key press can miss the chooser.
+    const chooser = new Promise<FileChooser>((resolve) => page.once("filechooser", resolve));
     // Browser-side code as strings: the tests compile for Node, without the DOM's types.
     const focused = () => page.evaluate<string>("document.activeElement?.id ?? ''");
     const order: string[] = [];
@@ -196,9 +199,9 @@ describe("the public page", { skip: noChromium }, () => {
     await page.keyboard.press("Shift+Tab");
     for (let i = 0; i < 7 && (await focused()) !== "file"; i++) await page.keyboard.press("Shift+Tab");
     assert.equal(await focused(), "file");
-    const chooser = page.waitForEvent("filechooser");
     await page.keyboard.press("Space");
-    await (await chooser).setFiles(png());
+    const noChooser = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("Space on #file opened no file chooser in 30 s")), 30_000).unref());
+    await (await Promise.race([chooser, noChooser])).setFiles(png());
     assert.equal(await page.locator("#previews li").count(), 1);
     await page.keyboard.press("Tab"); // model
     await page.keyboard.press("Tab"); // prompt
