@@ -17,6 +17,7 @@ import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { modelRoutes } from "./routes/models.js";
 import { pocRoutes } from "./routes/poc.js";
+import { trainingRoutes } from "./routes/training.js";
 import { webRoutes } from "./routes/web.js";
 import type { Services } from "./services.js";
 
@@ -62,6 +63,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(jobRoutes);
   await app.register(adminRoutes);
   await app.register(datasetRoutes);
+  await app.register(trainingRoutes);
   await app.register(webRoutes);
   return app;
 }

@@ -12,6 +12,9 @@ import { type JobQueue, openJobQueue } from "../serving/queue/index.js";
 import { type ModelLoader, ModelRegistry } from "../serving/registry.js";
 import { Restyler } from "../enrich/index.js";
 import { DatasetStore } from "../datasets/store.js";
+import { VersionStore } from "../serving/versions.js";
+import { Promotions } from "../serving/promotion.js";
+import { trainJobs } from "../serving/jobs/index.js";
 
 export interface Services {
   config: ServerConfig;
@@ -26,6 +29,10 @@ export interface Services {
   restyler: Restyler;
   /** Stored datasets: rows in `db`, image files under `<dataDir>/datasets/`. */
   datasets: DatasetStore;
+  /** Model versions made by train jobs: rows in `db`, folders under `<dataDir>/models/`. */
+  versions: VersionStore;
+  /** The promotion gate and the swap of a version into its model name. */
+  promotions: Promotions;
 }
 
 export interface OpenServicesOptions {
@@ -49,15 +56,24 @@ export async function openServices(config: ServerConfig, opts: OpenServicesOptio
   const registry = new ModelRegistry(config.models, { allowDownloads: config.allowDownloads, threads: config.threads, loader: opts.loader, hub: opts.hub, log: opts.log, remote });
   const captions = remote ? new RemoteCaptionService(queue, registry.names(), config.limits) : new LocalCaptionService(registry, config.limits);
   const names = registry.names();
-  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm), datasets: new DatasetStore(db, path.join(config.dataDir, "datasets")) };
+  const versions = new VersionStore(db, path.join(config.dataDir, "models"));
+  // A promoted version is what its name serves after a restart too.
+  for (const name of names) {
+    const serving = versions.serving(name);
+    if (serving) registry.setVersion(name, { id: serving.id, folder: versions.modelFolder(name, serving.id) });
+  }
+  const promotions = new Promotions(registry, versions, config.threads);
+  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm), datasets: new DatasetStore(db, path.join(config.dataDir, "datasets")), versions, promotions };
 }
 
 /** Starts this process's job handlers (caption jobs, model reloads); call it once the models are loaded. */
 export async function startJobHandlers(services: Services): Promise<void> {
   const { config, queue, registry, captions } = services;
-  // In --redis mode the workers own the models, and these jobs belong to them.
-  if (config.redisUrl !== undefined) return;
-  await serveJobs(queue, serverJobHandlers({ registry, captions, limits: config.limits }));
+  // Train jobs need the stored datasets, which live with this process (in --redis mode too).
+  const train = trainJobs({ registry, datasets: services.datasets, versions: services.versions, promotions: services.promotions, threads: config.threads });
+  // In --redis mode the workers own the models, and the caption and reload jobs belong to them.
+  if (config.redisUrl !== undefined) return serveJobs(queue, [train]);
+  await serveJobs(queue, [...serverJobHandlers({ registry, captions, limits: config.limits }), train]);
 }
 
 /** Graceful: finish in-flight captioning, stop the queue (queued jobs stay persisted), release models. */

@@ -12,6 +12,7 @@ export * from "./kinds.js";
 export { type AnyJobHandler, type JobHandlerSpec, serveJobs } from "./handlers.js";
 export { serveCaptionJobs, workerId, type WorkerCaptionJobsOptions } from "./caption.js";
 export { type Caller, findJobFor, jobView, mayAccessJob, ownedBy } from "./access.js";
+export { trainJobs, type TrainJobServices } from "./train.js";
 
 /** The embedded server's handlers. Start them once the models are loaded, so that jobs left queued by an earlier run find their model. */
 export function serverJobHandlers(services: { registry: ModelRegistry; captions: CaptionService; limits: ServerLimits }): AnyJobHandler[] {

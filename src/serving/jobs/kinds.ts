@@ -2,7 +2,9 @@
 // the handlers that run them and the access policy read the types from here. A new kind (eval,
 // train, draft) is one entry in `JobTypes` plus its handler file.
 import type { Caption, CaptionOptions } from "../../generation/captioner.js";
+import type { TrainingSettings } from "../../training/options.js";
 import type { Job, JobQueue } from "../queue/types.js";
+import type { ModelVersion } from "../versions.js";
 
 export const CAPTION_JOB = "caption";
 /** An admin model reload (download + load). */
@@ -60,10 +62,45 @@ export interface ReloadJobResult {
   loadSeconds: number | null;
 }
 
+/** An admin fine-tuning of a model on a stored dataset (issue 11); it ends with a new model version. */
+export const TRAIN_JOB = "train";
+
+export interface TrainJobPayload {
+  dataset: string;
+  /** The configured model name the new version belongs to. */
+  model: string;
+  /** What it starts from: the model name's source (version null) or one of its versions. */
+  base: { model: string; version: string | null };
+  /** The version id this job creates (chosen on submission, so a re-run after a crash makes the same one). */
+  version: string;
+  /** Every training setting (the table's defaults with the request's values). */
+  settings: TrainingSettings;
+  /** Train and validate on reviewed items only. */
+  reviewedOnly: boolean;
+}
+
+/** What a train job reports with its progress (GET /v1/jobs/{id} `details`). */
+export interface TrainJobDetails {
+  phase: "snapshot" | "preparing" | "training" | "measuring" | "done";
+  version: string;
+  step: number;
+  totalSteps: number | null;
+  epoch: number;
+  epochs: number | null;
+  /** The last step's loss, and each finished epoch's mean. */
+  loss: number | null;
+  trainLoss: number[];
+  /** Validation scores per finished epoch (COCO names; CIDEr is CIDEr-D). */
+  validation: Record<string, number>[];
+  /** Set when this run continued a saved state: the step it resumed at. */
+  resumedFromStep: number | null;
+}
+
 /** Job kind → its payload and result. */
 export interface JobTypes {
   [CAPTION_JOB]: { payload: CaptionJobPayload; result: CaptionJobResult };
   [RELOAD_JOB]: { payload: ReloadJobPayload; result: ReloadJobResult };
+  [TRAIN_JOB]: { payload: TrainJobPayload; result: ModelVersion };
 }
 
 export type JobKind = keyof JobTypes;
