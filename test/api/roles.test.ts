@@ -45,6 +45,12 @@ const MATRIX: Row[] = [
   { method: "GET", url: "/v1/datasets/{name}/items/{id}/image", expect: [403, 401, 403, 200, 200] },
   { method: "PATCH", url: "/v1/datasets/{name}/items/{id}", expect: [403, 401, 403, 200, 200] },
   { method: "DELETE", url: "/v1/datasets/{name}/items/{id}", expect: [403, 401, 403, 403, 204] },
+  // 409 for whoever may see the job: it has finished by then (test/api/training.test.ts cancels a running one).
+  { method: "POST", url: "/v1/jobs/{id}/cancel", expect: [409, 401, 409, 409, 409] },
+  { method: "POST", url: "/v1/admin/jobs/train", expect: [403, 401, 403, 403, 202] },
+  { method: "GET", url: "/v1/admin/models/{name}/versions", expect: [403, 401, 403, 403, 200] },
+  // 404 for the admin: the matrix's server has no version to promote (test/api/training.test.ts promotes).
+  { method: "POST", url: "/v1/admin/models/{name}/promote", expect: [403, 401, 403, 403, 404] },
 ];
 
 test("role matrix: every route × every role, with and without keys configured", async () => {
@@ -53,7 +59,11 @@ test("role matrix: every route × every role, with and without keys configured",
   try {
     const job = await services.queue.enqueue(CAPTION_JOB, { model: "blip", images: [png.toString("base64")], options: {} });
     services.datasets.createDataset("pets");
-    const item = await services.datasets.addItem("pets", { image: png, split: "train", captions: ["a red square"] });
+    const item = await services.datasets.addItem("pets", { image: png, split: "train", captions: ["a red square"], reviewed: true });
+    // A train job needs reviewed train and validation items (the matrix deletes `item` before it trains).
+    await services.datasets.addItem("pets", { image: png, split: "train", captions: ["a red square"], reviewed: true });
+    await services.datasets.addItem("pets", { image: png, split: "validation", captions: ["a red square"], reviewed: true });
+    const train = { dataset: "pets", model: "blip", settings: { max_steps: 1, max_new_tokens: 2 } };
     const request = (row: Row, headers: Record<string, string>) => {
       const dataset = row.url.startsWith("/v1/datasets");
       const url = row.url.replace("{id}", dataset ? item.id : job.id).replace("{name}", dataset ? "pets" : "blip");
@@ -64,7 +74,9 @@ test("role matrix: every route × every role, with and without keys configured",
       if (dataset && row.method !== "GET" && row.method !== "DELETE") {
         return app.inject({ method: row.method, url, headers, payload: row.method === "PATCH" ? { reviewed: true } : { name: "new-set" } });
       }
-      const payload = row.url === "/v1/chat/completions" ? chat : row.method === "POST" && row.url !== "/v1/admin/models/{name}/reload" ? jsonCaption : undefined;
+      const bodies: Record<string, object> = { "/v1/chat/completions": chat, "/v1/admin/jobs/train": train, "/v1/admin/models/{name}/promote": { version: "v_000000000000" } };
+      const noBody = ["/v1/admin/models/{name}/reload", "/v1/jobs/{id}/cancel"];
+      const payload = bodies[row.url] ?? (row.method === "POST" && !noBody.includes(row.url) ? jsonCaption : undefined);
       return app.inject({ method: row.method, url, headers, ...(payload ? { payload } : {}) });
     };
 
