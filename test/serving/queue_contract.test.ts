@@ -135,6 +135,32 @@ function queueContract(backend: string, makeStore: () => Promise<QueueStore>, se
       }
     });
 
+    test("progress details: a handler's last reported details are visible while running and after; progress without details keeps them", async () => {
+      await fresh();
+      try {
+        const release = gate();
+        await queue.work("steps", async (_job, ctx) => {
+          await ctx.progress(0.25, { epoch: 1, loss: 2.5 });
+          await ctx.progress(0.5);
+          await release.opened;
+          await ctx.progress(0.9, { epoch: 2, loss: 1.25 });
+          return null;
+        });
+        const job = await queue.enqueue("steps", {});
+        assert.equal(job.details, null);
+        const running = await eventually(async () => {
+          const j = await queue.get(job.id);
+          return j?.state === "running" && j.progress === 0.5 && j;
+        }, "progress 0.5 while running");
+        assert.deepEqual(running.details, { epoch: 1, loss: 2.5 });
+        release.open();
+        const done = await queue.waitFor(job.id, 5000);
+        assert.deepEqual(done.details, { epoch: 2, loss: 1.25 });
+      } finally {
+        await cleanup();
+      }
+    });
+
     test("a failing handler: retried up to maxAttempts, then failed with its error message", async () => {
       await fresh();
       try {
