@@ -68,7 +68,8 @@ async function train(services: TrainJobServices, jobId: string, payload: TrainJo
     resume: true, // a fresh start when nothing was saved yet
     backend: trainingBackendFor(base),
     signal: ctx.signal,
-    onStart: (at) => details.update({ phase: "training", step: at.step, totalSteps: at.totalSteps, epoch: at.epochsDone, trainLoss: at.trainLoss, validation: at.validation, resumedFromStep: at.step > 0 || at.before !== null ? at.step : null }),
+    // A saved state may hold an epoch's loss whose validation is still to come: it is reported with it.
+    onStart: (at) => details.update({ phase: "training", step: at.step, totalSteps: at.totalSteps, epoch: at.epochsDone, trainLoss: at.trainLoss.slice(0, at.validation.length), validation: at.validation, resumedFromStep: at.step > 0 || at.before !== null ? at.step : null }),
     onProgress: (p: TrainProgress) => details.step(p),
     onEpoch: (e) => details.epochEnd(e.trainLoss, e.validation),
   });
