@@ -29,7 +29,7 @@ export interface GateReport {
   latency: { candidateMs: number; servingMs: number; limitMs: number };
 }
 
-export type PromotionErrorKind = "unknown_version" | "gate_refused" | "promotion_in_progress";
+export type PromotionErrorKind = "unknown_version" | "gate_refused" | "promotion_in_progress" | "version_load_failed";
 
 export class PromotionError extends Error {
   override name = "PromotionError";
@@ -135,7 +135,9 @@ export class Promotions {
       if (!gate.passed && !overrideReason) {
         throw new PromotionError("gate_refused", `version ${version.id} did not pass the promotion gate: ${gate.reasons.join("; ")}; improve it, or promote anyway with "override_reason"`, gate.reasons);
       }
-      const status = await this.registry.serveVersion(model, { id: version.id, folder: this.versions.modelFolder(model, version.id) });
+      const status = await this.registry.serveVersion(model, { id: version.id, folder: this.versions.modelFolder(model, version.id) }).catch((error: Error) => {
+        throw new PromotionError("version_load_failed", `version ${version.id} could not be loaded (${error.message}); "${model}" keeps serving ${served.version ?? "its configured source"}`);
+      });
       const promoted = this.versions.markPromoted(version.id, gate.passed ? null : { reason: overrideReason!, reasons: gate.reasons });
       return { version: promoted, previous: served.version, gate, unchanged: false, status };
     } finally {

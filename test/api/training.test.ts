@@ -158,7 +158,11 @@ test("the gate's rule: CIDEr-D above and latency within 5 % passes; 6 % slower i
     assert.equal(res.statusCode, 409);
     assert.deepEqual(res.json().error.reasons.length, 1);
     assert.match(res.json().error.reasons[0], /caption latency 106\.0 ms is 6\.0 % above the serving model's 100\.0 ms \(at most 5 % allowed/);
+    // Requests in flight while the version is swapped in are all answered.
+    const image = goldenImage("gray_L.png").toString("base64");
+    const requests = Array.from({ length: 12 }, (_, i) => new Promise((r) => setTimeout(r, i * 15)).then(() => t.app.inject({ method: "POST", url: "/v1/captions", headers: admin, payload: { images: [image] } })));
     res = await t.app.inject({ method: "POST", url: "/v1/admin/models/blip/promote", headers: admin, payload: { version: "v_000000000002" } });
+    assert.deepEqual((await Promise.all(requests)).map((r) => r.statusCode), Array(12).fill(200));
     assert.equal(res.statusCode, 200, res.body);
     assert.deepEqual(res.json().gate.reasons, []);
     assert.equal(res.json().gate.passed, true);

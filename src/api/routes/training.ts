@@ -268,6 +268,7 @@ export async function trainingRoutes(app: FastifyInstance): Promise<void> {
       } catch (error) {
         if (!(error instanceof PromotionError)) throw error;
         if (error.kind === "unknown_version") throw new ApiError(404, "unknown_version", error.message);
+        if (error.kind === "version_load_failed") throw new ApiError(503, error.kind, error.message);
         return reply.code(409).send({ error: { code: error.kind, message: error.message, ...(error.reasons.length ? { reasons: error.reasons } : {}) } });
       }
       return { model: name, version: view(result.version, result.version.id), previous: result.previous, unchanged: result.unchanged, gate: result.gate };
