@@ -34,9 +34,13 @@ export function trainJobs(services: TrainJobServices): JobHandlerSpec<typeof TRA
 
 async function runTrainJob(services: TrainJobServices, jobId: string, payload: TrainJobPayload, ctx: JobContext): Promise<ModelVersion> {
   const { versions } = services;
-  const recorded = versions.byJob(jobId);
-  if (recorded) return recorded; // stopped after recording it: the work is done
   const folder = versions.folder(payload.model, payload.version);
+  const recorded = versions.byJob(jobId);
+  if (recorded) {
+    // Stopped after recording it: the work is done, only the resume state may be left.
+    fs.rmSync(path.join(folder, "model", "training"), { recursive: true, force: true });
+    return recorded;
+  }
   const details = new Details(payload.version, ctx);
   let version: ModelVersion | undefined;
   try {
