@@ -66,6 +66,7 @@ test("a short train job: progress per epoch, a version with scores and latency; 
     assert.equal(job.details.trainLoss.length, 2);
     assert.equal(job.details.step, job.details.totalSteps);
     assert.equal(job.details.resumedFromStep, null);
+    assert.deepEqual([job.details.model, job.details.base, job.details.dataset], ["blip", { model: "blip", version: null }, "shapes"]);
     const id = job.result.id as string;
     assert.match(id, /^v_[0-9a-f]{12}$/);
 

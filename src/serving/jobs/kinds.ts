@@ -82,7 +82,11 @@ export interface TrainJobPayload {
 /** What a train job reports with its progress (GET /v1/jobs/{id} `details`). */
 export interface TrainJobDetails {
   phase: "snapshot" | "preparing" | "training" | "measuring" | "done";
+  /** What it trains (the job view shows no payload): the version it makes, its model name, base and dataset. */
   version: string;
+  model: string;
+  base: { model: string; version: string | null };
+  dataset: string;
   step: number;
   totalSteps: number | null;
   epoch: number;

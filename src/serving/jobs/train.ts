@@ -41,7 +41,7 @@ async function runTrainJob(services: TrainJobServices, jobId: string, payload: T
     fs.rmSync(path.join(folder, "model", "training"), { recursive: true, force: true });
     return recorded;
   }
-  const details = new Details(payload.version, ctx);
+  const details = new Details(payload, ctx);
   let version: ModelVersion | undefined;
   try {
     version = await train(services, jobId, payload, folder, details, ctx);
@@ -103,8 +103,9 @@ class Details {
   private readonly value: TrainJobDetails;
   private lastWrite = 0;
 
-  constructor(version: string, private readonly ctx: JobContext) {
-    this.value = { phase: "snapshot", version, step: 0, totalSteps: null, epoch: 0, epochs: null, loss: null, trainLoss: [], validation: [], resumedFromStep: null };
+  constructor(payload: TrainJobPayload, private readonly ctx: JobContext) {
+    const { version, model, base, dataset } = payload;
+    this.value = { phase: "snapshot", version, model, base, dataset, step: 0, totalSteps: null, epoch: 0, epochs: null, loss: null, trainLoss: [], validation: [], resumedFromStep: null };
   }
 
   update(changes: Partial<TrainJobDetails>): void {
