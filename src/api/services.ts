@@ -33,6 +33,8 @@ export interface Services {
   versions: VersionStore;
   /** The promotion gate and the swap of a version into its model name. */
   promotions: Promotions;
+  /** Aborted when the services start closing: a running train job saves its state and goes back to the queue for the next start. */
+  stopping: AbortController;
 }
 
 export interface OpenServicesOptions {
@@ -63,21 +65,22 @@ export async function openServices(config: ServerConfig, opts: OpenServicesOptio
     if (serving) registry.setVersion(name, { id: serving.id, folder: versions.modelFolder(name, serving.id) });
   }
   const promotions = new Promotions(registry, versions, config.threads);
-  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm), datasets: new DatasetStore(db, path.join(config.dataDir, "datasets")), versions, promotions };
+  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm), datasets: new DatasetStore(db, path.join(config.dataDir, "datasets")), versions, promotions, stopping: new AbortController() };
 }
 
 /** Starts this process's job handlers (caption jobs, model reloads); call it once the models are loaded. */
 export async function startJobHandlers(services: Services): Promise<void> {
   const { config, queue, registry, captions } = services;
   // Train jobs need the stored datasets, which live with this process (in --redis mode too).
-  const train = trainJobs({ registry, datasets: services.datasets, versions: services.versions, promotions: services.promotions, threads: config.threads });
+  const train = trainJobs({ registry, datasets: services.datasets, versions: services.versions, promotions: services.promotions, threads: config.threads, stopping: services.stopping.signal });
   // In --redis mode the workers own the models, and the caption and reload jobs belong to them.
   if (config.redisUrl !== undefined) return serveJobs(queue, [train]);
   await serveJobs(queue, [...serverJobHandlers({ registry, captions, limits: config.limits }), train]);
 }
 
-/** Graceful: finish in-flight captioning, stop the queue (queued jobs stay persisted), release models. */
+/** Graceful: finish in-flight captioning, stop the queue (queued jobs stay persisted; a running train job stops and is queued again), release models. */
 export async function closeServices(services: Services): Promise<void> {
+  services.stopping.abort(new Error("the server is stopping"));
   await services.captions.close();
   await services.queue.close();
   await services.registry.close();

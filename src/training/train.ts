@@ -39,7 +39,7 @@ export interface FineTuneRequest {
   onStart?: (at: TrainStart) => void;
   /** After each epoch's validation. */
   onEpoch?: (epoch: EpochReport) => void;
-  /** Stops the run between steps and phases (it rejects with the signal's reason); the saved state stays resumable. */
+  /** Stops the run between steps and phases: the state is saved (resumable) and the run rejects with the signal's reason. */
   signal?: AbortSignal;
 }
 
@@ -294,10 +294,12 @@ class TrainingRun {
     this.lastSave = performance.now();
   }
 
-  /** Throws the abort reason once the request's signal fired (the last saved state stays resumable). */
+  /** Once the request's signal fired: saves the state (a resume continues from here) and throws the abort reason. */
   private checkAborted(): void {
     const signal = this.request.signal;
-    if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error("the training was stopped");
+    if (!signal?.aborted) return;
+    this.save();
+    throw signal.reason instanceof Error ? signal.reason : new Error("the training was stopped");
   }
 
   private say(line: string): void {

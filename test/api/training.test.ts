@@ -8,8 +8,10 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { buildApp } from "../../src/api/app.js";
+import { openServices, startJobHandlers } from "../../src/api/services.js";
 import { Captioner } from "../../src/generation/captioner.js";
-import { expectedCaptions, goldenImage, goldenModel, testApp, type TestApp } from "../helpers/app.js";
+import { expectedCaptions, goldenImage, goldenModel, testApp, type TestApp, testConfig } from "../helpers/app.js";
 import { shapesRoot } from "../helpers/shapes.js";
 
 interface Shape {
@@ -234,5 +236,48 @@ test("train job requests: roles, unknown dataset or model, settings checked by t
     assert.equal((await t.app.inject({ method: "GET", url: "/v1/admin/models/blip/versions", headers: admin })).json().versions.length, 0);
   } finally {
     await close();
+  }
+});
+
+test("a graceful stop puts a running train job back in the queue; the next start resumes it where it stopped", { timeout: 180_000 }, async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "captioner-versions-stop-"));
+  // A server over a database file, so that a second one finds the first one's jobs.
+  const start = async (): Promise<TestApp> => {
+    const services = await openServices(testConfig({ dataDir }), { dbFile: path.join(dataDir, "captioner.db") });
+    await services.registry.loadAll();
+    await startJobHandlers(services);
+    return { app: await buildApp({ services }), services };
+  };
+  let t = await start();
+  try {
+    const admin = { authorization: `Bearer ${t.services.keys.create("admin").key}` };
+    await shapesDataset(t, "shapes", 6, 2);
+    let res = await t.app.inject({ method: "POST", url: "/v1/admin/jobs/train", headers: admin, payload: { dataset: "shapes", model: "blip", settings: { epochs: 3, batch_size: 2, warmup_steps: 1, max_new_tokens: 4 } } });
+    assert.equal(res.statusCode, 202, res.body);
+    const url = `/v1/jobs/${res.json().id}`;
+    let job;
+    for (let i = 0; ; i++) {
+      job = (await t.app.inject({ method: "GET", url, headers: admin })).json();
+      if (job.details?.step >= 2) break;
+      assert.ok(job.state === "queued" || job.state === "running", JSON.stringify(job));
+      assert.ok(i < 1200, "the training did not start");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const seen = job.details.step;
+    const stopping = performance.now();
+    await t.app.close();
+    const stopSeconds = (performance.now() - stopping) / 1000;
+
+    t = await start();
+    await t.services.queue.waitFor(job.id, 150_000);
+    job = (await t.app.inject({ method: "GET", url, headers: admin })).json();
+    assert.equal(job.state, "done", job.error);
+    assert.equal(job.attempts, 2);
+    assert.ok(job.details.resumedFromStep >= seen && job.details.resumedFromStep < job.details.totalSteps, `resumed at ${job.details.resumedFromStep}, stopped after step ${seen} of ${job.details.totalSteps} (the stop took ${stopSeconds.toFixed(1)} s)`);
+    assert.equal(job.details.trainLoss.length, 3);
+    assert.equal((await t.app.inject({ method: "GET", url: "/v1/admin/models/blip/versions", headers: admin })).json().versions.length, 1);
+  } finally {
+    await t.app.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });

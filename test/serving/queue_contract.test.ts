@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { openDatabase, type Database } from "../../src/serving/db.js";
-import { BullJobQueue, type JobQueue, JobTimeoutError, QueueFullError, SqliteJobQueue } from "../../src/serving/queue/index.js";
+import { BullJobQueue, JobInterruptedError, type JobQueue, JobTimeoutError, QueueFullError, SqliteJobQueue } from "../../src/serving/queue/index.js";
 import { Redis } from "ioredis";
 import { redisSkip, startRedis, type RedisServer } from "../helpers/redis.js";
 
@@ -156,6 +156,24 @@ function queueContract(backend: string, makeStore: () => Promise<QueueStore>, se
         release.open();
         const done = await queue.waitFor(job.id, 5000);
         assert.deepEqual(done.details, { epoch: 2, loss: 1.25 });
+      } finally {
+        await cleanup();
+      }
+    });
+
+    test("an interrupted handler (JobInterruptedError) puts its job back, without using up its one attempt: it runs again and finishes", async () => {
+      await fresh();
+      try {
+        let runs = 0;
+        await queue.work("resumable", async () => {
+          runs += 1;
+          if (runs === 1) throw new JobInterruptedError("the process is stopping");
+          return { runs };
+        });
+        const job = await queue.enqueue("resumable", {});
+        const done = await queue.waitFor(job.id, 10_000);
+        assert.equal(done.state, "done", done.error ?? "");
+        assert.deepEqual(done.result, { runs: 2 });
       } finally {
         await cleanup();
       }

@@ -9,7 +9,7 @@ import type { DatasetStore } from "../../datasets/store.js";
 import { trainingBackendFor } from "../../training/backends.js";
 import { fineTune, type TrainProgress } from "../../training/train.js";
 import { LATENCY_RUNS, measureLatency, type Promotions, validationImages } from "../promotion.js";
-import type { JobContext } from "../queue/types.js";
+import { type JobContext, JobInterruptedError } from "../queue/types.js";
 import type { ModelRegistry } from "../registry.js";
 import { snapshotSplit, writeSnapshot } from "../snapshot.js";
 import { type ModelVersion, servingKey, type VersionStore } from "../versions.js";
@@ -23,6 +23,8 @@ export interface TrainJobServices {
   promotions: Promotions;
   /** onnxruntime threads for training (the server's setting; default every core). */
   threads?: number;
+  /** Fires when the server stops: the training saves its state and the job goes back to the queue (JobInterruptedError). */
+  stopping?: AbortSignal;
 }
 
 /** Progress is written at most this often while steps run (every epoch's end is written too). */
@@ -42,12 +44,16 @@ async function runTrainJob(services: TrainJobServices, jobId: string, payload: T
     return recorded;
   }
   const details = new Details(payload, ctx);
-  let version: ModelVersion | undefined;
+  const signal = services.stopping ? AbortSignal.any([ctx.signal, services.stopping]) : ctx.signal;
+  let version: ModelVersion;
   try {
-    version = await train(services, jobId, payload, folder, details, ctx);
-  } finally {
+    version = await train(services, jobId, payload, folder, details, { ...ctx, signal });
+  } catch (error) {
+    // Stopped with the server: the folder stays, and the job runs (resumes) at the next start.
+    if (services.stopping?.aborted && !ctx.signal.aborted) throw new JobInterruptedError(`the server stopped during the training; it resumes at the next start (${(error as Error).message})`);
     // A cancelled or failed job is not run again: its files go. (A killed process never gets here: they stay for the resume.)
-    if (!version) fs.rmSync(folder, { recursive: true, force: true });
+    fs.rmSync(folder, { recursive: true, force: true });
+    throw error;
   }
   await details.report({ phase: "done" }, 1);
   return version;

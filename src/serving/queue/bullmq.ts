@@ -3,7 +3,7 @@
 // queue. BullMQ has no "cancelled" state: a cancelled job gets a tombstone key (its snapshot) that
 // overrides what BullMQ says, and workers poll those keys to abort running handlers.
 import { randomUUID } from "node:crypto";
-import { type Job as BullJob, type JobType, Queue, UnrecoverableError, Worker } from "bullmq";
+import { type Job as BullJob, DelayedError, type JobType, Queue, UnrecoverableError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import {
   checkKind,
@@ -16,6 +16,7 @@ import {
   type JobQueue,
   type JobState,
   JobError,
+  JobInterruptedError,
   JobTimeoutError,
   type ListOptions,
   QueueFullError,
@@ -151,7 +152,7 @@ export class BullJobQueue implements JobQueue {
     await this.redis.sadd(this.key("kinds"), kind);
     const worker: Worker = new Worker(
       kind,
-      async (bull: BullJob, _token?: string, signal?: AbortSignal) => {
+      async (bull: BullJob, token?: string, signal?: AbortSignal) => {
         const id = bull.id!;
         // Cancelled between our cancel()'s check and its remove(): never start it.
         if (await this.redis.exists(this.key(`cancelled:${id}`))) throw new UnrecoverableError(`job ${id} was cancelled`);
@@ -171,6 +172,11 @@ export class BullJobQueue implements JobQueue {
         } catch (error) {
           // A cancelled job must not be retried.
           if (await this.redis.exists(this.key(`cancelled:${id}`))) throw new UnrecoverableError(`job ${id} was cancelled`);
+          if (error instanceof JobInterruptedError) {
+            // Back to waiting (BullMQ's way: delayed until now, then DelayedError), without using up an attempt.
+            await bull.moveToDelayed(Date.now(), token);
+            throw new DelayedError();
+          }
           throw error;
         } finally {
           this.running.delete(id);

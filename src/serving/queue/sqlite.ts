@@ -14,6 +14,7 @@ import {
   type JobQueue,
   type JobState,
   JobError,
+  JobInterruptedError,
   JobTimeoutError,
   type ListOptions,
   QueueFullError,
@@ -204,8 +205,8 @@ export class SqliteJobQueue implements JobQueue {
         const result = await worker.handler(job, ctx);
         this.update("UPDATE jobs SET state = 'done', progress = 1, result = ?, error = NULL, updated_at = ? WHERE id = ? AND state = 'running'", JSON.stringify(result ?? null), new Date().toISOString(), row.id);
       } catch (error) {
-        // Retry while attempts remain; the error of the last try stays visible either way.
-        const next: JobState = row.attempts < row.max_attempts ? "queued" : "failed";
+        // Retry while attempts remain (an interrupted job always goes back); the error of the last try stays visible either way.
+        const next: JobState = error instanceof JobInterruptedError || row.attempts < row.max_attempts ? "queued" : "failed";
         this.update("UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE id = ? AND state = 'running'", next, errorMessage(error), new Date().toISOString(), row.id);
       } finally {
         worker.running--;

@@ -50,6 +50,17 @@ export class JobError extends Error {
   }
 }
 
+/**
+ * Thrown by a handler that stopped because its process is stopping (not because the job failed):
+ * the queue puts the job back as queued, to run again (a resumable job resumes) at the next start.
+ */
+export class JobInterruptedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "JobInterruptedError";
+  }
+}
+
 /** `waitFor` gave up before the job finished (the job itself keeps going). */
 export class JobTimeoutError extends Error {
   constructor(
