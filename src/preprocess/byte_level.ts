@@ -77,8 +77,14 @@ const ENCODER = new TextEncoder();
 // sequences per maximal subpart, which is what Python's errors="replace" and Rust's lossy decoding do.
 const DECODER = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
-function utf8Bytes(c: string): Uint8Array {
-  return ENCODER.encode(c);
+/** UTF-8 bytes of one code point (a lone surrogate gives U+FFFD's bytes, as TextEncoder does). */
+function utf8Bytes(c: string): number[] {
+  let cp = c.codePointAt(0)!;
+  if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
+  if (cp < 0x80) return [cp];
+  if (cp < 0x800) return [0xc0 | (cp >> 6), 0x80 | (cp & 0x3f)];
+  if (cp < 0x10000) return [0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f)];
+  return [0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f)];
 }
 
 /** Bytes → text, invalid UTF-8 replaced by U+FFFD exactly like `bytes.decode("utf-8", errors="replace")`. */
@@ -104,7 +110,7 @@ export function byteLevelDecode(tokens: readonly string[]): string {
       }
       mapped.push(b);
     }
-    bytes.push(...(ok ? mapped : utf8Bytes(token)));
+    bytes.push(...(ok ? mapped : ENCODER.encode(token)));
   }
   return decodeUtf8Lossy(Uint8Array.from(bytes));
 }
