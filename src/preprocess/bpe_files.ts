@@ -193,18 +193,19 @@ function parseDecoder(value: unknown): boolean {
 }
 
 /**
- * Special tokens named in the config but missing from the added tokens become special added tokens,
- * as transformers' fast tokenizer does at load time (vocab id if present, else the next free id).
+ * What transformers' fast tokenizer adds at load time: entries of the config's `added_tokens_decoder`
+ * and named special tokens that are not added tokens yet (vocab id if present, else the next free id).
  */
-function withConfigSpecials(added: readonly AddedToken[], vocab: ReadonlyMap<string, number>, config: TokenizerConfig | null): AddedToken[] {
+function withConfigTokens(added: readonly AddedToken[], vocab: ReadonlyMap<string, number>, config: TokenizerConfig | null): AddedToken[] {
   const tokens = [...added];
-  const contents = [...(config?.specialTokens.values() ?? []), ...(config?.additionalSpecialTokens ?? [])];
-  for (const content of contents) {
-    if (content === "" || tokens.some((t) => t.content === content)) continue;
+  const add = (token: Omit<AddedToken, "id">): void => {
+    if (token.content === "" || tokens.some((t) => t.content === token.content)) return;
     const maxAdded = Math.max(-1, ...tokens.map((t) => t.id));
-    const id = vocab.get(content) ?? (maxAdded >= vocab.size ? maxAdded + 1 : vocab.size);
-    tokens.push({ id, content, special: true, singleWord: false, lstrip: false, rstrip: false, normalized: false });
-  }
+    tokens.push({ ...token, id: vocab.get(token.content) ?? (maxAdded >= vocab.size ? maxAdded + 1 : vocab.size) });
+  };
+  for (const token of config?.addedTokensDecoder ?? []) add(token);
+  const named = [...(config?.specialTokens.values() ?? []), ...(config?.additionalSpecialTokens ?? [])];
+  for (const content of named) add({ content, special: true, singleWord: false, lstrip: false, rstrip: false, normalized: false });
   return tokens;
 }
 
@@ -221,7 +222,7 @@ export function parseBpeTokenizerJson(json: unknown, config: TokenizerConfig | n
   if (root.version !== undefined && root.version !== "1.0") throw new TokenizerError(`unknown tokenizer.json version ${JSON.stringify(root.version)} (expected "1.0")`);
   if (root.normalizer !== undefined && root.normalizer !== null) throw unsupported("normalizer", objectAt(root.normalizer, "normalizer").type, "null");
   const model = parseModel(root.model);
-  const addedTokens = withConfigSpecials(parseAddedTokens(root.added_tokens, model), model.vocab, config);
+  const addedTokens = withConfigTokens(parseAddedTokens(root.added_tokens, model), model.vocab, config);
   const padding = isObject(root.padding) ? root.padding : {};
   const padToken = config?.specialTokens.get("pad_token") ?? (typeof padding.pad_token === "string" ? padding.pad_token : undefined);
   return {
@@ -259,7 +260,7 @@ export function readSlowBpeFiles(folder: string): BpeParts {
     throw new TokenizerError(`cannot read ${inFolder("merges.txt")}: ${(err as Error).message}`);
   }
   const model: BpeModel = { vocab, ranks: mergeRanks(merges, vocab, "merges.txt"), unkToken: null, unkId: null, fuseUnk: false, ignoreMerges: false };
-  const addedTokens = withConfigSpecials(config?.addedTokensDecoder ?? [], vocab, config);
+  const addedTokens = withConfigTokens(config?.addedTokensDecoder ?? [], vocab, config);
   const idOf = (content: string): number | undefined => addedTokens.find((t) => t.content === content)?.id ?? vocab.get(content);
   let template: TemplatePart[] = [{ sequence: true }];
   if (config?.addBosToken) {

@@ -255,11 +255,12 @@ describe("decoding invalid UTF-8 like Python's bytes.decode('utf-8', errors='rep
   });
 });
 
-/** A tokenizer.json over the 256 byte symbols plus `merges`, merges written as "a b" strings or [a, b] pairs. */
-function byteLevelJson(merges: Array<[string, string]>, form: "strings" | "pairs", extra: { addPrefixSpace?: boolean } = {}) {
+/** A tokenizer.json over the 256 byte symbols plus `merges` (and extra `words`), merges written as "a b" strings or [a, b] pairs. */
+function byteLevelJson(merges: Array<[string, string]>, form: "strings" | "pairs", extra: { addPrefixSpace?: boolean; words?: string[] } = {}) {
   const vocab: Record<string, number> = { "<pad>": 0, "<|eot|>": 1 };
   for (const c of BYTE_TO_CHAR) vocab[c] = Object.keys(vocab).length;
   for (const [a, b] of merges) vocab[a + b] = Object.keys(vocab).length;
+  for (const word of extra.words ?? []) vocab[word] = Object.keys(vocab).length;
   const special = (id: number, content: string, isSpecial: boolean) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: !isSpecial, special: isSpecial });
   return {
     version: "1.0",
@@ -312,6 +313,42 @@ describe("BpeTokenizer on hand-made tokenizer.json files", () => {
     assert.deepEqual(e.tokens, ["hello", "Ġ", "two words", "<|eot|>"]);
     assert.equal(tok.decode(e.ids), "hello two words<|eot|>");
     assert.equal(tok.decode(e.ids, { skipSpecialTokens: true }), "hello two words");
+  });
+
+  it("uses unk for symbols missing from the vocab (fused when fuse_unk), and drops them without unk", () => {
+    const json = byteLevelJson(merges, "pairs");
+    const vocab = json.model.vocab;
+    vocab["<unused>"] = vocab.z!; // "z" is no longer a vocabulary symbol (same ids, so added tokens keep theirs)
+    delete vocab.z;
+    assert.deepEqual(BpeTokenizer.fromJson(json).encode("azzb").tokens, ["a", "b"]);
+    Object.assign(json.model, { unk_token: "<pad>" });
+    assert.deepEqual(BpeTokenizer.fromJson(json).encode("azzb").tokens, ["a", "<pad>", "<pad>", "b"]);
+    Object.assign(json.model, { fuse_unk: true });
+    const fused = BpeTokenizer.fromJson(json).encode("azzb");
+    assert.deepEqual(fused.tokens, ["a", "<pad>", "b"]);
+    assert.deepEqual(fused.offsets, [[0, 1], [1, 3], [3, 4]]);
+  });
+
+  it("takes a word that is in the vocabulary whole when ignore_merges is set", () => {
+    const json = byteLevelJson(merges, "pairs", { words: ["hel"] });
+    assert.deepEqual(BpeTokenizer.fromJson(json).encode("hel").tokens, ["he", "l"]);
+    Object.assign(json.model, { ignore_merges: true });
+    assert.deepEqual(BpeTokenizer.fromJson(json).encode("hel").tokens, ["hel"]);
+  });
+
+  it("adds the special tokens tokenizer_config.json names, as transformers does at load time", () => {
+    withTempDir((dir) => {
+      const json = byteLevelJson(merges, "pairs");
+      json.added_tokens = [];
+      writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(json));
+      writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ eos_token: "<|eot|>", pad_token: { content: "<pad>" } }));
+      const tok = loadTokenizer(join(dir, "tokenizer.json"));
+      const e = tok.encode("hello<|eot|><pad>");
+      assert.deepEqual(e.tokens, ["hello", "<|eot|>", "<pad>"]);
+      assert.deepEqual(e.ids.slice(1), [1, 0]); // their vocabulary ids
+      assert.equal(tok.padTokenId, 0);
+      assert.equal(tok.decode(e.ids, { skipSpecialTokens: true }), "hello");
+    });
   });
 
   it("refuses what it does not implement, naming the field", () => {
