@@ -28,31 +28,38 @@ export class BpeWordModel {
   /**
    * Splits a word of byte-level characters into vocabulary tokens: start from single characters and
    * repeatedly merge the adjacent pair with the lowest merge rank, every occurrence left to right.
-   * A symbol missing from the vocab becomes `unk` or, without one, is dropped (as in Rust).
    */
   tokenize(word: string): Piece[] {
     const cached = this.cache.get(word);
     if (cached) return cached;
-    const pieces: Piece[] = [];
-    const { vocab, unkId, unkToken, fuseUnk } = this.model;
-    for (const symbol of this.merge(word)) {
-      const id = vocab.get(symbol.token);
-      if (id !== undefined) {
-        pieces.push({ ...symbol, id });
-      } else if (unkId !== null) {
-        const last = pieces.at(-1);
-        if (fuseUnk && last?.id === unkId) pieces[pieces.length - 1] = { ...last, end: symbol.end };
-        else pieces.push({ ...symbol, id: unkId, token: unkToken! });
-      }
-    }
+    const id = this.model.ignoreMerges ? this.model.vocab.get(word) : undefined;
+    const pieces = id !== undefined ? [{ id, token: word, start: 0, end: word.length }] : this.merge(this.symbols(word));
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
     this.cache.set(word, pieces);
     return pieces;
   }
 
-  private merge(word: string): Array<{ token: string; start: number; end: number }> {
-    if (this.model.ignoreMerges && this.model.vocab.has(word)) return [{ token: word, start: 0, end: word.length }];
-    const symbols = Array.from(word, (token, i) => ({ token, start: i, end: i + 1 }));
+  /**
+   * The word's characters as vocabulary symbols before any merge, as the Rust model builds them: a
+   * character missing from the vocab becomes `unk` (runs of them one `unk` with fuse_unk) or, without
+   * an unk token, is dropped, so that its neighbours may merge.
+   */
+  private symbols(word: string): Piece[] {
+    const { vocab, unkId, unkToken, fuseUnk } = this.model;
+    const symbols: Piece[] = [];
+    let lastWasUnknown = false;
+    for (let i = 0; i < word.length; i++) {
+      const c = word[i]!; // byte-level characters are single UTF-16 units
+      const id = vocab.get(c);
+      if (id !== undefined) symbols.push({ id, token: c, start: i, end: i + 1 });
+      else if (unkId !== null && fuseUnk && lastWasUnknown) symbols[symbols.length - 1] = { ...symbols.at(-1)!, end: i + 1 };
+      else if (unkId !== null) symbols.push({ id: unkId, token: unkToken!, start: i, end: i + 1 });
+      lastWasUnknown = id === undefined && unkId !== null;
+    }
+    return symbols;
+  }
+
+  private merge(symbols: Piece[]): Piece[] {
     for (;;) {
       let best = Infinity;
       for (let i = 0; i + 1 < symbols.length; i++) best = Math.min(best, this.rank(symbols[i]!.token, symbols[i + 1]!.token));
@@ -60,7 +67,8 @@ export class BpeWordModel {
       for (let i = 0; i + 1 < symbols.length; i++) {
         const [a, b] = [symbols[i]!, symbols[i + 1]!];
         if (this.rank(a.token, b.token) !== best) continue;
-        symbols.splice(i, 2, { token: a.token + b.token, start: a.start, end: b.end });
+        const token = a.token + b.token; // in the vocab: checked when the merges were loaded
+        symbols.splice(i, 2, { id: this.model.vocab.get(token)!, token, start: a.start, end: b.end });
       }
     }
   }

@@ -315,14 +315,17 @@ describe("BpeTokenizer on hand-made tokenizer.json files", () => {
     assert.equal(tok.decode(e.ids, { skipSpecialTokens: true }), "hello two words");
   });
 
-  it("uses unk for symbols missing from the vocab (fused when fuse_unk), and drops them without unk", () => {
+  it("uses unk for symbols missing from the vocab (fused when fuse_unk), and drops them before merging without unk", () => {
     const json = byteLevelJson(merges, "pairs");
     const vocab = json.model.vocab;
     vocab["<unused>"] = vocab.z!; // "z" is no longer a vocabulary symbol (same ids, so added tokens keep theirs)
     delete vocab.z;
     assert.deepEqual(BpeTokenizer.fromJson(json).encode("azzb").tokens, ["a", "b"]);
+    // Dropped before merging (as in Rust): its neighbours become adjacent and merge.
+    assert.deepEqual(BpeTokenizer.fromJson(json).encode("hezllo").tokens, ["hello"]);
     Object.assign(json.model, { unk_token: "<pad>" });
     assert.deepEqual(BpeTokenizer.fromJson(json).encode("azzb").tokens, ["a", "<pad>", "<pad>", "b"]);
+    assert.deepEqual(BpeTokenizer.fromJson(json).encode("hezllo").tokens, ["he", "<pad>", "ll", "o"]);
     Object.assign(json.model, { fuse_unk: true });
     const fused = BpeTokenizer.fromJson(json).encode("azzb");
     assert.deepEqual(fused.tokens, ["a", "<pad>", "b"]);
