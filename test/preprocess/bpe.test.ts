@@ -59,6 +59,8 @@ describe("BpeTokenizer on the BLIP-2 golden cases", () => {
         assert.deepEqual([...fast.specialTokenIds].sort(), [...expected.tokenizer.all_special_ids].sort());
         assert.deepEqual([...slow.specialTokenIds].sort(), [...expected.tokenizer.all_special_ids].sort());
         assert.equal(fast.tokenToId(expected.tokenizer.bos[0]), expected.tokenizer.bos[1]);
+        const direct = BpeTokenizer.fromFile(join(dir, "tokenizer.json"));
+        assert.deepEqual(direct.encode("a photo of"), fast.encode("a photo of"));
       });
 
       it("encodes every tokenization case exactly (ids and tokens, from tokenizer.json and from the slow files)", () => {
