@@ -15,7 +15,13 @@ import { Captioner } from "../../src/generation/captioner.js";
 import { DRAFT_JOB, type DraftJobResult, type EvalJobResult } from "../../src/serving/jobs/index.js";
 import { draftJobs } from "../../src/serving/jobs/draft.js";
 import type { Job } from "../../src/serving/queue/types.js";
-import { goldenModel, multipart, type Part, testApp } from "../helpers/app.js";
+import { buildApp } from "../../src/api/app.js";
+import { openServices, startJobHandlers } from "../../src/api/services.js";
+import { serveJobs, workerJobHandlers } from "../../src/serving/jobs/index.js";
+import { BullJobQueue } from "../../src/serving/queue/index.js";
+import { ModelRegistry } from "../../src/serving/registry.js";
+import { goldenModel, multipart, type Part, testApp, testConfig } from "../helpers/app.js";
+import { redisSkip, startRedis } from "../helpers/redis.js";
 import { shapesRoot } from "../helpers/shapes.js";
 
 const shape = (split: string, i: number) => fs.readFileSync(path.join(shapesRoot, split, `${String(i).padStart(6, "0")}.png`));
@@ -224,5 +230,48 @@ describe("draft → review → eval jobs", () => {
     assert.deepEqual(errorOf(res), [400, "nothing_to_evaluate"]);
     assert.match(res.json().error.message, /reviewed_only/);
     assert.deepEqual(errorOf(await post("/v1/admin/jobs/eval", { dataset: "done", split: "train", reviewed_only: false })), [400, "nothing_to_evaluate"]);
+  });
+});
+
+describe("draft and eval with --redis: the API process runs them, the workers caption", { skip: redisSkip }, () => {
+  test("a draft job's captions are the worker's; an eval job scores them", async () => {
+    const redis = await startRedis();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "captioner-draft-eval-redis-"));
+    const config = { ...testConfig({ dataDir }), redisUrl: redis.url };
+    // A worker (`captioner worker` in-process): the golden model, caption jobs only.
+    const workerQueue = new BullJobQueue(redis.url);
+    const workerModels = new ModelRegistry(config.models, { allowDownloads: false, threads: 1 });
+    await workerModels.loadAll();
+    await serveJobs(workerQueue, workerJobHandlers({ registry: workerModels, limits: config.limits, concurrency: 1 }));
+    const services = await openServices(config, { dbFile: ":memory:" });
+    await startJobHandlers(services);
+    const app = await buildApp({ services });
+    try {
+      const admin = { authorization: `Bearer ${services.keys.create("admin").key}` };
+      services.datasets.createDataset("remote");
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push((await services.datasets.addItem("remote", { image: shape("validation", 20 + i), split: "validation" })).id);
+      const submit = async (kind: string, payload: object): Promise<Job> => {
+        const res = await app.inject({ method: "POST", url: `/v1/admin/jobs/${kind}`, headers: admin, payload });
+        assert.equal(res.statusCode, 202, res.body);
+        const job = await services.queue.waitFor(res.json().id, 30_000);
+        assert.equal(job.state, "done", job.error ?? "");
+        return job;
+      };
+      assert.equal(((await submit("draft", { dataset: "remote", options: OPTIONS })).result as DraftJobResult).drafted, 3);
+      for (const [i, id] of ids.entries()) {
+        const res = await app.inject({ method: "POST", url: "/v1/captions", headers: admin, payload: { images: [shape("validation", 20 + i).toString("base64")], options: OPTIONS } });
+        assert.deepEqual(services.datasets.getItem("remote", id).captions, [res.json().results[0].captions[0].text]);
+      }
+      const scored = (await submit("eval", { dataset: "remote", reviewed_only: false, options: OPTIONS })).result as EvalJobResult;
+      // The drafts are the references, so the model scores perfectly against them.
+      assert.deepEqual([scored.n, scored.coco.Bleu_1 > 0.99], [3, true]);
+    } finally {
+      await app.close();
+      await workerQueue.close();
+      await workerModels.close();
+      await redis.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
