@@ -5,6 +5,7 @@
 import type { DatasetStore, ItemQuery, StoredItem } from "../../datasets/store.js";
 import type { Restyler } from "../../enrich/index.js";
 import type { CaptionService } from "../caption_service.js";
+import type { JobContext } from "../queue/types.js";
 import type { ServerLimits } from "../config.js";
 import type { ModelRegistry } from "../registry.js";
 
@@ -37,4 +38,14 @@ export function allItems(datasets: DatasetStore, dataset: string, query: Omit<It
 /** True when `query` selects at least one item of `dataset`. */
 export function anyItem(datasets: DatasetStore, dataset: string, query: Omit<ItemQuery, "limit" | "cursor">): boolean {
   return datasets.listItems(dataset, { ...query, limit: 1 }).items.length > 0;
+}
+
+/**
+ * A job's progress over `total` items: the fraction, and `{done, total}` as the job's details where the
+ * queue keeps details with its progress (a JobContext whose `progress` takes a second argument; one
+ * that does not ignores it, and GET /v1/jobs/{id} shows the fraction only).
+ */
+export function reportProgress(ctx: JobContext, done: number, total: number): Promise<void> {
+  const progress = ctx.progress as (fraction: number, details?: unknown) => Promise<void>;
+  return progress.call(ctx, total === 0 ? 1 : done / total, { done, total });
 }

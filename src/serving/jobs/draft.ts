@@ -8,7 +8,7 @@ import { describeImages, requestFeatures } from "../describe.js";
 import type { JobContext } from "../queue/types.js";
 import { RemoteInputError } from "../remote_caption.js";
 import { whenRoom } from "./caption.js";
-import { allItems, anyItem, type DatasetJobDeps } from "./datasets.js";
+import { allItems, anyItem, type DatasetJobDeps, reportProgress } from "./datasets.js";
 import type { JobHandlerSpec } from "./handlers.js";
 import { DRAFT_JOB, type DraftJobPayload, type DraftJobResult } from "./kinds.js";
 
@@ -69,7 +69,7 @@ class Drafting {
     for (let at = 0; at < ids.length; at += chunk) {
       if (this.ctx.signal.aborted) throw new Error("the job was cancelled");
       await this.draftBatch(ids.slice(at, at + chunk));
-      await this.ctx.progress(Math.min(at + chunk, ids.length) / ids.length);
+      await reportProgress(this.ctx, Math.min(at + chunk, ids.length), ids.length);
     }
     return this.result;
   }

@@ -11,7 +11,7 @@ import { toKwargs } from "../../generation/options.js";
 import { type CaptionService, checkModelOptions, InputError } from "../caption_service.js";
 import type { JobContext } from "../queue/types.js";
 import { whenRoom } from "./caption.js";
-import { allItems, anyItem, type DatasetJobDeps } from "./datasets.js";
+import { allItems, anyItem, type DatasetJobDeps, reportProgress } from "./datasets.js";
 import type { JobHandlerSpec } from "./handlers.js";
 import { EVAL_JOB, type EvalJobPayload, type EvalJobResult, type EvalTarget } from "./kinds.js";
 
@@ -86,7 +86,7 @@ export function evalJobs(deps: DatasetJobDeps, targets: EvalTargets): JobHandler
           caption: options,
           onProgress: (p) => {
             if (ctx.signal.aborted) throw new Error("the job was cancelled");
-            void ctx.progress(p.done / p.total).catch(() => {});
+            void reportProgress(ctx, p.done, p.total).catch(() => {});
           },
         });
       } finally {
