@@ -206,6 +206,21 @@ describe("draft → review → eval jobs", () => {
     assert.deepEqual((await item(added[3]!.id, "racing")).captions, ["by hand"]);
   });
 
+  test("a cancelled draft stops after the batch in flight: drafted items keep their drafts, the rest stay uncaptioned", async () => {
+    await createDataset("cancelled");
+    const added: Item[] = [];
+    for (let i = 0; i < 4; i++) added.push(await addItem("cancelled", shape("train", 20 + i), "train", []));
+    const { deps } = datasetJobs(services);
+    const handler = draftJobs({ ...deps, limits: { ...deps.limits, maxImagesPerRequest: 2 } });
+    const cancel = new AbortController();
+    const ctx = { signal: cancel.signal, progress: async () => cancel.abort() };
+    const payload = { dataset: "cancelled", model: "blip", overwrite: false, options: { maxNewTokens: 8 } };
+    const job = { id: "k", kind: DRAFT_JOB, payload, state: "running", progress: 0, result: null, error: null, attempts: 1, createdAt: "", updatedAt: "" } as const;
+    await assert.rejects(handler.handle(job, ctx), /cancelled/);
+    const captions = await Promise.all(added.map(async (it) => (await item(it.id, "cancelled")).captions.length));
+    assert.deepEqual(captions.map((n) => n > 0), [true, true, false, false]);
+  });
+
   test("admins only; unknown dataset or model 404; bad options, styles and empty selections 400", async () => {
     await createDataset("done");
     await addItem("done", shape("validation", 7), "validation", ["already captioned"]);
