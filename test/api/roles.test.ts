@@ -17,6 +17,8 @@ interface Row {
   url: string;
   /** Expected status per column: open = no keys configured (no key sent), then keys configured. */
   expect: [number, number, number, number, number];
+  /** The JSON body, for routes whose body the request function below does not know. */
+  payload?: object;
 }
 
 const png = goldenImage("rgb_square.png");
@@ -44,13 +46,19 @@ const MATRIX: Row[] = [
   { method: "GET", url: "/v1/datasets/{name}/items", expect: [403, 401, 403, 200, 200] },
   { method: "GET", url: "/v1/datasets/{name}/items/{id}/image", expect: [403, 401, 403, 200, 200] },
   { method: "PATCH", url: "/v1/datasets/{name}/items/{id}", expect: [403, 401, 403, 200, 200] },
+  { method: "POST", url: "/v1/datasets/{name}/items/{id}/review", expect: [403, 401, 403, 200, 200], payload: { action: "accept" } }, // before DELETE: the item must exist
   { method: "DELETE", url: "/v1/datasets/{name}/items/{id}", expect: [403, 401, 403, 403, 204] },
+  { method: "POST", url: "/v1/admin/jobs/draft", expect: [403, 401, 403, 403, 202], payload: { dataset: "pets", overwrite: true } },
+  { method: "POST", url: "/v1/admin/jobs/eval", expect: [403, 401, 403, 403, 202], payload: { dataset: "pets", split: "train", reviewed_only: false } },
+  // {id} is a caption job: an admin gets past the role check to "no eval job" (404).
+  { method: "GET", url: "/v1/admin/jobs/{id}/report", expect: [403, 401, 403, 403, 404] },
   // 409 for whoever may see the job: it has finished by then (test/api/training.test.ts cancels a running one).
   { method: "POST", url: "/v1/jobs/{id}/cancel", expect: [409, 401, 409, 409, 409] },
-  { method: "POST", url: "/v1/admin/jobs/train", expect: [403, 401, 403, 403, 202] },
+  // reviewed_only false: the draft row above may have made the items unreviewed drafts by then.
+  { method: "POST", url: "/v1/admin/jobs/train", expect: [403, 401, 403, 403, 202], payload: { dataset: "pets", model: "blip", reviewed_only: false, settings: { max_steps: 1, max_new_tokens: 2 } } },
   { method: "GET", url: "/v1/admin/models/{name}/versions", expect: [403, 401, 403, 403, 200] },
   // 404 for the admin: the matrix's server has no version to promote (test/api/training.test.ts promotes).
-  { method: "POST", url: "/v1/admin/models/{name}/promote", expect: [403, 401, 403, 403, 404] },
+  { method: "POST", url: "/v1/admin/models/{name}/promote", expect: [403, 401, 403, 403, 404], payload: { version: "v_000000000000" } },
 ];
 
 test("role matrix: every route × every role, with and without keys configured", async () => {
@@ -59,11 +67,10 @@ test("role matrix: every route × every role, with and without keys configured",
   try {
     const job = await services.queue.enqueue(CAPTION_JOB, { model: "blip", images: [png.toString("base64")], options: {} });
     services.datasets.createDataset("pets");
-    const item = await services.datasets.addItem("pets", { image: png, split: "train", captions: ["a red square"], reviewed: true });
-    // A train job needs reviewed train and validation items (the matrix deletes `item` before it trains).
-    await services.datasets.addItem("pets", { image: png, split: "train", captions: ["a red square"], reviewed: true });
-    await services.datasets.addItem("pets", { image: png, split: "validation", captions: ["a red square"], reviewed: true });
-    const train = { dataset: "pets", model: "blip", settings: { max_steps: 1, max_new_tokens: 2 } };
+    const item = await services.datasets.addItem("pets", { image: png, split: "train", captions: ["a red square"] });
+    // A train job needs captioned train and validation items (the matrix deletes `item` before it trains).
+    await services.datasets.addItem("pets", { image: png, split: "train", captions: ["a red square"] });
+    await services.datasets.addItem("pets", { image: png, split: "validation", captions: ["a red square"] });
     const request = (row: Row, headers: Record<string, string>) => {
       const dataset = row.url.startsWith("/v1/datasets");
       const url = row.url.replace("{id}", dataset ? item.id : job.id).replace("{name}", dataset ? "pets" : "blip");
@@ -71,12 +78,12 @@ test("role matrix: every route × every role, with and without keys configured",
         const upload = dataset ? multipart([{ name: "image", file: { data: png } }, { name: "caption", value: "a red square" }]) : pocUpload(png);
         return app.inject({ method: row.method, url, headers: { ...headers, ...upload.headers }, payload: upload.payload });
       }
+      if (row.payload) return app.inject({ method: row.method, url, headers, payload: row.payload });
       if (dataset && row.method !== "GET" && row.method !== "DELETE") {
         return app.inject({ method: row.method, url, headers, payload: row.method === "PATCH" ? { reviewed: true } : { name: "new-set" } });
       }
-      const bodies: Record<string, object> = { "/v1/chat/completions": chat, "/v1/admin/jobs/train": train, "/v1/admin/models/{name}/promote": { version: "v_000000000000" } };
       const noBody = ["/v1/admin/models/{name}/reload", "/v1/jobs/{id}/cancel"];
-      const payload = bodies[row.url] ?? (row.method === "POST" && !noBody.includes(row.url) ? jsonCaption : undefined);
+      const payload = row.url === "/v1/chat/completions" ? chat : row.method === "POST" && !noBody.includes(row.url) ? jsonCaption : undefined;
       return app.inject({ method: row.method, url, headers, ...(payload ? { payload } : {}) });
     };
 

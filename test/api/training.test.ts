@@ -209,7 +209,7 @@ test("train job requests: roles, unknown dataset or model, settings checked by t
     t.services.datasets.createDataset("unreviewed");
     await t.services.datasets.addItem("unreviewed", { image: goldenImage("rgb_square.png"), split: "train", captions: ["a square"] });
     res = await post({ dataset: "unreviewed", model: "blip" });
-    assert.equal(res.statusCode, 409);
+    assert.equal(res.statusCode, 400);
     assert.match(res.json().error.message, /no reviewed items with captions in its train and validation splits/);
 
     // A long job, cancelled once it is training: it stops, and its files go.

@@ -165,7 +165,7 @@ export async function trainingRoutes(app: FastifyInstance): Promise<void> {
       datasets.requireDataset(body.dataset);
       const base = baseOf(body.model);
       const problem = snapshotProblem(snapshotItems(datasets, body.dataset, body.reviewed_only), body.dataset, body.reviewed_only);
-      if (problem) throw new ApiError(409, "not_enough_items", problem);
+      if (problem) throw new ApiError(400, "not_enough_items", problem);
       const folder = base.version ? versions.modelFolder(base.model, base.version) : await registry.sourceFolder(base.model).catch(() => null);
       if (folder === null) throw new ApiError(409, "model_not_available", `model "${base.model}" is not in the Hugging Face cache yet; wait until it is loaded (GET /readyz)`);
       try {
