@@ -14,7 +14,7 @@ import { Restyler } from "../enrich/index.js";
 import { DatasetStore } from "../datasets/store.js";
 import { VersionStore } from "../serving/versions.js";
 import { Promotions } from "../serving/promotion.js";
-import { trainJobs } from "../serving/jobs/index.js";
+import { trainJobs, withVersions } from "../serving/jobs/index.js";
 
 export interface Services {
   config: ServerConfig;
@@ -84,7 +84,7 @@ export async function startJobHandlers(services: Services): Promise<void> {
 export function datasetJobs(services: Services): { deps: DatasetJobDeps; targets: EvalTargets } {
   const { config, datasets, captions, registry, restyler } = services;
   const deps: DatasetJobDeps = { datasets, captions, registry, restyler, limits: config.limits, reportsDir: path.join(config.dataDir, "reports") };
-  return { deps, targets: servedModels(deps) };
+  return { deps, targets: withVersions(servedModels(deps), { versions: services.versions, registry, limits: config.limits }) };
 }
 
 /** Graceful: finish in-flight captioning, stop the queue (queued jobs stay persisted; a running train job stops and is queued again), release models. */

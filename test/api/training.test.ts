@@ -94,6 +94,20 @@ test("a short train job: progress per epoch, a version with scores and latency; 
     assert.ok(fs.existsSync(path.join(folder, "model.safetensors")) && fs.existsSync(path.join(folder, "config.json")), "the HF layout");
     assert.ok(!fs.existsSync(path.join(folder, "training")), "the resume state is gone once the version is recorded");
 
+    // An eval job evaluates the version (its id as the model): the version's own captions of the split.
+    res = await t.app.inject({ method: "POST", url: "/v1/admin/jobs/eval", headers: admin, payload: { dataset: "shapes", model: id, split: "validation", options: { max_new_tokens: 8 } } });
+    assert.equal(res.statusCode, 202, res.body);
+    const evaluated = await finished(t, res.json().id, admin);
+    assert.equal(evaluated.state, "done", evaluated.error);
+    const version = await Captioner.load(folder);
+    try {
+      const images = shapes("validation", 3).map((s) => fs.readFileSync(path.join(shapesRoot, "validation", s.file_name)));
+      const own = (await version.caption(images, { maxNewTokens: 8 })).map((c) => c[0]!.text);
+      assert.deepEqual(evaluated.result.items.map((i: { prediction: string }) => i.prediction), own);
+    } finally {
+      await version.release();
+    }
+
     // The gate: CIDEr-D 0 is not above 0.
     res = await t.app.inject({ method: "POST", url: "/v1/admin/models/blip/promote", headers: admin, payload: { version: id } });
     assert.equal(res.statusCode, 409, res.body);

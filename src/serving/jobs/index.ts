@@ -19,6 +19,7 @@ export { type DatasetJobDeps } from "./datasets.js";
 export { checkDraft } from "./draft.js";
 export { checkEval, type EvalRequest, type EvalTargets, type OpenedTarget, reportFile, servedModels } from "./eval.js";
 export { trainJobs, type TrainJobServices } from "./train.js";
+export { withVersions } from "./version_targets.js";
 
 /** The embedded server's handlers. Start them once the models are loaded, so that jobs left queued by an earlier run find their model. */
 export function serverJobHandlers(services: { registry: ModelRegistry; captions: CaptionService; limits: ServerLimits }): AnyJobHandler[] {
