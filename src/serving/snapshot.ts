@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { METADATA_FILE } from "../datasets/imagefolder.js";
 import type { DatasetStore, Split, StoredItem } from "../datasets/store.js";
+import { allItems } from "./jobs/datasets.js";
 import type { SnapshotInfo } from "./versions.js";
 
 /** The splits a training uses. */
@@ -25,16 +26,7 @@ export interface SnapshotItem {
 
 /** The items a snapshot of `dataset` would hold now, oldest first per split. */
 export function snapshotItems(datasets: DatasetStore, dataset: string, reviewedOnly: boolean): { train: StoredItem[]; validation: StoredItem[] } {
-  const of = (split: Split): StoredItem[] => {
-    const items: StoredItem[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = datasets.listItems(dataset, { split, limit: 1000, cursor, ...(reviewedOnly ? { reviewed: true } : {}) });
-      items.push(...page.items.filter((i) => i.captions.length > 0));
-      cursor = page.next ?? undefined;
-    } while (cursor !== undefined);
-    return items;
-  };
+  const of = (split: Split) => allItems(datasets, dataset, { split, captioned: true, ...(reviewedOnly ? { reviewed: true } : {}) });
   return { train: of("train"), validation: of("validation") };
 }
 
