@@ -185,6 +185,23 @@ test("the gate's rule: CIDEr-D above and latency within 5 % passes; 6 % slower i
     assert.equal(res.json().gate.passed, true);
     assert.equal(res.json().version.overrideReason, null);
     assert.equal(versions.serving("blip")?.id, "v_000000000002");
+
+    // Back to v1 while v2 serves: the gate scores v2 on v1's validation split and re-measures the latency against v2, and keeps both.
+    const split = path.join(versions.folder("blip", "v_000000000001"), "snapshot", "validation");
+    fs.mkdirSync(split, { recursive: true });
+    fs.writeFileSync(path.join(split, "a.png"), goldenImage("rgb_square.png"));
+    fs.writeFileSync(path.join(split, "b.png"), goldenImage("gray_L.png"));
+    fs.writeFileSync(path.join(split, "metadata.jsonl"), '{"file_name": "a.png", "text": "a red square"}\n{"file_name": "b.png", "text": "a grey picture"}\n');
+    res = await t.app.inject({ method: "POST", url: "/v1/admin/models/blip/promote", headers: admin, payload: { version: "v_000000000001", override_reason: "latency noise between identical models" } });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().previous, "v_000000000002");
+    assert.equal(res.json().gate.servingVersion, "v_000000000002");
+    const back = versions.get("v_000000000001")!;
+    assert.equal(typeof back.baselines.v_000000000002, "number");
+    assert.equal(res.json().gate.cider.serving, back.baselines.v_000000000002);
+    assert.equal(back.latency.servingVersion, "v_000000000002");
+    assert.equal(back.latency.images, 2);
+    assert.equal(versions.serving("blip")?.id, "v_000000000001");
     // Unknown model or version, another model's version: 404.
     for (const [url, version] of [["/v1/admin/models/nope/promote", "v_000000000001"], ["/v1/admin/models/blip/promote", "v_0000000000ff"]] as const) {
       res = await t.app.inject({ method: "POST", url, headers: admin, payload: { version } });
