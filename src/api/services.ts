@@ -7,11 +7,12 @@ import { KeyStore } from "../serving/auth.js";
 import { type CaptionService, LocalCaptionService, RemoteCaptionService } from "../serving/caption_service.js";
 import type { ServerConfig } from "../serving/config.js";
 import type { HubOptions } from "../hub/index.js";
-import { serveJobs, serverJobHandlers } from "../serving/jobs/index.js";
+import { datasetImportJobs, serveJobs, serverJobHandlers } from "../serving/jobs/index.js";
 import { type JobQueue, openJobQueue } from "../serving/queue/index.js";
 import { type ModelLoader, ModelRegistry } from "../serving/registry.js";
 import { Restyler } from "../enrich/index.js";
 import { DatasetStore } from "../datasets/store.js";
+import { ImportStaging } from "../datasets/staging.js";
 
 export interface Services {
   config: ServerConfig;
@@ -26,6 +27,10 @@ export interface Services {
   restyler: Restyler;
   /** Stored datasets: rows in `db`, image files under `<dataDir>/datasets/`. */
   datasets: DatasetStore;
+  /** Uploaded import files waiting for their job, under `<dataDir>/datasets/uploads/`. */
+  importStaging: ImportStaging;
+  /** The hub settings models and dataset imports download with (tests point them at a fake hub). */
+  hub?: HubOptions;
 }
 
 export interface OpenServicesOptions {
@@ -49,12 +54,15 @@ export async function openServices(config: ServerConfig, opts: OpenServicesOptio
   const registry = new ModelRegistry(config.models, { allowDownloads: config.allowDownloads, threads: config.threads, loader: opts.loader, hub: opts.hub, log: opts.log, remote });
   const captions = remote ? new RemoteCaptionService(queue, registry.names(), config.limits) : new LocalCaptionService(registry, config.limits);
   const names = registry.names();
-  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm), datasets: new DatasetStore(db, path.join(config.dataDir, "datasets")) };
+  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm), datasets: new DatasetStore(db, path.join(config.dataDir, "datasets")),
+    importStaging: new ImportStaging(path.join(config.dataDir, "datasets", "uploads")), hub: opts.hub };
 }
 
 /** Starts this process's job handlers (caption jobs, model reloads); call it once the models are loaded. */
 export async function startJobHandlers(services: Services): Promise<void> {
   const { config, queue, registry, captions } = services;
+  // Dataset imports run where the datasets are, this process, with or without Redis.
+  await serveJobs(queue, [datasetImportJobs({ store: services.datasets, staging: services.importStaging, limits: config.limits, hub: services.hub, allowDownloads: config.allowDownloads })]);
   // In --redis mode the workers own the models, and these jobs belong to them.
   if (config.redisUrl !== undefined) return;
   await serveJobs(queue, serverJobHandlers({ registry, captions, limits: config.limits }));

@@ -37,6 +37,11 @@ export interface ArchiveLimits {
 
 export const DEFAULT_ARCHIVE_LIMITS: Readonly<ArchiveLimits> = Object.freeze({ maxEntries: 100_000, maxUncompressedBytes: 8 * 1024 ** 3 });
 
+/** "ustar" at offset 257 of the first header: a tar archive (our export's format). */
+export function looksLikeTar(head: Uint8Array): boolean {
+  return head.length >= 262 && Buffer.from(head.subarray(257, 262)).toString("latin1") === "ustar";
+}
+
 /** "PK\x03\x04" (or an empty archive's "PK\x05\x06"). */
 export function looksLikeZip(head: Uint8Array): boolean {
   return head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
@@ -130,6 +135,83 @@ class ZipTree implements FileTree {
   }
 }
 
+const BLOCK = 512;
+
+/**
+ * Opens a tar file (ustar, with GNU long names and pax `path` records): one pass over its headers
+ * records where each file's bytes are; they are read later, one file at a time, by offset.
+ */
+export async function openTar(file: string, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS): Promise<FileTree> {
+  const handle = await fs.promises.open(file, "r");
+  const size = (await handle.stat()).size;
+  const offsets = new Map<TreeFile, number>();
+  const readAt = async (position: number, length: number) => {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, position);
+    if (bytesRead !== length) throw new ArchiveError("the tar archive is cut short");
+    return buffer;
+  };
+  try {
+    let position = 0;
+    let longName: string | undefined;
+    while (position + BLOCK <= size) {
+      const header = await readAt(position, BLOCK);
+      if (header.every((b) => b === 0)) break; // end of archive
+      if (!tarChecksumOk(header)) throw new ArchiveError(`the tar archive is damaged (bad header checksum at byte ${position})`);
+      const length = tarNumber(header.subarray(124, 136));
+      const type = String.fromCharCode(header[156]!);
+      const data = position + BLOCK;
+      if (data + length > size) throw new ArchiveError("the tar archive is cut short");
+      if (type === "L" || type === "x") {
+        const text = (await readAt(data, length)).toString("utf8");
+        longName = type === "L" ? text.replace(/\0+$/, "") : (/(?:^|\n)\d+ path=([^\n]*)\n/.exec(text)?.[1] ?? longName);
+      } else {
+        const prefix = tarString(header.subarray(345, 500));
+        const short = tarString(header.subarray(0, 100));
+        const name = longName ?? (prefix ? `${prefix}/${short}` : short);
+        longName = undefined;
+        if (type === "0" || type === "\0") {
+          const unsafe = yauzl.validateFileName(name) ?? (name.includes("\0") ? "NUL in the name" : null);
+          const entry: TreeFile = { path: name.replace(/^\.\//, ""), size: length, ...(unsafe && { problem: `unsafe entry name (${unsafe}); skipped` }) };
+          offsets.set(entry, data);
+          if (offsets.size > limits.maxEntries) throw new ArchiveError(`the archive has more than ${limits.maxEntries} files; split it into several imports`);
+        }
+      }
+      position = data + Math.ceil(length / BLOCK) * BLOCK;
+    }
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return {
+    files: [...offsets.keys()],
+    async read(entry, maxBytes) {
+      if (entry.problem) throw new ArchiveError(entry.problem);
+      if (entry.size > maxBytes) throw new ArchiveError(`${entry.size} bytes, more than the ${maxBytes}-byte limit`);
+      return readAt(offsets.get(entry)!, entry.size);
+    },
+    localPath: () => null,
+    close: () => handle.close(),
+  };
+}
+
+function tarString(field: Buffer): string {
+  const end = field.indexOf(0);
+  return field.subarray(0, end === -1 ? field.length : end).toString("utf8");
+}
+
+/** Octal, or base-256 when the high bit of the first byte is set (sizes over 8 GiB). */
+function tarNumber(field: Buffer): number {
+  if (field[0]! & 0x80) return field.subarray(1).reduce((n, b) => n * 256 + b, field[0]! & 0x7f);
+  return parseInt(tarString(field).trim() || "0", 8);
+}
+
+function tarChecksumOk(header: Buffer): boolean {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : header[i]!;
+  return sum === tarNumber(header.subarray(148, 156));
+}
+
 /**
  * The listed files of a folder, e.g. a hub snapshot and the file names the hub client checked. A
  * listed name that would leave the folder is refused all the same.
@@ -170,4 +252,12 @@ export function singleFileTree(file: string, label: string): FileTree {
     localPath: () => file,
     close: async () => undefined,
   };
+}
+
+/** Every file under `root` (symlinks to files included, as in a hub snapshot), as "/"-separated relative paths. */
+export function listFolder(root: string): string[] {
+  return (fs.readdirSync(root, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+    .filter((e) => e.isFile() || (e.isSymbolicLink() && fs.statSync(path.join(e.parentPath, e.name)).isFile()))
+    .map((e) => path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join("/"))
+    .sort();
 }

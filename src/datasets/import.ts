@@ -8,9 +8,9 @@ import { createHash } from "node:crypto";
 import * as path from "node:path";
 import { asyncBufferFromFile, type AsyncBuffer } from "hyparquet";
 import { decodeImage, ImageDecodeError, sniffImageFormat } from "../preprocess/image.js";
-import type { FileTree, TreeFile } from "./archive.js";
+import { ArchiveError, type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS, type FileTree, looksLikeTar, looksLikeZip, openTar, openZip, singleFileTree, type TreeFile } from "./archive.js";
 import { captionsOf, csvRows, jsonlRows, type MetadataRow, RowError, splitFromPath, splitOfRow } from "./metadata.js";
-import { inspectParquet, type ParquetLayout, parquetRows } from "./parquet.js";
+import { inspectParquet, looksLikeParquet, ParquetError, type ParquetLayout, parquetRows } from "./parquet.js";
 import type { DatasetStore, Split } from "./store.js";
 
 /** What an import may read. */
@@ -64,6 +64,45 @@ export interface ImportPlan {
   broken: ImportSkip[];
   ignoredFiles: number;
   total: number;
+}
+
+/** An upload or repo that cannot be imported at all (the API answers 4xx with `code`); the message says what to fix. */
+export class ImportSourceError extends Error {
+  override name = "ImportSourceError";
+  constructor(readonly code: "unsupported_file" | "invalid_archive" | "invalid_parquet" | "nothing_to_import", message: string) {
+    super(message);
+  }
+}
+
+/**
+ * Opens an uploaded file by its content, never its name: a zip (checked against `limits` from its
+ * central directory), a tar (our export) or a parquet file (its footer read and its image column found). `label` (the
+ * client's file name) is only a string: a parquet file's split may come from it.
+ */
+export async function openUpload(file: string, head: Uint8Array, label: string, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS): Promise<FileTree> {
+  try {
+    if (looksLikeZip(head)) return await openZip(file, limits);
+    if (looksLikeTar(head)) return await openTar(file, limits);
+    if (looksLikeParquet(head)) {
+      await inspectParquet(await asyncBufferFromFile(file));
+      return singleFileTree(file, label.endsWith(".parquet") ? label : `${label || "upload"}.parquet`);
+    }
+  } catch (error) {
+    if (error instanceof ArchiveError) throw new ImportSourceError("invalid_archive", error.message);
+    if (error instanceof ParquetError) throw new ImportSourceError("invalid_parquet", `the parquet file cannot be imported: ${error.message}`);
+    throw error;
+  }
+  throw new ImportSourceError("unsupported_file", "the file is neither a zip or tar archive nor a parquet file; send a .zip (or .tar) of an imagefolder (metadata.jsonl or metadata.csv beside the images) or a datasets .parquet file");
+}
+
+/** planImport, refusing a tree with nothing to import (saying why its entries could not be used). */
+export async function planNonEmptyImport(tree: FileTree, limits: Pick<ImportLimits, "maxMetadataBytes">, what: string): Promise<ImportPlan> {
+  const plan = await planImport(tree, limits);
+  if (plan.total === 0) {
+    const why = plan.broken.slice(0, 3).map((b) => `${b.source}: ${b.reason}`).join("; ");
+    throw new ImportSourceError("nothing_to_import", `${what} has no images, imagefolder metadata (metadata.jsonl, metadata.csv) or parquet files to import${why ? ` (${why})` : ""}`);
+  }
+  return plan;
 }
 
 /** Sorts a tree's files into parquet, metadata and images, and reads the metadata and parquet footers. */

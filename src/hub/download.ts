@@ -145,12 +145,17 @@ export function downloadDataset(repoId: string, opts: Omit<DownloadOptions, "rep
 // What a captioning dataset is made of: parquet files, imagefolder metadata and images.
 const DATA_FILE = /(\.parquet|(^|\/)metadata\.jsonl|(^|\/)metadata\.csv|\.png|\.jpe?g|\.gif|\.webp)$/i;
 
+/** Whether a repo file is one a dataset import reads ("data/train-0.parquet", "train/metadata.csv", "a.jpg"). */
+export function isDatasetFile(file: string): boolean {
+  return DATA_FILE.test(file);
+}
+
 /**
  * The files of a dataset repo an import reads: parquet files, `metadata.jsonl`/`metadata.csv` and
  * images (never the card, scripts or other files). `["README.md", "data/train-00000-of-00001.parquet"]` → the parquet file.
  */
 export function datasetFiles(siblings: string[]): string[] {
-  const files = siblings.filter((f) => DATA_FILE.test(f));
+  const files = siblings.filter(isDatasetFile);
   if (files.length === 0) throw new HubError("the dataset repo has no parquet files, metadata.jsonl/metadata.csv or images to import");
   return files;
 }

@@ -16,4 +16,4 @@ export {
   isCommitHash,
   withBlobLock,
 } from "./cache.js";
-export { type DownloadOptions, HubNetworkError, checkpointFiles, datasetFiles, downloadDataset, downloadModel, ensureModelFolder } from "./download.js";
+export { type DownloadOptions, HubNetworkError, checkpointFiles, datasetFiles, downloadDataset, isDatasetFile, downloadModel, ensureModelFolder } from "./download.js";

@@ -24,3 +24,5 @@ export function workerJobHandlers(worker: { registry: ModelRegistry; limits: Ser
   const captionerFor = (model: string) => worker.registry.use(model, async (captioner) => captioner);
   return [workerCaptionJobs(captionerFor, { concurrency: worker.concurrency, chunk: worker.limits.maxImagesPerRequest, maxPixels: worker.limits.maxPixels })];
 }
+
+export { datasetImportJobs, type DatasetImportDeps, hubSnapshot, MAX_METADATA_BYTES } from "./dataset_import.js";
