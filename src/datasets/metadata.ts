@@ -40,14 +40,14 @@ export function splitFromPath(file: string, fileName = false): Split | undefined
 }
 
 /**
- * Captions of a row: the `captions` list when there is one, else `text`, `caption` and numbered
+ * Captions of a row: the `captions` list when there is one (an empty CSV cell is none), else `text`, `caption` and numbered
  * `caption_0`, `caption_1`… columns, in that order. Blank values are dropped; none means an
  * uncaptioned image.
  * captionsOf({ text: "a dog", captions: ["a dog", "a brown dog"] }) → ["a dog", "a brown dog"]
  */
 export function captionsOf(row: Record<string, unknown>): string[] {
   let values: unknown[];
-  if (row.captions !== undefined && row.captions !== null) {
+  if (row.captions !== undefined && row.captions !== null && row.captions !== "") {
     const list = typeof row.captions === "string" ? parseJsonList(row.captions) : row.captions;
     if (!Array.isArray(list)) throw new RowError('"captions" must be a list of strings');
     values = list;
