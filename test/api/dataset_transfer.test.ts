@@ -12,9 +12,11 @@ import type { FastifyInstance } from "fastify";
 import { zipSync } from "fflate";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import tar from "tar-stream";
-import { startJobHandlers, type Services } from "../../src/api/services.js";
+import { buildApp } from "../../src/api/app.js";
+import { openServices, startJobHandlers, type Services } from "../../src/api/services.js";
 import { FakeHub, repoFromFiles } from "../helpers/fake_hub.js";
-import { goldenImage, multipart, testApp } from "../helpers/app.js";
+import { goldenImage, multipart, testApp, testConfig } from "../helpers/app.js";
+import { redisSkip, startRedis } from "../helpers/redis.js";
 import { shapesRoot } from "../helpers/shapes.js";
 
 interface ShapesRow {
@@ -330,5 +332,35 @@ describe("dataset import and export", () => {
     assert.equal(res.statusCode, 415);
     assert.deepEqual(stagedFiles(), []);
     assert.equal((await items("bad")).length, 0);
+  });
+});
+
+describe("dataset import with Redis + BullMQ", { skip: redisSkip }, () => {
+  test("the API node that holds the datasets runs the import job from the BullMQ queue", async () => {
+    const redis = await startRedis();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "captioner-import-redis-"));
+    const services = await openServices({ ...testConfig({ dataDir }), redisUrl: redis.url }, { dbFile: ":memory:" });
+    const app = await buildApp({ services });
+    try {
+      await startJobHandlers(services);
+      services.datasets.createDataset("pets");
+      const [a, b] = shapes("train", 2);
+      const zip = zipSync({ "train/metadata.jsonl": jsonl([{ file_name: a!.file_name, text: a!.text }]), [`train/${a!.file_name}`]: a!.bytes, [`test/${b!.file_name}`]: b!.bytes });
+      const body = multipart([{ name: "file", file: { data: zip, filename: "pets.zip" } }]);
+      const res = await app.inject({ method: "POST", url: "/v1/datasets/pets/import", headers: body.headers, payload: body.payload });
+      assert.equal(res.statusCode, 403, "no keys: dataset routes are closed");
+      const key = services.keys.create("admin").key;
+      const accepted = await app.inject({ method: "POST", url: "/v1/datasets/pets/import", headers: { ...body.headers, "x-api-key": key }, payload: body.payload });
+      assert.equal(accepted.statusCode, 202, accepted.body);
+      const job = await services.queue.waitFor(accepted.json().id, 30_000);
+      assert.equal(job.state, "done", job.error ?? "");
+      assert.deepEqual((job.result as { splits: object }).splits, { train: 1, validation: 0, test: 1 });
+      const listed = services.datasets.listItems("pets").items.map((i) => [i.split, i.captions, i.reviewed]);
+      assert.deepEqual(listed, [["train", [a!.text], true], ["test", [], false]]);
+    } finally {
+      await app.close();
+      await redis.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
