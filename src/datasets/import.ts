@@ -160,8 +160,10 @@ export async function runImport(store: DatasetStore, dataset: string, tree: File
         result.splits[candidate.split]++;
       } else skip({ source: candidate.source, reason });
     }
-    if (++done % 25 === 0 || done === plan.total) await opts.onProgress?.(done, plan.total);
+    // `total` counts an image listed in metadata twice (row and file) while it is one entry: clamp, then finish at 1.
+    if (++done % 25 === 0) await opts.onProgress?.(Math.min(done, plan.total), plan.total);
   }
+  await opts.onProgress?.(plan.total, plan.total);
   return result;
 }
 

@@ -263,6 +263,27 @@ describe("dataset import and export", () => {
     assert.match(missing.error, /HTTP 404/);
   });
 
+  test("with downloads off, a cached dataset repo imports from the HF cache alone; an uncached one is refused with 409", async () => {
+    const offline = await openServices({ ...testConfig({ dataDir }), allowDownloads: false }, { dbFile: ":memory:", hub: { endpoint: hub.url, cacheDir, token: null, offline: false } });
+    const offlineApp = await buildApp({ services: offline });
+    try {
+      await startJobHandlers(offline);
+      offline.datasets.createDataset("cached");
+      const key = { "x-api-key": offline.keys.create("admin").key };
+      const before = hub.requests.length;
+      const res = await offlineApp.inject({ method: "POST", url: "/v1/datasets/cached/import", headers: key, payload: { hub: "Ilia-Iliev/example_captioner" } });
+      assert.equal(res.statusCode, 202, res.body);
+      const job = await offline.queue.waitFor(res.json().id, 30_000);
+      assert.equal(job.state, "done", job.error ?? "");
+      assert.equal((job.result as { added: number }).added, 6);
+      assert.equal(hub.requests.length, before, "no request reached the hub");
+      const refused = await offlineApp.inject({ method: "POST", url: "/v1/datasets/cached/import", headers: key, payload: { hub: "acme/not-cached" } });
+      assert.deepEqual(errorOf(refused), [409, "downloads_disabled"]);
+    } finally {
+      await offlineApp.close();
+    }
+  });
+
   test("export streams the imagefolder layout as a tar; importing it gives the same items, byte for byte", async () => {
     const res = await app.inject({ method: "GET", url: "/v1/datasets/zips/export", headers: admin });
     assert.equal(res.statusCode, 200);

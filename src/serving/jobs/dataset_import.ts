@@ -62,7 +62,7 @@ async function openSource(deps: DatasetImportDeps, source: DatasetImportSource):
 }
 
 /** The repo's snapshot in the HF cache: downloaded (data files only) when downloads are allowed, else the cached one. */
-export async function hubSnapshot(deps: Pick<DatasetImportDeps, "hub" | "allowDownloads">, repo: string, revision?: string): Promise<string> {
+async function hubSnapshot(deps: Pick<DatasetImportDeps, "hub" | "allowDownloads">, repo: string, revision?: string): Promise<string> {
   if (deps.allowDownloads) return downloadDataset(repo, { ...deps.hub, revision });
   const cached = resolveCachedSnapshot(repo, revision, { ...deps.hub, repoType: "dataset" });
   if (cached === null) throw new HubError(`dataset ${repo}@${revision ?? "main"} is not in the Hugging Face cache and downloads are off (allowDownloads)`);

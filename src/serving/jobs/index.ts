@@ -25,4 +25,4 @@ export function workerJobHandlers(worker: { registry: ModelRegistry; limits: Ser
   return [workerCaptionJobs(captionerFor, { concurrency: worker.concurrency, chunk: worker.limits.maxImagesPerRequest, maxPixels: worker.limits.maxPixels })];
 }
 
-export { datasetImportJobs, type DatasetImportDeps, hubSnapshot, MAX_METADATA_BYTES } from "./dataset_import.js";
+export { datasetImportJobs, type DatasetImportDeps, MAX_METADATA_BYTES } from "./dataset_import.js";
