@@ -40,6 +40,10 @@ export async function datasetTransferRoutes(app: FastifyInstance): Promise<void>
     "/v1/datasets/:name/import",
     {
       onRequest: app.authorize("admin"),
+      // A streamed multipart request has no parsed body; validation sees an empty one.
+      preValidation: async (request) => {
+        if (request.isMultipart()) request.body = {} as HubBody;
+      },
       schema: {
         tags: ["datasets"],
         summary: "Import items from a zip of an imagefolder, a datasets parquet file or a hub dataset repo, as a job",
@@ -66,8 +70,8 @@ export async function datasetTransferRoutes(app: FastifyInstance): Promise<void>
                 },
               },
             },
-            // Streamed, not parsed into a body: no `type`/`required` here, the handler checks the parts.
-            "multipart/form-data": { schema: { properties: { file: fileField(false, "a .zip of an imagefolder or a .parquet file"), split: splitSchema } } },
+            // Streamed by the handler, which checks the parts: this schema documents them (the body is {} here).
+            "multipart/form-data": { schema: { type: "object", properties: { file: fileField(false, "a .zip (or .tar) of an imagefolder, or a .parquet file"), split: splitSchema } } },
           },
         },
         response: { 202: jobSchema, ...errors(400, 401, 403, 404, 409, 413, 415, 503) },
