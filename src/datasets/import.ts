@@ -211,7 +211,6 @@ async function* candidates(tree: FileTree, plan: ImportPlan, opts: ImportOptions
   const byPath = new Map(plan.images.map((f) => [f.path, f]));
   const listed = new Set<string>();
   for (const { folder, rows } of plan.metadata) {
-    const folderSplit = splitOf(`${folder}/metadata`);
     for (const { at, row, error } of rows) {
       if (row === undefined) {
         yield { source: at, reason: error! };
@@ -230,7 +229,8 @@ async function* candidates(tree: FileTree, plan: ImportPlan, opts: ImportOptions
         yield { source: at, reason: `image ${JSON.stringify(name)} is not in ${folder === "" ? "the archive" : `${folder}/`}` };
       } else {
         listed.add(joined);
-        yield fromRow(at, row, folderSplit, () => tree.read(image, opts.maxImageBytes));
+        // The image's own path names the split (a root metadata file may list train/… and test/… images).
+        yield fromRow(at, row, splitOf(joined), () => tree.read(image, opts.maxImageBytes));
       }
     }
   }

@@ -238,6 +238,10 @@ describe("dataset import and export", () => {
     assert.deepEqual(csvJob.result.skipped, [{ source: "metadata.csv line 4", reason: 'split "holdout" is not one of train, validation, test (or an alias such as val, dev)' }]);
     const csvItems = (await items("zips")).slice(-2);
     assert.deepEqual(csvItems.map((i) => [i.split, i.captions, i.reviewed]), [["test", ["a caption, with a comma"], true], ["validation", ["first", 'second "quoted" one'], true]]);
+
+    // The request's split beats a folder's name (a row's own split column beats both, above).
+    const moved = await finished(await upload("zips", zipSync({ [`train/${train[5]!.file_name}`]: train[5]!.bytes }), "x.zip", { split: "test" }));
+    assert.deepEqual(moved.result.splits, { train: 0, validation: 0, test: 1 });
   });
 
   test("from the hub: a dataset repo's parquet files under data/ and an imagefolder repo, through the HF cache", async () => {

@@ -15,7 +15,7 @@ import { ApiError, mapError } from "../plugins/errors.js";
 import { errors, fileField, jobSchema } from "../schemas.js";
 
 const datasetParams = { type: "object", required: ["name"], properties: { name: { type: "string", minLength: 1, maxLength: 64 } } } as const;
-const splitSchema = { type: "string", enum: [...SPLITS], description: "the split of rows that name none (default: the one their file or folder names, else train)" } as const;
+const splitSchema = { type: "string", enum: [...SPLITS], description: "the split of rows without a split column (default: the one their file name or folder names, else train)" } as const;
 const REVISION = "^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$";
 
 const SOURCE_STATUS: Record<ImportSourceError["code"], number> = { unsupported_file: 415, invalid_archive: 400, invalid_parquet: 400, nothing_to_import: 400 };
