@@ -1,5 +1,6 @@
 // Logits processors of transformers 4.40, in the order `_get_logits_processor` applies them.
-// Each edits one row of scores in place; `sequence` is the row's ids so far (prompt included).
+// Each edits one row of scores in place; `sequence` is the row's generated sequence so far (BLIP: prompt
+// included; BLIP-2: only new tokens, as its language model sees them).
 
 export type LogitsProcessor = (sequence: readonly number[], scores: Float32Array) => void;
 

@@ -11,7 +11,8 @@ import type { CaptionModel, LoadModelOptions } from "./caption_model.js";
 import type { TrainableModel } from "./trainable.js";
 
 export type { CaptionModel, CheckpointGenerationConfig, ImageFeatures, LoadModelOptions } from "./caption_model.js";
-export type { CaptionSpecialIds, SpecialIds, StepModel } from "./step_model.js";
+export type { CaptionSpecialIds, SequenceLayout, SpecialIds, StepModel } from "./step_model.js";
+export { PROMPT_IN_SEQUENCE } from "./step_model.js";
 export { trainIo, type TrainableModel, type TrainDType, type TrainGraphOptions } from "./trainable.js";
 
 interface Family {

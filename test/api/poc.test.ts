@@ -10,7 +10,7 @@ import { test } from "node:test";
 import { promisify } from "node:util";
 import { startServer } from "../../src/api/server.js";
 import { expectedCaptions, goldenImage, goldenModel, pocUpload, testApp, testConfig } from "../helpers/app.js";
-import { blipCaseDir, repoRoot } from "../helpers/golden.js";
+import { blipCaseDir, readExpected, repoRoot } from "../helpers/golden.js";
 
 const IMAGES = ["rgb_square.png", "rgb_nonsquare_jpeg.jpg", "gray_L.png", "palette_P.png"];
 const goldenCall = (file: string) => (file === "rgb_square.png" ? "greedy_default" : `greedy_default__${file.replace(/\.\w+$/, "")}`);
@@ -46,6 +46,26 @@ test("PoC route uses the model named blip, else the first configured one", async
     } finally {
       await app.close();
     }
+  }
+});
+
+test("every other configured model NAME has POST /image2caption/NAME (e.g. blip2), and /image2caption/blip still the default", async () => {
+  const other = "odd_36px_patch8";
+  const { app } = await testApp({ models: [`blip=${goldenModel}`, `blip2=${blipCaseDir(other)}`] });
+  try {
+    const upload = pocUpload(fs.readFileSync(path.join(blipCaseDir(other), "images", "rgb_square.png")), "x.png", "image/png");
+    const res = await app.inject({ method: "POST", url: "/image2caption/blip2", ...upload });
+    assert.equal(res.statusCode, 200, res.body);
+    const call = readExpected(other).generation.find((g: { name: string }) => g.name === "greedy_default");
+    assert.deepEqual(res.json(), { caption: call.decoded.fast_skip_special[0], model: "blip2" });
+    const viaDefault = await app.inject({ method: "POST", url: "/image2caption/blip", ...pocUpload(goldenImage("rgb_square.png")) });
+    assert.deepEqual(viaDefault.json(), { caption: expectedCaptions("greedy_default")[0], model: "blip" });
+    const unknown = await app.inject({ method: "POST", url: "/image2caption/nope", ...upload });
+    assert.equal(unknown.statusCode, 404);
+    const spec = (await app.inject({ method: "GET", url: "/openapi.json" })).json();
+    assert.ok(spec.paths["/image2caption/blip2"]?.post, "the route is in the OpenAPI document");
+  } finally {
+    await app.close();
   }
 });
 
