@@ -30,13 +30,13 @@ export interface DecodeOptions {
 }
 
 /** One piece of the input: an added token found by the matcher, or text between matches. */
-type Segment = { token: AddedToken; start: number; end: number } | { token: null; start: number; end: number };
+export type Segment = { token: AddedToken; start: number; end: number } | { token: null; start: number; end: number };
 
 // Rust regex `\w` (Unicode) as used by the single_word check of added tokens.
 const WORD_CHAR = /^[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]$/u;
 
 /** Finds added tokens like the Rust AddedVocabulary: Aho-Corasick leftmost-longest, then the flags. */
-class AddedTokenMatcher {
+export class AddedTokenMatcher {
   private readonly byFirstChar = new Map<string, Array<{ pattern: string[]; token: AddedToken }>>();
 
   constructor(entries: Array<{ pattern: string; token: AddedToken }>) {

@@ -34,18 +34,18 @@ export interface TokenizerParts {
   padToken: string;
 }
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
-function isObject(value: unknown): value is Json {
+export function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function objectAt(value: unknown, where: string): Json {
+export function objectAt(value: unknown, where: string): Json {
   if (!isObject(value)) throw new TokenizerError(`${where} must be a JSON object`);
   return value;
 }
 
-function field<T>(obj: Json, key: string, where: string, type: "string" | "boolean" | "number", fallback?: T): T {
+export function field<T>(obj: Json, key: string, where: string, type: "string" | "boolean" | "number", fallback?: T): T {
   const value = obj[key];
   if (value === undefined || value === null) {
     if (fallback !== undefined) return fallback;
@@ -55,7 +55,7 @@ function field<T>(obj: Json, key: string, where: string, type: "string" | "boole
   return value as T;
 }
 
-function tokenId(value: unknown, where: string): number {
+export function tokenId(value: unknown, where: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
     throw new TokenizerError(`${where} must be a non-negative integer token id, got ${JSON.stringify(value)}`);
   }
@@ -91,7 +91,7 @@ function parseModel(value: unknown): WordPieceModel {
 }
 
 /** Ids of added tokens as the Rust loader assigns them: the vocab's id if present, else the next free one. */
-function parseAddedTokens(value: unknown, model: WordPieceModel): AddedToken[] {
+export function parseAddedTokens(value: unknown, model: { readonly vocab: ReadonlyMap<string, number> }): AddedToken[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new TokenizerError("added_tokens must be a JSON array");
   const tokens: AddedToken[] = [];
@@ -157,7 +157,7 @@ function specialPart(id: unknown, where: string, specials: Json): TemplatePart {
   return { sequence: false, ids: ids.map((x, k) => tokenId(x, `post_processor.special_tokens[${JSON.stringify(id)}].ids[${k}]`)), tokens: tokens as string[] };
 }
 
-function parsePostProcessor(value: unknown): TemplatePart[] {
+export function parsePostProcessor(value: unknown): TemplatePart[] {
   if (value === undefined || value === null) return [{ sequence: true }];
   const processor = objectAt(value, "post_processor");
   if (processor.type === "BertProcessing") {
