@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import { openCheckpoint } from "../../src/engine/checkpoint/index.js";
 import { CompiledGraph, ort } from "../../src/engine/runtime.js";
 import { Weights } from "../../src/engine/weights.js";
+import { Captioner, type CaptionOptions } from "../../src/generation/captioner.js";
 import { generate, type GenerationDefaults } from "../../src/generation/generate.js";
 import type { GenerationOptions } from "../../src/generation/options.js";
 import { loadBlip2Config } from "../../src/models/blip2/config.js";
@@ -111,6 +112,36 @@ for (const caseName of blip2Cases) for (const fused of [false, true]) {
       steps.reduce((at, s) => (flat.set(s, at), at + s.length), 0);
       assertClose(flat, array(call.step_scores), 1e-4, "step_scores");
     });
+  });
+}
+
+for (const caseName of blip2Cases) {
+  describe(`BLIP-2 through the Captioner (the checkpoint's own tokenizer): ${caseName}`, async () => {
+    const dir = blip2CaseDir(caseName);
+    const expected = readBlip2Expected(caseName);
+    const captioner = await Captioner.load(dir, { threads: 1 });
+    const pixelsOf = (names: readonly string[]) => {
+      const arrays = names.map((n) => readArray(dir, expected.images.find((i: GoldenImage) => i.name === n).pixel_values) as Float32Array);
+      const out = new Float32Array(arrays.reduce((s, a) => s + a.length, 0));
+      arrays.reduce((at, a) => (out.set(a, at), at + a.length), 0);
+      return out;
+    };
+
+    test("the loader table picks BLIP-2 from config.json; prompts are the processor's ids", () => {
+      assert.equal(captioner.model.modelType, "blip-2");
+      assert.deepEqual(captioner.model.promptIds(undefined), [expected.special_ids.bos_token_id]);
+      for (const t of expected.tokenization.filter((t: { text: string }) => t.text !== "")) assert.deepEqual(captioner.model.promptIds(t.text), t.fast_input_ids, t.text);
+    });
+
+    for (const call of expected.generation) {
+      test(`${call.name}: ids and text`, async () => {
+        const options: CaptionOptions = Object.fromEntries(Object.entries(call.generate_kwargs).map(([k, v]) => [camel(k), v]));
+        if (call.prompt) options.prompt = call.prompt;
+        const rows = (await captioner.captionPixels(pixelsOf(call.images), call.images.length, options)).flat();
+        assert.deepEqual(rows.map((r) => r.ids), call.output_ids);
+        assert.deepEqual(rows.map((r) => r.text), call.decoded.fast_skip_special);
+      });
+    }
   });
 }
 
