@@ -6,7 +6,9 @@ import { blipBase, blipLarge } from "./blip/config.js";
 import { BlipCaptionModel } from "./blip/load.js";
 import { writeRandomBlip } from "./blip/random.js";
 import { BlipTrainable } from "./blip/training.js";
+import { blip2Opt27b } from "./blip2/config.js";
 import { Blip2CaptionModel } from "./blip2/load.js";
+import { writeRandomBlip2 } from "./blip2/random.js";
 import type { CaptionModel, LoadModelOptions } from "./caption_model.js";
 import type { TrainableModel } from "./trainable.js";
 
@@ -34,7 +36,9 @@ const FAMILIES: Readonly<Record<string, Family>> = {
   },
   "blip-2": {
     load: (folder, opts) => Blip2CaptionModel.load(folder, opts),
-    randomShapes: {},
+    randomShapes: {
+      "blip2-opt-2.7b": (folder, seed) => writeRandomBlip2(folder, blip2Opt27b(), seed),
+    },
   },
 };
 

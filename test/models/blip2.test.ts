@@ -5,13 +5,16 @@
 import test, { describe } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { openCheckpoint } from "../../src/engine/checkpoint/index.js";
 import { CompiledGraph, ort } from "../../src/engine/runtime.js";
 import { Weights } from "../../src/engine/weights.js";
 import { Captioner, type CaptionOptions } from "../../src/generation/captioner.js";
 import { generate, type GenerationDefaults } from "../../src/generation/generate.js";
 import type { GenerationOptions } from "../../src/generation/options.js";
-import { loadBlip2Config } from "../../src/models/blip2/config.js";
+import { loadBlip2Config, parseBlip2Config } from "../../src/models/blip2/config.js";
+import { writeRandomBlip2 } from "../../src/models/blip2/random.js";
 import { Blip2Network } from "../../src/models/blip2/load.js";
 import { Blip2ForConditionalGeneration, io } from "../../src/models/blip2/model.js";
 import { causalBias, idsAndPositions } from "../../src/models/decoder_state.js";
@@ -167,4 +170,28 @@ test("a max_length that leaves nothing after the prompt and the reserved bos is 
   await assert.rejects(run({ maxNewTokens: 56 }), /maxLength 57 .* exceeds the model's 56 positions/);
   assert.equal((await run({ maxNewTokens: 55 }))[0]![0]!.ids.length <= 56, true);
   await network.release();
+});
+
+test("a random checkpoint written from the model code loads and captions (the benchmark shapes' writer)", async () => {
+  const cfg = parseBlip2Config({
+    model_type: "blip-2", num_query_tokens: 4,
+    vision_config: { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, image_size: 16, patch_size: 8 },
+    qformer_config: { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 2 },
+    text_config: { hidden_size: 16, ffn_dim: 32, num_hidden_layers: 2, num_attention_heads: 2, vocab_size: 300, eos_token_id: 290, max_position_embeddings: 32 },
+  });
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), "captioner-blip2-random-"));
+  writeRandomBlip2(folder, cfg, 7);
+  assert.deepEqual(loadBlip2Config(folder), cfg);
+  const captioner = await Captioner.load(folder, { threads: 1 });
+  try {
+    assert.deepEqual(captioner.model.unusedWeights, []);
+    assert.deepEqual(captioner.model.tokenizer.encode("a\n").ids, [2, 4 + 97, 290], "the newline is the eos id, as in OPT's vocabulary");
+    const [[caption]] = await captioner.caption([fs.readFileSync(path.join(blip2CaseDir("opt_28px_q8"), "images", "rgb_square.png"))], { maxNewTokens: 5 });
+    assert.equal(caption!.ids[0], 2);
+    assert.ok(caption!.ids.length >= 2 && caption!.ids.length <= 6 && caption!.ids.every((id) => id >= 0 && id < 300));
+    assert.equal(caption!.text, captioner.model.decode(caption!.ids));
+  } finally {
+    await captioner.release();
+    fs.rmSync(folder, { recursive: true, force: true });
+  }
 });
