@@ -13,6 +13,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { captionRoutes } from "./routes/caption.js";
 import { chatRoutes } from "./routes/chat.js";
 import { datasetRoutes } from "./routes/datasets.js";
+import { datasetJobRoutes } from "./routes/dataset_jobs.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { modelRoutes } from "./routes/models.js";
@@ -62,6 +63,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(jobRoutes);
   await app.register(adminRoutes);
   await app.register(datasetRoutes);
+  await app.register(datasetJobRoutes);
   await app.register(webRoutes);
   return app;
 }

@@ -177,7 +177,7 @@ export const jobSchema = {
   required: ["id", "kind", "state", "progress", "createdAt", "updatedAt"],
   properties: {
     id: { type: "string" },
-    kind: { type: "string", description: "caption | model.reload" },
+    kind: { type: "string", description: "caption | model.reload | draft | eval" },
     state: { type: "string", enum: ["queued", "running", "done", "failed", "cancelled"] },
     progress: { type: "number", minimum: 0, maximum: 1 },
     result: {

@@ -7,7 +7,7 @@ import { KeyStore } from "../serving/auth.js";
 import { type CaptionService, LocalCaptionService, RemoteCaptionService } from "../serving/caption_service.js";
 import type { ServerConfig } from "../serving/config.js";
 import type { HubOptions } from "../hub/index.js";
-import { serveJobs, serverJobHandlers } from "../serving/jobs/index.js";
+import { datasetJobHandlers, type DatasetJobDeps, type EvalTargets, serveJobs, servedModels, serverJobHandlers } from "../serving/jobs/index.js";
 import { type JobQueue, openJobQueue } from "../serving/queue/index.js";
 import { type ModelLoader, ModelRegistry } from "../serving/registry.js";
 import { Restyler } from "../enrich/index.js";
@@ -55,9 +55,18 @@ export async function openServices(config: ServerConfig, opts: OpenServicesOptio
 /** Starts this process's job handlers (caption jobs, model reloads); call it once the models are loaded. */
 export async function startJobHandlers(services: Services): Promise<void> {
   const { config, queue, registry, captions } = services;
-  // In --redis mode the workers own the models, and these jobs belong to them.
-  if (config.redisUrl !== undefined) return;
-  await serveJobs(queue, serverJobHandlers({ registry, captions, limits: config.limits }));
+  const { deps, targets } = datasetJobs(services);
+  // In --redis mode the workers own the models, and caption jobs belong to them; jobs over stored
+  // datasets stay with this process, which holds the store (they caption through the workers).
+  if (config.redisUrl !== undefined) return serveJobs(queue, datasetJobHandlers(deps, targets));
+  await serveJobs(queue, [...serverJobHandlers({ registry, captions, limits: config.limits }), ...datasetJobHandlers(deps, targets)]);
+}
+
+/** What the jobs over stored datasets (draft, eval) use, for their handlers and for the routes that check and queue them. */
+export function datasetJobs(services: Services): { deps: DatasetJobDeps; targets: EvalTargets } {
+  const { config, datasets, captions, registry, restyler } = services;
+  const deps: DatasetJobDeps = { datasets, captions, registry, restyler, limits: config.limits, reportsDir: path.join(config.dataDir, "reports") };
+  return { deps, targets: servedModels(deps) };
 }
 
 /** Graceful: finish in-flight captioning, stop the queue (queued jobs stay persisted), release models. */

@@ -75,16 +75,26 @@ export interface ItemChanges {
   split?: Split;
 }
 
+export const REVIEW_ACTIONS = ["accept", "edit", "reject"] as const;
+
+/** A reviewer's decision; `captions` goes with `edit` only. */
+export interface ReviewDecision {
+  action: (typeof REVIEW_ACTIONS)[number];
+  captions?: readonly string[];
+}
+
 export interface ItemQuery {
   split?: Split;
   reviewed?: boolean;
+  /** true: items with at least one caption; false: items without any (to be drafted). */
+  captioned?: boolean;
   /** Page size (default 100). */
   limit?: number;
   /** `next` of the previous page. */
   cursor?: string;
 }
 
-export type StoreErrorKind = "invalid_name" | "dataset_exists" | "unknown_dataset" | "unknown_item" | "invalid_cursor" | "not_an_image";
+export type StoreErrorKind = "invalid_name" | "dataset_exists" | "unknown_dataset" | "unknown_item" | "invalid_cursor" | "not_an_image" | "nothing_to_accept" | "invalid_review";
 
 /** A request the store refuses; `kind` says which (the API maps it to a status), the message what to fix. */
 export class StoreError extends Error {
@@ -200,6 +210,7 @@ export class DatasetStore {
     const where = ["dataset = @dataset", "seq > @after"];
     if (query.split !== undefined) where.push("split = @split");
     if (query.reviewed !== undefined) where.push("reviewed = @reviewed");
+    if (query.captioned !== undefined) where.push(query.captioned ? "captions != '[]'" : "captions = '[]'");
     const rows = this.db
       .prepare(`SELECT * FROM dataset_items WHERE ${where.join(" AND ")} ORDER BY seq LIMIT @take`)
       .all({ dataset, after, split: query.split ?? null, reviewed: query.reviewed ? 1 : 0, take: limit + 1 }) as ItemRow[];
@@ -219,6 +230,30 @@ export class DatasetStore {
     };
     this.db.prepare("UPDATE dataset_items SET captions = @captions, reviewed = @reviewed, split = @split, updated_at = @updated_at WHERE dataset = @dataset AND id = @id").run(next);
     return this.getItem(dataset, id);
+  }
+
+  /**
+   * A reviewer's decision on an item's captions: `accept` them as they are, `edit` (replace them with
+   * `captions`, reviewed), or `reject` (drop them: the item has no captions again, to be drafted anew).
+   */
+  reviewItem(dataset: string, id: string, decision: ReviewDecision): StoredItem {
+    const withCaptions = decision.captions !== undefined && decision.captions.length > 0;
+    if ((decision.action === "edit") !== withCaptions) {
+      throw new StoreError("invalid_review", decision.action === "edit"
+        ? 'edit replaces the captions: send {"action": "edit", "captions": ["…"]} with at least one caption'
+        : `${decision.action} takes no captions; to change them send {"action": "edit", "captions": [...]}`);
+    }
+    switch (decision.action) {
+      case "accept":
+        if (this.getItem(dataset, id).captions.length === 0) {
+          throw new StoreError("nothing_to_accept", `item "${id}" has no captions to accept; send {"action": "edit", "captions": [...]} or draft captions first (POST /v1/admin/jobs/draft)`);
+        }
+        return this.updateItem(dataset, id, { reviewed: true });
+      case "edit":
+        return this.updateItem(dataset, id, { captions: decision.captions!, reviewed: true });
+      case "reject":
+        return this.updateItem(dataset, id, { captions: [], reviewed: false });
+    }
   }
 
   /** Deletes the item, and its image file when no other item (of any dataset) uses the same bytes. */

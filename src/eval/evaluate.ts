@@ -6,9 +6,9 @@ import { scoreCorpus, type CorpusScores, type ItemScores } from "../metrics/corp
 import type { Tokenization } from "../metrics/coco.js";
 import { MetricsInputError } from "../metrics/text.js";
 
-/** What evaluation needs of a captioner (a `Captioner` has it). */
+/** What evaluation needs of a captioner (a `Captioner` has it; so does a served model, whose captions are text only). */
 export interface CaptionsImages {
-  caption(images: readonly Uint8Array[], options?: CaptionOptions): Promise<Caption[][]>;
+  caption(images: readonly Uint8Array[], options?: CaptionOptions): Promise<Pick<Caption, "text">[][]>;
 }
 
 /** An image to caption and its references (a training `DatasetItem` is one). */

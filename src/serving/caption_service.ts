@@ -107,6 +107,23 @@ export function validateCaptionOptions(options: CaptionOptions, limits: ServerLi
   checkResolvedOptions(options, model.defaults, model.promptLength, limits, model.maxPositions, model.layout);
 }
 
+/**
+ * The checks of work on `model` that need no image (jobs over stored datasets, and `check` below):
+ * an unknown model is UnknownModelError (404), options are validated as for a request (400), with
+ * the model's own length rules when it is loaded in this process.
+ */
+export async function checkModelOptions(registry: ModelRegistry, model: string, options: CaptionOptions, limits: ServerLimits): Promise<void> {
+  if (!registry.has(model)) throw new UnknownModelError(model, registry.names());
+  try {
+    await registry.use(model, async (captioner) => validateCaptionOptions(options, limits, optionContext(captioner, options.prompt)));
+  } catch (error) {
+    // Jobs are accepted while their model loads (they wait for it), or when workers hold it (--redis);
+    // what needs the model is checked when the job runs.
+    if (!(error instanceof ModelNotReadyError)) throw error;
+    validateCaptionOptions(options, limits);
+  }
+}
+
 /** Turns a decode failure into the right 4xx: empty 400, not an image/unsupported 415, too many pixels 413, damaged 400. */
 export function imageInputError(error: ImageDecodeError, bytes: Uint8Array, index: number, total: number): InputError {
   const which = total > 1 ? `image ${index + 1} of ${total}: ` : "";
@@ -175,14 +192,7 @@ export class LocalCaptionService implements CaptionService {
   }
 
   async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number } = {}): Promise<void> {
-    if (!this.registry.has(model)) throw new UnknownModelError(model, this.registry.names());
-    try {
-      await this.registry.use(model, async (captioner) => validateCaptionOptions(options, this.limits, optionContext(captioner, options.prompt)));
-    } catch (error) {
-      // Jobs are accepted while their model loads (they wait for it); what needs the model is checked when the job runs.
-      if (!(error instanceof ModelNotReadyError)) throw error;
-      validateCaptionOptions(options, this.limits);
-    }
+    await checkModelOptions(this.registry, model, options, this.limits);
     await checkImages(images, this.limits, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages);
   }
 

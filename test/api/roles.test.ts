@@ -17,6 +17,8 @@ interface Row {
   url: string;
   /** Expected status per column: open = no keys configured (no key sent), then keys configured. */
   expect: [number, number, number, number, number];
+  /** The JSON body, for routes whose body the request function below does not know. */
+  payload?: object;
 }
 
 const png = goldenImage("rgb_square.png");
@@ -44,7 +46,12 @@ const MATRIX: Row[] = [
   { method: "GET", url: "/v1/datasets/{name}/items", expect: [403, 401, 403, 200, 200] },
   { method: "GET", url: "/v1/datasets/{name}/items/{id}/image", expect: [403, 401, 403, 200, 200] },
   { method: "PATCH", url: "/v1/datasets/{name}/items/{id}", expect: [403, 401, 403, 200, 200] },
+  { method: "POST", url: "/v1/datasets/{name}/items/{id}/review", expect: [403, 401, 403, 200, 200], payload: { action: "accept" } }, // before DELETE: the item must exist
   { method: "DELETE", url: "/v1/datasets/{name}/items/{id}", expect: [403, 401, 403, 403, 204] },
+  { method: "POST", url: "/v1/admin/jobs/draft", expect: [403, 401, 403, 403, 202], payload: { dataset: "pets", overwrite: true } },
+  { method: "POST", url: "/v1/admin/jobs/eval", expect: [403, 401, 403, 403, 202], payload: { dataset: "pets", split: "train", reviewed_only: false } },
+  // {id} is a caption job: an admin gets past the role check to "no eval job" (404).
+  { method: "GET", url: "/v1/admin/jobs/{id}/report", expect: [403, 401, 403, 403, 404] },
 ];
 
 test("role matrix: every route × every role, with and without keys configured", async () => {
@@ -61,6 +68,7 @@ test("role matrix: every route × every role, with and without keys configured",
         const upload = dataset ? multipart([{ name: "image", file: { data: png } }, { name: "caption", value: "a red square" }]) : pocUpload(png);
         return app.inject({ method: row.method, url, headers: { ...headers, ...upload.headers }, payload: upload.payload });
       }
+      if (row.payload) return app.inject({ method: row.method, url, headers, payload: row.payload });
       if (dataset && row.method !== "GET" && row.method !== "DELETE") {
         return app.inject({ method: row.method, url, headers, payload: row.method === "PATCH" ? { reviewed: true } : { name: "new-set" } });
       }

@@ -68,7 +68,7 @@ function validationMessage(error: FastifyError): string {
 }
 
 const STORE_STATUS: Record<StoreErrorKind, number> = {
-  invalid_name: 400, invalid_cursor: 400, dataset_exists: 409, unknown_dataset: 404, unknown_item: 404, not_an_image: 415,
+  invalid_name: 400, invalid_cursor: 400, dataset_exists: 409, unknown_dataset: 404, unknown_item: 404, not_an_image: 415, nothing_to_accept: 409, invalid_review: 400,
 };
 
 /** Any error → its status, stable code and message (the chat-completions route re-shapes it as OpenAI does). */

@@ -42,7 +42,7 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
           type: "object",
           additionalProperties: false,
           properties: {
-            kind: { type: "string", description: "caption, model.reload" },
+            kind: { type: "string", description: "caption, model.reload, draft, eval" },
             state: { type: "string", enum: ["queued", "running", "done", "failed", "cancelled"] },
             limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
           },

@@ -3,7 +3,7 @@
 // admins delete items. The store (datasets/store.ts) does the work; these handlers only translate.
 import multipart from "@fastify/multipart";
 import type { FastifyError, FastifyInstance } from "fastify";
-import { DATASET_NAME_PATTERN, type DatasetInfo, type ItemChanges, SPLITS, type Split, type StoredItem } from "../../datasets/store.js";
+import { DATASET_NAME_PATTERN, type DatasetInfo, type ItemChanges, REVIEW_ACTIONS, type ReviewDecision, SPLITS, type Split, type StoredItem } from "../../datasets/store.js";
 import { decodeImage, ImageDecodeError } from "../../preprocess/image.js";
 import { imageInputError } from "../../serving/caption_service.js";
 import { security } from "../plugins/auth.js";
@@ -147,14 +147,16 @@ export async function datasetRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: { name: string }; Querystring: { split?: Split; reviewed?: boolean; limit: number; cursor?: string } }>(
+  app.get<{ Params: { name: string }; Querystring: { split?: Split; reviewed?: boolean; captioned?: boolean; limit: number; cursor?: string } }>(
     "/v1/datasets/:name/items",
     {
       onRequest: app.authorize("contributor"),
       schema: {
         tags: ["datasets"],
         summary: "List a dataset's items, oldest first, a page at a time",
-        description: "Pass the answer's `next` as `cursor` for the following page; `next` is null on the last one.",
+        description:
+          "Pass the answer's `next` as `cursor` for the following page; `next` is null on the last one. " +
+          "`reviewed=false&captioned=true` lists the captions waiting for a reviewer (drafts among them); `captioned=false` the items without any.",
         security: security("contributor"),
         params: datasetParams,
         querystring: {
@@ -163,6 +165,7 @@ export async function datasetRoutes(app: FastifyInstance): Promise<void> {
           properties: {
             split: splitSchema,
             reviewed: { type: "boolean" },
+            captioned: { type: "boolean", description: "true: items with at least one caption; false: items without captions" },
             limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
             cursor: { type: "string", maxLength: 64 },
           },
@@ -220,6 +223,33 @@ export async function datasetRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => itemView(datasets.updateItem(request.params.name, request.params.id, request.body)),
+  );
+
+  app.post<{ Params: { name: string; id: string }; Body: ReviewDecision }>(
+    "/v1/datasets/:name/items/:id/review",
+    {
+      onRequest: app.authorize("contributor"),
+      schema: {
+        tags: ["datasets"],
+        summary: "Review an item's captions (drafts included): accept, edit or reject them",
+        description:
+          "`accept`: the captions as they are become reviewed (409 when the item has none). `edit`: replace them with `captions`, reviewed. " +
+          "`reject`: drop them; the item has no captions again (a later draft job fills it). PATCH does the same with plain fields.",
+        security: security("contributor"),
+        params: itemParams,
+        body: {
+          type: "object",
+          required: ["action"],
+          additionalProperties: false,
+          properties: {
+            action: { type: "string", enum: [...REVIEW_ACTIONS] },
+            captions: { ...captionsSchema, minItems: 1, description: "with edit only: the captions that replace the item's" },
+          },
+        },
+        response: { 200: itemSchema, ...errors(400, 401, 403, 404, 409, 415) },
+      },
+    },
+    async (request) => itemView(datasets.reviewItem(request.params.name, request.params.id, request.body)),
   );
 
   app.delete<{ Params: { name: string; id: string } }>(

@@ -37,10 +37,15 @@ export function localCaptionJobs(service: CaptionService, chunk: number): JobHan
 }
 
 /** A job's chunk: interactive requests fill the batcher's queue at times, so wait and retry instead of failing the job. */
-async function captionWhenRoom(service: CaptionService, model: string, images: Uint8Array[], options: CaptionOptions, ctx: JobContext): Promise<ApiCaption[][]> {
+function captionWhenRoom(service: CaptionService, model: string, images: Uint8Array[], options: CaptionOptions, ctx: JobContext): Promise<ApiCaption[][]> {
+  return whenRoom(() => service.caption(model, images, options), ctx);
+}
+
+/** Runs a job's share of captioning, waiting out "queue full" answers (each for its Retry-After) unless cancelled. */
+export async function whenRoom<T>(work: () => Promise<T>, ctx: JobContext): Promise<T> {
   for (let tries = 1; ; tries++) {
     try {
-      return await service.caption(model, images, options);
+      return await work();
     } catch (error) {
       if (!(error instanceof QueueFullError) || tries >= QUEUE_FULL_TRIES || ctx.signal.aborted) throw error;
       await sleep(error.retryAfterSeconds * 1000, undefined, { signal: ctx.signal }).catch(() => {});

@@ -7,11 +7,17 @@ import type { ModelRegistry } from "../registry.js";
 import { localCaptionJobs, workerCaptionJobs } from "./caption.js";
 import type { AnyJobHandler } from "./handlers.js";
 import { reloadJobs } from "./reload.js";
+import type { DatasetJobDeps } from "./datasets.js";
+import { draftJobs } from "./draft.js";
+import { type EvalTargets, evalJobs } from "./eval.js";
 
 export * from "./kinds.js";
 export { type AnyJobHandler, type JobHandlerSpec, serveJobs } from "./handlers.js";
 export { serveCaptionJobs, workerId, type WorkerCaptionJobsOptions } from "./caption.js";
 export { type Caller, findJobFor, jobView, mayAccessJob, ownedBy } from "./access.js";
+export { type DatasetJobDeps } from "./datasets.js";
+export { checkDraft } from "./draft.js";
+export { checkEval, type EvalRequest, type EvalTargets, type OpenedTarget, reportFile, servedModels } from "./eval.js";
 
 /** The embedded server's handlers. Start them once the models are loaded, so that jobs left queued by an earlier run find their model. */
 export function serverJobHandlers(services: { registry: ModelRegistry; captions: CaptionService; limits: ServerLimits }): AnyJobHandler[] {
@@ -23,4 +29,12 @@ export function workerJobHandlers(worker: { registry: ModelRegistry; limits: Ser
   // No reloads happen in a worker, so handing out the registry's captioner directly is safe.
   const captionerFor = (model: string) => worker.registry.use(model, async (captioner) => captioner);
   return [workerCaptionJobs(captionerFor, { concurrency: worker.concurrency, chunk: worker.limits.maxImagesPerRequest, maxPixels: worker.limits.maxPixels })];
+}
+
+/**
+ * The jobs over stored datasets (draft, eval): they run where the dataset store is, the API process,
+ * in both queue modes, and caption through its caption service (with --redis: the workers).
+ */
+export function datasetJobHandlers(deps: DatasetJobDeps, targets: EvalTargets): AnyJobHandler[] {
+  return [draftJobs(deps), evalJobs(deps, targets)];
 }

@@ -2,6 +2,8 @@
 // the handlers that run them and the access policy read the types from here. A new kind (eval,
 // train, draft) is one entry in `JobTypes` plus its handler file.
 import type { Caption, CaptionOptions } from "../../generation/captioner.js";
+import type { Split } from "../../datasets/store.js";
+import type { EvaluationResult } from "../../eval/evaluate.js";
 import type { Job, JobQueue } from "../queue/types.js";
 
 export const CAPTION_JOB = "caption";
@@ -60,10 +62,75 @@ export interface ReloadJobResult {
   loadSeconds: number | null;
 }
 
+// ---- jobs over stored datasets (issue 11): caption drafting and evaluation (admin) ------------------
+
+/** Captions a stored dataset's items with a model, as unreviewed drafts. */
+export const DRAFT_JOB = "draft";
+/** Evaluates a model on a stored dataset's split. */
+export const EVAL_JOB = "eval";
+
+export interface DraftJobPayload {
+  dataset: string;
+  model: string;
+  /** Only this split; absent: every split. */
+  split?: Split;
+  /** Redraft items that have captions too, replacing them (reviewed or not); default only items without captions. */
+  overwrite: boolean;
+  options: CaptionOptions;
+  /** A configured restyle style: the drafted caption is the image's description in it. */
+  style?: string;
+}
+
+export interface DraftJobResult {
+  dataset: string;
+  model: string;
+  split: Split | null;
+  style: string | null;
+  /** Items chosen when the job started. */
+  total: number;
+  /** Items that now hold drafted captions, unreviewed. */
+  drafted: number;
+  /** Items left alone: captioned meanwhile (without overwrite), or deleted meanwhile. */
+  skipped: { captioned: number; deleted: number };
+  /** Items the model could not caption (e.g. an image over a limit lowered since it was stored), first 100. */
+  failed: { id: string; error: string }[];
+  /** With a style: descriptions the LLM wrote, and those its deterministic fallback wrote. */
+  llm: { used: number; fallback: number } | null;
+}
+
+/**
+ * What an eval job evaluates: a configured model by name. (Model versions add a field here; the
+ * handler resolves a target to a captioner through EvalTargets, eval.ts, so only that changes.)
+ */
+export interface EvalTarget {
+  model: string;
+}
+
+export interface EvalJobPayload {
+  dataset: string;
+  split: Split;
+  target: EvalTarget;
+  options: CaptionOptions;
+  /** Only items whose captions a reviewer accepted (the default). */
+  reviewedOnly: boolean;
+}
+
+/** The evaluation (corpus metrics, per-item results) plus what was evaluated and where the HTML report is. */
+export interface EvalJobResult extends EvaluationResult {
+  dataset: string;
+  split: Split;
+  model: string;
+  reviewed_only: boolean;
+  /** GET this (admin) for the HTML report. */
+  report: string;
+}
+
 /** Job kind → its payload and result. */
 export interface JobTypes {
   [CAPTION_JOB]: { payload: CaptionJobPayload; result: CaptionJobResult };
   [RELOAD_JOB]: { payload: ReloadJobPayload; result: ReloadJobResult };
+  [DRAFT_JOB]: { payload: DraftJobPayload; result: DraftJobResult };
+  [EVAL_JOB]: { payload: EvalJobPayload; result: EvalJobResult };
 }
 
 export type JobKind = keyof JobTypes;
