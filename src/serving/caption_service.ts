@@ -76,7 +76,9 @@ function checkResolvedOptions(options: CaptionOptions, defaults: GenerationDefau
     throw error;
   }
   if (resolved.maxLength - promptLength > limits.maxNewTokens) {
-    throw new InputError(400, "option_out_of_range", `max_length ${resolved.maxLength} allows ${resolved.maxLength - promptLength} new tokens, more than the server's maxNewTokens limit of ${limits.maxNewTokens}; lower max_length or set max_new_tokens`);
+    // As asked (BLIP-2's resolved maxLength is one less: its generate() reserves a position).
+    const asked = options.maxLength ?? defaults.maxLength;
+    throw new InputError(400, "option_out_of_range", `max_length ${asked} allows ${resolved.maxLength - promptLength} new tokens, more than the server's maxNewTokens limit of ${limits.maxNewTokens}; lower max_length or set max_new_tokens`);
   }
 }
 
