@@ -63,7 +63,7 @@ class QFormerLayer {
     this.act = nn.activation(cfg.hiddenAct);
     this.outputQuery = new ResidualOutput(cfg.intermediateSize, cfg, vb.at("output_query"));
     // 4.40 has no text-path feed-forward; checkpoints written by other versions may carry one.
-    for (const part of ["intermediate.dense", "output.dense", "output.LayerNorm"]) for (const p of ["weight", "bias"]) vb.ignored(`${part}.${p}`);
+    for (const part of [vb.at("intermediate", "dense"), vb.at("output", "dense"), vb.at("output", "LayerNorm")]) for (const name of ["weight", "bias"]) part.ignored(name);
   }
 
   forward(x: Tensor, imageEmbeds: Tensor): Tensor {
