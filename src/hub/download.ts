@@ -175,6 +175,9 @@ const SUPPORT_FILES = [
   "special_tokens_map.json",
   "vocab.txt",
   "added_tokens.json",
+  // BLIP-2's byte-level BPE, for repos without tokenizer.json
+  "vocab.json",
+  "merges.txt",
 ];
 
 /**
