@@ -14,6 +14,7 @@ import { captionRoutes } from "./routes/caption.js";
 import { chatRoutes } from "./routes/chat.js";
 import { datasetRoutes } from "./routes/datasets.js";
 import { datasetJobRoutes } from "./routes/dataset_jobs.js";
+import { datasetTransferRoutes } from "./routes/dataset_transfer.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { modelRoutes } from "./routes/models.js";
@@ -65,6 +66,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(adminRoutes);
   await app.register(datasetRoutes);
   await app.register(datasetJobRoutes);
+  await app.register(datasetTransferRoutes);
   await app.register(trainingRoutes);
   await app.register(webRoutes);
   return app;

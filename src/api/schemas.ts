@@ -178,7 +178,7 @@ export const jobSchema = {
   required: ["id", "kind", "state", "progress", "createdAt", "updatedAt"],
   properties: {
     id: { type: "string" },
-    kind: { type: "string", description: "caption | model.reload | draft | eval | train" },
+    kind: { type: "string", description: "caption | model.reload | draft | eval | dataset.import | train" },
     state: { type: "string", enum: ["queued", "running", "done", "failed", "cancelled"] },
     progress: { type: "number", minimum: 0, maximum: 1 },
     details: { description: "what the job reported with its progress (train jobs: phase, epoch, step, loss, validation scores per epoch); null if nothing" },

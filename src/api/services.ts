@@ -7,11 +7,12 @@ import { KeyStore } from "../serving/auth.js";
 import { type CaptionService, LocalCaptionService, RemoteCaptionService } from "../serving/caption_service.js";
 import type { ServerConfig } from "../serving/config.js";
 import type { HubOptions } from "../hub/index.js";
-import { datasetJobHandlers, type DatasetJobDeps, type EvalTargets, serveJobs, servedModels, serverJobHandlers } from "../serving/jobs/index.js";
+import { datasetImportJobs, datasetJobHandlers, type DatasetJobDeps, type EvalTargets, serveJobs, servedModels, serverJobHandlers } from "../serving/jobs/index.js";
 import { type JobQueue, openJobQueue } from "../serving/queue/index.js";
 import { type ModelLoader, ModelRegistry } from "../serving/registry.js";
 import { Restyler } from "../enrich/index.js";
 import { DatasetStore } from "../datasets/store.js";
+import { ImportStaging } from "../datasets/staging.js";
 import { VersionStore } from "../serving/versions.js";
 import { Promotions } from "../serving/promotion.js";
 import { trainJobs, withVersions } from "../serving/jobs/index.js";
@@ -29,6 +30,10 @@ export interface Services {
   restyler: Restyler;
   /** Stored datasets: rows in `db`, image files under `<dataDir>/datasets/`. */
   datasets: DatasetStore;
+  /** Uploaded import files waiting for their job, under `<dataDir>/datasets/uploads/`. */
+  importStaging: ImportStaging;
+  /** The hub settings models and dataset imports download with (tests point them at a fake hub). */
+  hub?: HubOptions;
   /** Model versions made by train jobs: rows in `db`, folders under `<dataDir>/models/`. */
   versions: VersionStore;
   /** The promotion gate and the swap of a version into its model name. */
@@ -65,19 +70,23 @@ export async function openServices(config: ServerConfig, opts: OpenServicesOptio
     if (serving) registry.setVersion(name, { id: serving.id, folder: versions.modelFolder(name, serving.id) });
   }
   const promotions = new Promotions(registry, versions, config.threads);
-  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm), datasets: new DatasetStore(db, path.join(config.dataDir, "datasets")), versions, promotions, stopping: new AbortController() };
+  return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm), datasets: new DatasetStore(db, path.join(config.dataDir, "datasets")),
+    importStaging: new ImportStaging(path.join(config.dataDir, "datasets", "uploads")), hub: opts.hub, versions, promotions, stopping: new AbortController() };
 }
 
 /** Starts this process's job handlers (caption jobs, model reloads); call it once the models are loaded. */
 export async function startJobHandlers(services: Services): Promise<void> {
   const { config, queue, registry, captions } = services;
   const { deps, targets } = datasetJobs(services);
-  // Train jobs need the stored datasets, which live with this process (in --redis mode too).
+  // Dataset imports need no model: they run where the datasets are, like the other dataset jobs.
+  const importer = datasetImportJobs({ store: services.datasets, staging: services.importStaging, limits: config.limits, hub: services.hub, allowDownloads: config.allowDownloads });
+  // Train jobs need the stored datasets too (they load their models themselves).
   const train = trainJobs({ registry, datasets: services.datasets, versions: services.versions, promotions: services.promotions, threads: config.threads, stopping: services.stopping.signal });
+  const datasetHandlers = [...datasetJobHandlers(deps, targets), importer, train];
   // In --redis mode the workers own the models, and caption jobs belong to them; jobs over stored
   // datasets stay with this process, which holds the store (they caption through the workers).
-  if (config.redisUrl !== undefined) return serveJobs(queue, [...datasetJobHandlers(deps, targets), train]);
-  await serveJobs(queue, [...serverJobHandlers({ registry, captions, limits: config.limits }), ...datasetJobHandlers(deps, targets), train]);
+  if (config.redisUrl !== undefined) return serveJobs(queue, datasetHandlers);
+  await serveJobs(queue, [...serverJobHandlers({ registry, captions, limits: config.limits }), ...datasetHandlers]);
 }
 
 /** What the jobs over stored datasets (draft, eval) use, for their handlers and for the routes that check and queue them. */

@@ -7,6 +7,7 @@ import { CAPTION_JOB } from "../../src/serving/jobs/index.js";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { zipSync } from "fflate";
 import { goldenImage, multipart, pocUpload, testApp } from "../helpers/app.js";
 
 type Column = "open" | "none" | "user" | "contributor" | "admin";
@@ -52,6 +53,8 @@ const MATRIX: Row[] = [
   { method: "POST", url: "/v1/admin/jobs/eval", expect: [403, 401, 403, 403, 202], payload: { dataset: "pets", split: "train", reviewed_only: false } },
   // {id} is a caption job: an admin gets past the role check to "no eval job" (404).
   { method: "GET", url: "/v1/admin/jobs/{id}/report", expect: [403, 401, 403, 403, 404] },
+  { method: "POST", url: "/v1/datasets/{name}/import", expect: [403, 401, 403, 403, 202] },
+  { method: "GET", url: "/v1/datasets/{name}/export", expect: [403, 401, 403, 403, 200] },
   // 409 for whoever may see the job: it has finished by then (test/api/training.test.ts cancels a running one).
   { method: "POST", url: "/v1/jobs/{id}/cancel", expect: [409, 401, 409, 409, 409] },
   // reviewed_only false: the draft row above may have made the items unreviewed drafts by then.
@@ -74,6 +77,10 @@ test("role matrix: every route × every role, with and without keys configured",
     const request = (row: Row, headers: Record<string, string>) => {
       const dataset = row.url.startsWith("/v1/datasets");
       const url = row.url.replace("{id}", dataset ? item.id : job.id).replace("{name}", dataset ? "pets" : "blip");
+      if (row.url === "/v1/datasets/{name}/import") {
+        const upload = multipart([{ name: "file", file: { data: zipSync({ "a.png": png }), filename: "a.zip" } }]);
+        return app.inject({ method: row.method, url, headers: { ...headers, ...upload.headers }, payload: upload.payload });
+      }
       if (row.url === "/image2caption/blip" || (row.method === "POST" && row.url === "/v1/datasets/{name}/items")) {
         const upload = dataset ? multipart([{ name: "image", file: { data: png } }, { name: "caption", value: "a red square" }]) : pocUpload(png);
         return app.inject({ method: row.method, url, headers: { ...headers, ...upload.headers }, payload: upload.payload });

@@ -40,3 +40,5 @@ export function workerJobHandlers(worker: { registry: ModelRegistry; limits: Ser
 export function datasetJobHandlers(deps: DatasetJobDeps, targets: EvalTargets): AnyJobHandler[] {
   return [draftJobs(deps), evalJobs(deps, targets)];
 }
+
+export { datasetImportJobs, type DatasetImportDeps, MAX_METADATA_BYTES } from "./dataset_import.js";

@@ -6,6 +6,7 @@ import type { Split } from "../../datasets/store.js";
 import type { EvaluationResult } from "../../eval/evaluate.js";
 import type { TrainingSettings } from "../../training/options.js";
 import type { Job, JobQueue } from "../queue/types.js";
+import type { ImportResult } from "../../datasets/import.js";
 import type { ModelVersion } from "../versions.js";
 
 export const CAPTION_JOB = "caption";
@@ -181,4 +182,30 @@ export type ResultOf<K extends JobKind> = JobTypes[K]["result"];
 /** `queue.enqueue` with the payload type of `kind`. */
 export function enqueueJob<K extends JobKind>(queue: JobQueue, kind: K, payload: PayloadOf<K>): Promise<Job<PayloadOf<K>>> {
   return queue.enqueue(kind, payload);
+}
+
+/** An admin import into a stored dataset (issue 11): an uploaded zip or parquet file, or a hub dataset repo. */
+export const DATASET_IMPORT_JOB = "dataset.import";
+
+export type DatasetImportSource =
+  /** A staged upload (`ImportStaging` id) and the client's file name, a label only (a parquet file's split may come from it). */
+  | { kind: "upload"; staged: string; fileName: string }
+  | { kind: "hub"; repo: string; revision?: string };
+
+export interface DatasetImportPayload {
+  dataset: string;
+  source: DatasetImportSource;
+  /** The split of rows that say none (else their file's or folder's, else train). */
+  split?: Split;
+}
+
+export interface DatasetImportResult extends ImportResult {
+  dataset: string;
+  /** The hub commit imported (hub imports). */
+  commit?: string;
+}
+
+// Declaration merging keeps each kind's entry beside its types.
+export interface JobTypes {
+  [DATASET_IMPORT_JOB]: { payload: DatasetImportPayload; result: DatasetImportResult };
 }
