@@ -70,7 +70,13 @@ export type JobKind = keyof JobTypes;
 export type PayloadOf<K extends JobKind> = JobTypes[K]["payload"];
 export type ResultOf<K extends JobKind> = JobTypes[K]["result"];
 
+/** Each kind's input: payload fields deleted once the job ends (the result stays until the retention). */
+const INPUT_FIELDS: { [K in JobKind]: readonly (keyof PayloadOf<K> & string)[] } = {
+  [CAPTION_JOB]: ["images"],
+  [RELOAD_JOB]: [],
+};
+
 /** `queue.enqueue` with the payload type of `kind`. */
 export function enqueueJob<K extends JobKind>(queue: JobQueue, kind: K, payload: PayloadOf<K>): Promise<Job<PayloadOf<K>>> {
-  return queue.enqueue(kind, payload);
+  return queue.enqueue(kind, payload, { inputFields: INPUT_FIELDS[kind] });
 }
