@@ -47,6 +47,8 @@ export interface ServerConfig {
   threads?: number;
   /** The restyling LLM and the description styles requests may choose (`llm` section; CAPTIONER_LLM_* override it). */
   llm: LlmConfig;
+  /** Origins whose pages may call the API from a browser (CORS); "*" for any; empty (default): CORS off. */
+  corsOrigins: readonly string[];
 }
 
 /** What `serve`'s flags may set (all optional; `models` are `NAME=SOURCE` strings). */
@@ -93,7 +95,7 @@ const LIMIT_SETTINGS: Record<keyof ServerLimits, { env: string; min: number }> =
   jobRetentionSeconds: { env: "CAPTIONER_JOB_RETENTION_SECONDS", min: 1 },
 };
 
-const FILE_KEYS = ["host", "port", "models", "limits", "dataDir", "redisUrl", "allowDownloads", "threads", "llm"];
+const FILE_KEYS = ["host", "port", "models", "limits", "dataDir", "redisUrl", "allowDownloads", "threads", "llm", "corsOrigins"];
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /**
@@ -138,6 +140,7 @@ export function loadServerConfig(opts: { file?: string; env?: NodeJS.ProcessEnv;
     dataDir: path.resolve(flags.dataDir ?? nonEmpty(env.CAPTIONER_HOME) ?? optionalString(fromFile.dataDir, `dataDir in ${where}`) ?? defaultDataDir()),
     allowDownloads: envDownloads !== undefined ? parseBoolean(envDownloads, "CAPTIONER_ALLOW_DOWNLOADS") : fromFile.allowDownloads !== undefined ? parseBoolean(fromFile.allowDownloads, `allowDownloads in ${where}`) : !offline,
     llm: llmSection(fromFile.llm, env, where),
+    corsOrigins: nonEmpty(env.CAPTIONER_CORS_ORIGINS) !== undefined ? corsOrigins(splitList(env.CAPTIONER_CORS_ORIGINS), "CAPTIONER_CORS_ORIGINS") : corsOrigins(fromFile.corsOrigins ?? [], `corsOrigins in ${where}`),
   };
   const redisUrl = flags.redis ?? nonEmpty(env.CAPTIONER_REDIS_URL) ?? optionalString(fromFile.redisUrl, `redisUrl in ${where}`);
   if (redisUrl !== undefined) config.redisUrl = checkRedisUrl(redisUrl);
@@ -154,6 +157,15 @@ function llmSection(section: unknown, env: NodeJS.ProcessEnv, where: string): Ll
     if (error instanceof LlmConfigError) throw new ConfigError(where ? `${error.message} (in ${where})` : error.message);
     throw error;
   }
+}
+
+/** CORS origins: "*" or full origins like https://app.example.com (scheme, host, optional port; no path). */
+function corsOrigins(value: unknown, where: string): string[] {
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) throw new ConfigError(`${where} must be a list of origins, e.g. ["https://app.example.com"] (or ["*"])`);
+  for (const origin of value as string[]) {
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) throw new ConfigError(`${where}: "${origin}" is not an origin; write it as https://host[:port] with no path, or "*" for any`);
+  }
+  return value as string[];
 }
 
 /** Parses `NAME=SOURCE` (SOURCE: folder or `org/name[@revision]`). */
