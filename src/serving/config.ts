@@ -28,6 +28,8 @@ export interface ServerLimits extends OptionLimits {
   requestTimeoutMs: number;
   /** Time a client has to send a whole request (headers and body); a slow upload then gets 408. */
   bodyTimeoutMs: number;
+  /** Decoded image bytes (pixels × channels × bytes per sample) all requests may hold at once. */
+  maxDecodedBytes: number;
   /** Seconds a finished job (its state and result) stays readable before it is deleted; its input goes when it ends. */
   jobRetentionSeconds: number;
 }
@@ -77,6 +79,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   queueMaxDepth: 64,
   requestTimeoutMs: 120_000,
   bodyTimeoutMs: 30_000,
+  maxDecodedBytes: 1024 * 1024 * 1024,
   jobRetentionSeconds: 7 * 24 * 3600,
 });
 
@@ -92,6 +95,7 @@ const LIMIT_SETTINGS: Record<keyof ServerLimits, { env: string; min: number }> =
   queueMaxDepth: { env: "CAPTIONER_QUEUE_MAX_DEPTH", min: 1 },
   requestTimeoutMs: { env: "CAPTIONER_REQUEST_TIMEOUT_MS", min: 1 },
   bodyTimeoutMs: { env: "CAPTIONER_BODY_TIMEOUT_MS", min: 1 },
+  maxDecodedBytes: { env: "CAPTIONER_MAX_DECODED_BYTES", min: 1 },
   jobRetentionSeconds: { env: "CAPTIONER_JOB_RETENTION_SECONDS", min: 1 },
 };
 

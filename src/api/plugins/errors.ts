@@ -5,6 +5,7 @@ import fp from "fastify-plugin";
 import { StoreError, type StoreErrorKind } from "../../datasets/store.js";
 import { GenerationOptionsError } from "../../generation/generate.js";
 import { CaptionTimeoutError, InputError } from "../../serving/caption_service.js";
+import { DecodeBudgetBusyError, DecodeTooLargeError } from "../../serving/decode_budget.js";
 import { JobError, QueueFullError } from "../../serving/queue/types.js";
 import { RemoteCaptionError, RemoteInputError } from "../../serving/remote_caption.js";
 import { ModelNotReadyError, UnknownModelError } from "../../serving/registry.js";
@@ -81,6 +82,8 @@ export function mapError(error: unknown, request: FastifyRequest): Mapped {
   if (error instanceof QueueFullError) {
     return { status: 503, code: "queue_full", message: `${error.message}; the server is busy`, headers: { "retry-after": String(Math.max(1, Math.ceil(error.retryAfterSeconds))) } };
   }
+  if (error instanceof DecodeTooLargeError) return { status: 413, code: "decoded_too_large", message: `the image is too large once decoded: ${error.message}; send fewer pixels` };
+  if (error instanceof DecodeBudgetBusyError) return { status: 503, code: "decoding_busy", message: error.message, headers: { "retry-after": String(error.retryAfterSeconds) } };
   if (error instanceof GenerationOptionsError) return { status: 400, code: "invalid_option", message: error.message };
   if (error instanceof JobError) return { status: 404, code: "job_not_found", message: error.message };
   if (error instanceof CaptionTimeoutError) return { status: 504, code: "timeout", message: error.message };
