@@ -4,7 +4,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import sharp from "sharp";
-import { decodedSize } from "../../src/preprocess/image.js";
+import { decodedSize, decodeImage } from "../../src/preprocess/image.js";
+import { defaultImageProcessorConfig, toPixelValues } from "../../src/preprocess/image_processor.js";
+import { OFF_THREAD_MIN_PIXELS, toPixelValuesOffThread } from "../../src/preprocess/off_thread.js";
 import { LocalCaptionService } from "../../src/serving/caption_service.js";
 import { DecodeBudget, DecodeBudgetBusyError, DecodeTooLargeError } from "../../src/serving/decode_budget.js";
 import { testApp } from "../helpers/app.js";
@@ -62,6 +64,35 @@ test("the caption routes: 413 for an image the budget can never hold, 503 + Retr
     assert.equal((await caption([big, big])).statusCode, 200);
     assert.ok(t.services.captions instanceof LocalCaptionService);
     assert.equal(t.services.captions.budget.inUse, 0, "every reservation released");
+  } finally {
+    await t.app.close();
+  }
+});
+
+test("a large image is resized off the main thread: the same pixels, and /healthz keeps answering meanwhile", async () => {
+  const cfg = defaultImageProcessorConfig();
+  const file = await sharp({ create: { width: 4000, height: 3000, channels: 3, background: { r: 10, g: 120, b: 240 } } }).png().toBuffer();
+  const img = await decodeImage(file);
+  assert.ok(img.width * img.height >= OFF_THREAD_MIN_PIXELS);
+  const inThread = toPixelValues(img, cfg);
+  const offThread = await toPixelValuesOffThread(await decodeImage(file), cfg);
+  assert.deepEqual(offThread, inThread, "bit-identical pixels");
+
+  const t = await testApp({ load: true });
+  try {
+    let done = false;
+    const started = performance.now();
+    const captioned = t.app.inject({ method: "POST", url: "/v1/captions", payload: { images: [file.toString("base64")], options: { max_new_tokens: 2 } } }).finally(() => (done = true));
+    let worst = 0;
+    while (!done) {
+      const asked = performance.now();
+      assert.equal((await t.app.inject({ url: "/healthz" })).statusCode, 200);
+      worst = Math.max(worst, performance.now() - asked);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const took = performance.now() - started;
+    assert.equal((await captioned).statusCode, 200);
+    assert.ok(worst < Math.max(250, took / 3), `/healthz answered within ${worst.toFixed(0)} ms while the caption took ${took.toFixed(0)} ms`);
   } finally {
     await t.app.close();
   }
