@@ -56,8 +56,9 @@ const MATRIX: Row[] = [
   { method: "GET", url: "/v1/admin/jobs/{id}/report", expect: [403, 401, 403, 403, 404] },
   { method: "POST", url: "/v1/datasets/{name}/import", expect: [403, 401, 403, 403, 202] },
   { method: "GET", url: "/v1/datasets/{name}/export", expect: [403, 401, 403, 403, 200] },
-  // 409 for whoever may see the job: it has finished by then (test/api/training.test.ts cancels a running one).
-  { method: "POST", url: "/v1/jobs/{id}/cancel", expect: [409, 401, 409, 409, 409] },
+  // 409 for whoever may see the job (it has finished by then; test/api/training.test.ts cancels a running
+  // one); once keys exist, the job submitted without keys is the admins' alone: 404 for the others.
+  { method: "POST", url: "/v1/jobs/{id}/cancel", expect: [409, 401, 404, 404, 409] },
   // reviewed_only false: the draft row above may have made the items unreviewed drafts by then.
   { method: "POST", url: "/v1/admin/jobs/train", expect: [403, 401, 403, 403, 202], payload: { dataset: "pets", model: "blip", reviewed_only: false, settings: { max_steps: 1, max_new_tokens: 2 } } },
   { method: "GET", url: "/v1/admin/models/{name}/versions", expect: [403, 401, 403, 403, 200] },
