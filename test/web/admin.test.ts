@@ -252,6 +252,77 @@ describe("the admin console", { skip: noChromium }, () => {
     assert.deepEqual(problems, []);
   });
 
+  // Train jobs, cancel, versions and promotion are routes of branch `versions` (issue 13): until they
+  // are on main these two tests answer those routes in their contract's shapes (page.route), to check
+  // what the page does with them. After the merge, this file gains the real flow (train → promote).
+  test("versions (contract answers): CIDEr-D before → after, latency, a promotion refused by the gate, then overridden with a reason", async () => {
+    const version = {
+      id: "v-0001", model: "blip", base: { model: "blip", version: null }, dataset: "shapes", jobId: "job-1",
+      snapshot: { sha256: "00", trainItems: 2, validationItems: 2, reviewedOnly: true }, settings: { epochs: 2 },
+      validation: { before: { CIDEr: 0.5 }, after: { CIDEr: 0.8 }, epochs: [{ CIDEr: 0.7 }, { CIDEr: 0.8 }], bestEpoch: 2, trainLoss: [2.1, 1.4], steps: 4 },
+      latency: { candidateMs: 120.4, servingMs: 99.6, servingVersion: null, images: 2, runs: 3, measuredAt: "2026-11-30T16:00:00Z" },
+      createdAt: "2026-11-30T16:00:00Z", promotedAt: null, serving: false,
+    };
+    let serving: string | null = null;
+    await page.route("**/v1/admin/models/blip/versions", (route) =>
+      route.fulfill({ json: { model: "blip", serving, versions: [{ ...version, serving: serving === version.id }] } }),
+    );
+    const promotions: unknown[] = [];
+    await page.route("**/v1/admin/models/blip/promote", async (route) => {
+      const body = route.request().postDataJSON();
+      promotions.push(body);
+      if (!body.override_reason) {
+        await route.fulfill({ status: 409, json: { error: { code: "gate_refused", message: "version v-0001 did not pass the gate", reasons: ["latency 120 ms is more than 110 % of the serving model's 100 ms"] } } });
+        return;
+      }
+      serving = version.id;
+      await route.fulfill({ json: { version: { ...version, serving: true }, previous: null, unchanged: false, gate: null } });
+    });
+    await page.click("#nav-versions");
+    await page.selectOption("#versions-model", "blip");
+    await page.click("#versions-load");
+    const row = page.locator("#version-rows tr[data-id='v-0001']");
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? "", /v-0001.*shapes.*0\.500 → 0\.800.*120 vs 100/s);
+    assert.match(await text("#versions-serving"), /blip serves its configured source/);
+
+    await row.getByRole("button", { name: "Promote version v-0001" }).click();
+    await page.locator("#override-field").waitFor();
+    assert.match(await text("#error"), /version v-0001 did not pass the gate.*HTTP 409, gate_refused.*latency 120 ms is more than/s);
+    assert.equal(await focused(), "override-reason");
+    await page.fill("#override-reason", "latency measured on a busy machine");
+    await row.getByRole("button", { name: "Promote version v-0001" }).click();
+    await page.locator("#status:has-text('blip now serves version v-0001')").waitFor();
+    assert.deepEqual(promotions, [{ version: "v-0001" }, { version: "v-0001", override_reason: "latency measured on a busy machine" }]);
+    assert.match(await text("#version-rows"), /v-0001 serving/);
+    assert.equal(await row.locator("button").count(), 0, "the serving version has nothing to promote");
+    assert.equal(await text("#error"), "");
+    await screenshot(page, "admin-versions");
+    await page.unrouteAll();
+    assert.deepEqual(problems, []);
+  });
+
+  test("cancel (contract answers): a running job offers Cancel, and its row shows the cancelled job", async () => {
+    const job = { id: "train-1", kind: "train", state: "running", progress: 0.4, result: null, error: null, attempts: 1, createdAt: "2026-11-30T16:00:00Z", updatedAt: "2026-11-30T16:00:05Z" };
+    let state = "running";
+    await page.route(/\/v1\/admin\/jobs\?limit=20$/, (route) => route.fulfill({ json: { jobs: [{ ...job, state }] } }));
+    await page.route("**/v1/jobs/train-1", (route) => route.fulfill({ json: { ...job, state } }));
+    await page.route("**/v1/jobs/train-1/cancel", (route) => {
+      state = "cancelled";
+      return route.fulfill({ json: { ...job, state } });
+    });
+    await page.click("#nav-jobs");
+    const row = page.locator("#job-rows tr[data-id='train-1']");
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? "", /running.*40 %/s);
+    await row.getByRole("button", { name: "Cancel train job train-1" }).click();
+    await page.locator("#job-rows tr[data-id='train-1'][data-state='cancelled']").waitFor();
+    assert.equal(await page.locator("#job-rows tr[data-id='train-1'] button").count(), 0);
+    assert.match(await text("#status"), /train job train-1 cancelled/);
+    await page.unrouteAll();
+    assert.deepEqual(problems, []);
+  });
+
   test("log out forgets the key", async () => {
     await page.click("#logout");
     assert.equal(await page.evaluate("sessionStorage.getItem('captioner.apiKey')"), null);

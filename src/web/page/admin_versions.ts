@@ -50,8 +50,8 @@ async function promoteVersion(model: string, version: string): Promise<void> {
     const result = await promote(model, version, reason || undefined);
     overrideField.hidden = true;
     overrideReason.value = "";
-    say(result.unchanged ? `Version ${version} already serves ${model}.` : `${model} now serves version ${version}.`);
     await load();
+    say(result.unchanged ? `Version ${version} already serves ${model}.` : `${model} now serves version ${version}.`);
   } catch (error) {
     showError(error);
     const reasons = error instanceof ApiFailure ? (error.body as { error?: { reasons?: unknown } } | undefined)?.error?.reasons : undefined;
