@@ -16,6 +16,7 @@ import { datasetRoutes } from "./routes/datasets.js";
 import { datasetJobRoutes } from "./routes/dataset_jobs.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { jobEventRoutes } from "./routes/job_events.js";
 import { modelRoutes } from "./routes/models.js";
 import { pocRoutes } from "./routes/poc.js";
 import { webRoutes } from "./routes/web.js";
@@ -64,6 +65,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(adminRoutes);
   await app.register(datasetRoutes);
   await app.register(datasetJobRoutes);
+  await app.register(jobEventRoutes);
   await app.register(webRoutes);
   return app;
 }

@@ -52,6 +52,7 @@ const MATRIX: Row[] = [
   { method: "POST", url: "/v1/admin/jobs/eval", expect: [403, 401, 403, 403, 202], payload: { dataset: "pets", split: "train", reviewed_only: false } },
   // {id} is a caption job: an admin gets past the role check to "no eval job" (404).
   { method: "GET", url: "/v1/admin/jobs/{id}/report", expect: [403, 401, 403, 403, 404] },
+  { method: "GET", url: "/v1/jobs/{id}/events", expect: [200, 401, 200, 200, 200] },
 ];
 
 test("role matrix: every route × every role, with and without keys configured", async () => {

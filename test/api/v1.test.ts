@@ -78,7 +78,8 @@ test("models, health, metrics, OpenAPI and docs", async () => {
     const routes = ["get /healthz", "get /readyz", "get /metrics", "get /openapi.json", "get /v1/models", "post /image2caption/blip", "post /v1/captions", "post /v1/chat/completions", "post /v1/jobs/captions", "get /v1/jobs/{id}", "post /v1/admin/models/{name}/reload", "get /v1/admin/jobs",
       "post /v1/datasets", "get /v1/datasets", "post /v1/datasets/{name}/items", "get /v1/datasets/{name}/items", "get /v1/datasets/{name}/items/{id}/image",
       "patch /v1/datasets/{name}/items/{id}", "delete /v1/datasets/{name}/items/{id}",
-      "post /v1/datasets/{name}/items/{id}/review", "post /v1/admin/jobs/draft", "post /v1/admin/jobs/eval", "get /v1/admin/jobs/{id}/report"];
+      "post /v1/datasets/{name}/items/{id}/review", "post /v1/admin/jobs/draft", "post /v1/admin/jobs/eval", "get /v1/admin/jobs/{id}/report",
+      "get /v1/jobs/{id}/events"];
     for (const route of routes) {
       const [method, url] = route.split(" ") as [string, string];
       const op = doc.paths[url]?.[method];
