@@ -1,6 +1,6 @@
 // The admin console at /admin in a real browser (Debian's Chromium through playwright-core) against
 // buildApp() with the golden BLIP model: log in (401 and 403 explained), create a dataset, add items,
-// draft their captions, review the drafts with the keyboard, evaluate, fetch the report; then the
+// draft their captions (followed through the job's server-sent events), review the drafts with the keyboard, evaluate, fetch the report; then the
 // dataset view's edit and delete. Everything the page shows is checked against the API's own answers.
 // The versions view runs against answers in the versions contract (train/promote routes are on
 // branch `versions`); its end-to-end run (train → promote) joins this file once they are on main.
@@ -137,8 +137,13 @@ describe("the admin console", { skip: noChromium }, () => {
     await page.selectOption("#job-kind", "draft");
     await page.selectOption("#job-dataset", "shapes");
     assert.equal(await page.locator("#job-model").inputValue(), "blip");
+    const stream = page.waitForResponse((r) => r.url().endsWith("/events"));
     await page.click("#job-start");
     const { row, job } = await settledJob("draft");
+    // Followed live through the job's server-sent events (not by polling).
+    assert.equal((await stream).url(), `${base}v1/jobs/${job.id}/events`);
+    assert.match((await stream).headers()["content-type"] ?? "", /^text\/event-stream/);
+    await page.locator(`#status:text-is("draft job ${job.id} is done.")`).waitFor();
     assert.equal(job.state, "done", JSON.stringify(job));
     assert.equal(job.result.drafted, 3);
     assert.match((await row.textContent()) ?? "", /done.*100 %.*3 of 3 drafted/s);

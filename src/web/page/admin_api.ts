@@ -88,6 +88,8 @@ export const review = (name: string, id: string, decision: { action: "accept" | 
 
 export const startJob = (kind: JobKind, body: Record<string, unknown>) => call<Job>(`v1/admin/jobs/${kind}`, json("POST", body));
 export const getJob = (id: string) => call<Job>(`v1/jobs/${encodeURIComponent(id)}`);
+/** The path of a job's server-sent events (read with events.ts). */
+export const jobEvents = (id: string) => `v1/jobs/${encodeURIComponent(id)}/events`;
 export const listJobs = (limit = 20) => call<{ jobs: Job[] }>(`v1/admin/jobs?limit=${limit}`);
 export const cancelJob = (id: string) => call<Job>(`v1/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST" });
 export const evalReport = (id: string) => callBlob(`v1/admin/jobs/${encodeURIComponent(id)}/report`, "text/html");

@@ -1,11 +1,13 @@
 // The Jobs view: start a draft, eval or train job on a dataset, follow the queue's jobs with live
-// progress (GET /v1/jobs/{id} polled while a job is queued or running), cancel one, and fetch an
+// progress (GET /v1/jobs/{id}/events while a job is queued or running; polling GET /v1/jobs/{id} on
+// a server without that route), cancel one, and fetch an
 // eval's HTML report (an admin route: fetched with the key, offered as a download).
-import { cancelJob, evalReport, getJob, type Job, type JobKind, listJobs, startJob } from "./admin_api.ts";
+import { cancelJob, evalReport, getJob, type Job, jobEvents, type JobKind, listJobs, startJob } from "./admin_api.ts";
 import { attempt, fillSelect, say, when } from "./admin_ui.ts";
 import { byId, h } from "./dom.ts";
+import { readEvents } from "./events.ts";
 
-/** How often a running job is asked for its progress. */
+/** How often a running job is asked for its progress when there is no event stream. */
 const POLL_MS = 500;
 const LISTED = 20;
 
@@ -73,10 +75,27 @@ async function start(): Promise<void> {
 
 const label = (job: Job) => `${job.kind} job ${job.id}`;
 
-/** Polls a job until it settles, updating its row. */
+/** Follows a job until it settles, updating its row: its event stream, else (an older server) polling. */
 function follow(id: string): void {
   if (active.has(id)) return;
   active.add(id);
+  let last: Job | null = null;
+  const done = (job: Job) => {
+    active.delete(id);
+    say(`${label(job)} ${job.state === "done" ? "is done" : job.state}${job.error ? `: ${job.error}` : ""}.`);
+  };
+  readEvents(jobEvents(id), (e) => {
+    if (e.event !== "job") return;
+    last = JSON.parse(e.data) as Job;
+    update(last);
+  }).then(
+    () => (last && settled(last) ? done(last) : poll(id, done)), // a stream cut short: poll the rest
+    () => poll(id, done),
+  );
+}
+
+/** Asks GET /v1/jobs/{id} every POLL_MS until the job settles. */
+function poll(id: string, done: (job: Job) => void): void {
   const tick = async () => {
     let job: Job;
     try {
@@ -86,11 +105,8 @@ function follow(id: string): void {
       return;
     }
     update(job);
-    if (!settled(job)) setTimeout(tick, POLL_MS);
-    else {
-      active.delete(id);
-      say(`${label(job)} ${job.state === "done" ? "is done" : job.state}${job.error ? `: ${job.error}` : ""}.`);
-    }
+    if (settled(job)) done(job);
+    else setTimeout(tick, POLL_MS);
   };
   setTimeout(tick, POLL_MS);
 }

@@ -99,7 +99,7 @@ export const apiKey = {
 };
 
 /** Sends a request with the tab's key; any answer but 2xx becomes an ApiFailure. */
-async function send(path: string, init: RequestInit = {}): Promise<Response> {
+export async function send(path: string, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   if (!headers.has("accept")) headers.set("accept", "application/json");
   const key = apiKey.get();
