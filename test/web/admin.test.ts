@@ -226,10 +226,26 @@ describe("the admin console", { skip: noChromium }, () => {
     const file = await (await download).path();
     assert.equal(fs.readFileSync(file, "utf8"), served.body);
     assert.match(served.body, /CIDEr/);
+
+    // The per-item CIDEr-D histogram (uPlot on a canvas), its numbers also as text.
+    await row.getByRole("button", { name: `CIDEr-D histogram of eval job ${job.id}` }).click();
+    const figure = page.locator("#job-chart figure[data-chart='cider-histogram']");
+    await figure.waitFor();
+    assert.equal(await focused(), "job-chart");
+    const scores: number[] = job.result.items.map((i: { coco: { CIDEr: number } }) => i.coco.CIDEr);
+    const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
+    assert.equal(
+      await figure.locator("figcaption").textContent(),
+      `Eval job ${job.id}: CIDEr-D of 2 items, mean ${mean.toFixed(3)}, from ${Math.min(...scores).toFixed(3)} to ${Math.max(...scores).toFixed(3)}`,
+    );
+    const counts = (await figure.locator("table.chart-data tbody tr td:nth-child(3)").allTextContents()).map(Number);
+    assert.equal(counts.length, 10);
+    assert.equal(counts.reduce((a, b) => a + b, 0), 2);
+    assert.ok((await figure.locator("canvas").boundingBox())!.width > 300, "the chart is drawn");
     await screenshot(page, "admin-jobs");
 
     // Cancel is offered for queued and running jobs only; a finished one has no button.
-    assert.equal(await row.locator("button").count(), 0);
+    assert.equal(await row.getByRole("button", { name: /^Cancel/ }).count(), 0);
     assert.deepEqual(problems, []);
   });
 
@@ -300,8 +316,14 @@ describe("the admin console", { skip: noChromium }, () => {
     await page.locator("#status:has-text('blip now serves version v-0001')").waitFor();
     assert.deepEqual(promotions, [{ version: "v-0001" }, { version: "v-0001", override_reason: "latency measured on a busy machine" }]);
     assert.match(await text("#version-rows"), /v-0001 serving/);
-    assert.equal(await row.locator("button").count(), 0, "the serving version has nothing to promote");
+    assert.equal(await row.getByRole("button", { name: /^Promote/ }).count(), 0, "the serving version has nothing to promote");
     assert.equal(await text("#error"), "");
+    await row.getByRole("button", { name: "Training curves of version v-0001" }).click();
+    const curves = page.locator("#version-chart figure[data-chart='epoch-curves']");
+    await curves.waitFor();
+    assert.equal(await curves.locator("figcaption").textContent(), "Version v-0001: training loss and validation CIDEr-D over 2 epochs");
+    assert.deepEqual(await curves.locator("table.chart-data tbody tr").allTextContents(), ["12.10000.700", "21.40000.800"]);
+    assert.ok((await curves.locator("canvas").boundingBox())!.width > 300);
     await screenshot(page, "admin-versions");
     await page.unrouteAll();
     assert.deepEqual(problems, []);

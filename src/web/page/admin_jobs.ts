@@ -3,6 +3,7 @@
 // a server without that route), cancel one, and fetch an
 // eval's HTML report (an admin route: fetched with the key, offered as a download).
 import { cancelJob, evalReport, getJob, type Job, jobEvents, type JobKind, listJobs, startJob } from "./admin_api.ts";
+import { ciderHistogram } from "./admin_charts.ts";
 import { attempt, fillSelect, say, when } from "./admin_ui.ts";
 import { byId, h } from "./dom.ts";
 import { readEvents } from "./events.ts";
@@ -20,6 +21,7 @@ const epochs = byId<HTMLInputElement>("job-epochs");
 const overwrite = byId<HTMLInputElement>("job-overwrite");
 const reviewedOnly = byId<HTMLInputElement>("job-reviewed");
 const tbody = byId("job-rows");
+const chart = byId("job-chart");
 
 /** Jobs being polled, so one is never polled twice. */
 const active = new Set<string>();
@@ -144,10 +146,23 @@ function summary(job: Job): (Node | string)[] {
   if (job.kind === "eval") {
     const coco = (r.coco ?? {}) as Record<string, number>;
     const cider = typeof coco.CIDEr === "number" ? `CIDEr-D ${coco.CIDEr.toFixed(3)}` : "";
-    return [`${r.n} items ${r.split}${cider ? `, ${cider}` : ""} `, reportLink(job.id)];
+    return [`${r.n} items ${r.split}${cider ? `, ${cider}` : ""} `, reportLink(job.id), " ", histogramButton(job)];
   }
   if (job.kind === "train" && typeof r.id === "string") return [`version ${r.id} (see Versions)`];
   return [];
+}
+
+/** Shows the job's per-item CIDEr-D histogram under the table. */
+function histogramButton(job: Job): HTMLButtonElement {
+  const button = h("button", { type: "button", class: "secondary", "aria-label": `CIDEr-D histogram of ${label(job)}`, "aria-controls": "job-chart" }, "Histogram");
+  button.addEventListener("click", () => {
+    const items = Array.isArray(job.result?.items) ? (job.result.items as { coco?: { CIDEr?: number } }[]) : [];
+    const scores = items.map((i) => i.coco?.CIDEr).filter((v): v is number => typeof v === "number");
+    chart.replaceChildren(ciderHistogram(`Eval job ${job.id}`, scores));
+    chart.hidden = false;
+    chart.focus();
+  });
+  return button;
 }
 
 /** The eval report as a download: the route needs the key, which a plain link cannot send. */

@@ -3,6 +3,7 @@
 // may be retried with a reason to override it. (Routes of the train/versions feature, issue 13.)
 import { ApiFailure } from "./api.ts";
 import { listVersions, promote, type Version } from "./admin_api.ts";
+import { epochCurves } from "./admin_charts.ts";
 import { attempt, fillSelect, say, showError, when } from "./admin_ui.ts";
 import { byId, h } from "./dom.ts";
 
@@ -11,6 +12,7 @@ const rows = byId("version-rows");
 const serving = byId("versions-serving");
 const overrideField = byId("override-field");
 const overrideReason = byId<HTMLInputElement>("override-reason");
+const chart = byId("version-chart");
 
 export function showVersions(models: readonly string[]): void {
   fillSelect(modelSelect, models);
@@ -40,8 +42,20 @@ function row(model: string, v: Version): HTMLTableRowElement {
     h("td", { class: "number" }, `${cider(v.validation?.before)} → ${cider(v.validation?.after)}`),
     h("td", { class: "number" }, v.latency ? `${Math.round(v.latency.candidateMs)} vs ${Math.round(v.latency.servingMs)}` : "–"),
     h("td", {}, when(v.createdAt)),
-    h("td", {}, v.serving ? null : button),
+    h("td", {}, v.serving ? null : button, " ", curvesButton(v)),
   );
+}
+
+/** Shows the version's loss and validation curves under the table. */
+function curvesButton(v: Version): HTMLButtonElement {
+  const b = h("button", { type: "button", class: "secondary", "aria-label": `Training curves of version ${v.id}`, "aria-controls": "version-chart" }, "Curves");
+  b.addEventListener("click", () => {
+    const cider = (v.validation?.epochs ?? []).map((e) => (typeof e.CIDEr === "number" ? e.CIDEr : null));
+    chart.replaceChildren(epochCurves(`Version ${v.id}`, v.validation?.trainLoss ?? [], cider));
+    chart.hidden = false;
+    chart.focus();
+  });
+  return b;
 }
 
 async function promoteVersion(model: string, version: string): Promise<void> {
