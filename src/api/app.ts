@@ -14,11 +14,13 @@ import { captionRoutes } from "./routes/caption.js";
 import { chatRoutes } from "./routes/chat.js";
 import { datasetRoutes } from "./routes/datasets.js";
 import { datasetJobRoutes } from "./routes/dataset_jobs.js";
+import { datasetTransferRoutes } from "./routes/dataset_transfer.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { jobEventRoutes } from "./routes/job_events.js";
 import { modelRoutes } from "./routes/models.js";
 import { pocRoutes } from "./routes/poc.js";
+import { trainingRoutes } from "./routes/training.js";
 import { webRoutes } from "./routes/web.js";
 import type { Services } from "./services.js";
 
@@ -65,6 +67,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(adminRoutes);
   await app.register(datasetRoutes);
   await app.register(datasetJobRoutes);
+  await app.register(datasetTransferRoutes);
+  await app.register(trainingRoutes);
   await app.register(jobEventRoutes);
   await app.register(webRoutes);
   return app;

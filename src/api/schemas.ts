@@ -169,6 +169,7 @@ export const modelStatusSchema = {
     loadSeconds: { type: ["number", "null"] },
     loadedAt: { type: ["string", "null"] },
     reloading: { type: "boolean" },
+    version: { type: ["string", "null"], description: "the promoted model version it serves (null: the configured source); see GET /v1/admin/models/{name}/versions" },
   },
 } as const;
 
@@ -177,9 +178,10 @@ export const jobSchema = {
   required: ["id", "kind", "state", "progress", "createdAt", "updatedAt"],
   properties: {
     id: { type: "string" },
-    kind: { type: "string", description: "caption | model.reload | draft | eval" },
+    kind: { type: "string", description: "caption | model.reload | draft | eval | dataset.import | train" },
     state: { type: "string", enum: ["queued", "running", "done", "failed", "cancelled"] },
     progress: { type: "number", minimum: 0, maximum: 1 },
+    details: { description: "what the job reported with its progress (train jobs: phase, epoch, step, loss, validation scores per epoch); null if nothing" },
     result: {
       anyOf: [
         { type: "object", properties: { captions: { type: "array", items: { type: "array", items: captionSchema } } }, additionalProperties: true },

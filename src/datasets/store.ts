@@ -15,6 +15,10 @@ import { type ImageFormat, sniffImageFormat } from "../preprocess/image.js";
 export type Split = "train" | "validation" | "test";
 export const SPLITS: readonly Split[] = ["train", "validation", "test"];
 
+/** Captions per item and characters per caption (the routes and imports check them). */
+export const MAX_CAPTIONS = 32;
+export const MAX_CAPTION_LENGTH = 2000;
+
 /** Dataset names: they appear in URLs, never on disk. */
 export const DATASET_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
@@ -268,6 +272,12 @@ export class DatasetStore {
         fs.rmSync(this.imageFile(item.imageSha256), { force: true });
       }
     }).immediate();
+  }
+
+  /** An item of `dataset` whose image has these bytes (`sha256`), if any: imports skip images already there. */
+  findImage(dataset: string, sha256: string): string | undefined {
+    const row = this.db.prepare("SELECT id FROM dataset_items WHERE dataset = ? AND image_sha256 = ? LIMIT 1").get(dataset, sha256) as { id: string } | undefined;
+    return row?.id;
   }
 
   /** The stored bytes of an item's image. */

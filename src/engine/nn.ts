@@ -108,10 +108,20 @@ export function gelu(x: Tensor): Tensor {
   return op.mul(op.mul(x, op.scalar(x, 0.5)), op.add(inner, op.scalar(x, 1)));
 }
 
-/** The activation named by a Hugging Face config (`hidden_act`). */
+/** `max(x, 0)`: `relu(fc1Out)` (plain: `where(x < 0, 0, x)`; fused: ONNX Relu). */
+export function relu(x: Tensor): Tensor {
+  if (x.graph.lowering.fused) return x.graph.node("Relu", [x], { dtype: x.dtype, shape: x.shape });
+  const zero = op.scalar(x, 0);
+  return op.where(op.less(x, zero), zero, x);
+}
+
+const ACTIVATIONS: Readonly<Record<string, (x: Tensor) => Tensor>> = { gelu, relu };
+
+/** The activation named by a Hugging Face config (`hidden_act`, OPT's `activation_function`). */
 export function activation(name: string): (x: Tensor) => Tensor {
-  if (name === "gelu") return gelu;
-  throw new Error(`hidden_act "${name}" is not supported; supported: gelu`);
+  const act = ACTIVATIONS[name];
+  if (!act) throw new Error(`activation "${name}" is not supported; supported: ${Object.keys(ACTIVATIONS).join(", ")}`);
+  return act;
 }
 
 /** Token embedding lookup: `embedding(table, ids)`: `[vocab, d]` rows at `[b, t]` ids → `[b, t, d]`. */

@@ -84,6 +84,11 @@ export class Weights {
     if (this.store.checkpoint.get(full)) this.store.used.add(full);
   }
 
+  /** Marks a tensor the model deliberately does not use (e.g. a part another library version has), so it is not reported. */
+  ignored(name: string): void {
+    this.tied(name);
+  }
+
   /** Checkpoint tensors that no module fetched (reported after building, to catch name mismatches). */
   unused(): string[] {
     return this.store.checkpoint.names().filter((n) => !this.store.used.has(n));

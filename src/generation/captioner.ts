@@ -2,6 +2,7 @@
 // benchmarks call: decode → preprocess → encode → generate → text, over a CaptionModel.
 import type { CaptionModel, LoadModelOptions } from "../models/caption_model.js";
 import { loadCaptionModel } from "../models/index.js";
+import { PROMPT_IN_SEQUENCE } from "../models/step_model.js";
 import { type DecodeLimits, decodeImage } from "../preprocess/image.js";
 import { concatFloat32, toPixelValues } from "../preprocess/image_processor.js";
 import { type GenerationDefaults, GenerationOptionsError, generate } from "./generate.js";
@@ -12,7 +13,7 @@ export type { CaptionOptions } from "./options.js";
 export interface Caption {
   /** The decoded caption (what transformers' fast `batch_decode(skip_special_tokens=True)` gives). */
   text: string;
-  /** transformers' `output_ids` row: starts with `[DEC]`, includes the prompt, padded to the call's width. */
+  /** transformers' `output_ids` row, padded to the call's width: BLIP's starts with `[DEC]` and includes the prompt; BLIP-2's is its bos then the new tokens. */
   ids: number[];
   /** Beam search's normalised score (`sequences_scores`). */
   score?: number;
@@ -38,6 +39,12 @@ export class Captioner {
   /** Tokens the decoder starts from for `prompt` (BLIP: `[DEC]` + the prompt's word pieces). */
   promptLength(prompt: string | undefined): number {
     return this.model.promptIds(prompt).length;
+  }
+
+  /** Ids before the new tokens in an output row for `prompt` (BLIP: `[DEC]` + prompt; BLIP-2: its bos). */
+  outputPrefixLength(prompt: string | undefined): number {
+    const layout = this.model.special.layout ?? PROMPT_IN_SEQUENCE;
+    return layout.outputStart.length + (layout.promptInSequence ? this.promptLength(prompt) : 0);
   }
 
   /** Decodes and preprocesses image files' bytes into one `[n, 3, S, S]` pixel batch. */

@@ -1,12 +1,13 @@
-// `generate()` as transformers 4.40 runs it for BLIP: greedy search or beam search over a StepModel,
-// with its length rules and logits processors. Every row of one call shares the prompt length.
+// `generate()` as transformers 4.40 runs it for BLIP and BLIP-2: greedy search or beam search over a
+// StepModel, with its length rules and logits processors. Every row of one call shares the prompt
+// length. How the prompt relates to the generated sequence is the family's SequenceLayout.
 import * as proc from "./processors.js";
-import type { SpecialIds, StepModel } from "../models/step_model.js";
+import { PROMPT_IN_SEQUENCE, type SequenceLayout, type SpecialIds, type StepModel } from "../models/step_model.js";
 import { checkOptionValues, type GenerationDefaults, type GenerationOptions, GenerationOptionsError, OPTION_FIELDS, TRANSFORMERS_DEFAULTS } from "./options.js";
 
 export { type GenerationDefaults, type GenerationOptions, GenerationOptionsError, TRANSFORMERS_DEFAULTS } from "./options.js";
 
-/** One generated sequence: the whole row (prompt included), and the beam score for beam search. */
+/** One generated sequence: transformers' output row (BLIP: prompt included; BLIP-2: bos + new tokens), and the beam score. */
 export interface Sequence {
   ids: number[];
   score?: number;
@@ -16,17 +17,44 @@ export interface Sequence {
 export type ScoreObserver = (row: number, step: number, scores: Float32Array) => void;
 
 /**
- * Generates for every row of `model` (row r starts from `prompts[r]`); returns, per row,
+ * Generates for every row of `model` (row r is fed `prompts[r]` first); returns, per row,
  * `numReturnSequences` sequences. The model must hold `prompts.length` rows with empty caches.
  */
 export async function generate(
   model: StepModel, prompts: readonly (readonly number[])[], special: SpecialIds,
   options: GenerationOptions = {}, defaults: GenerationDefaults = TRANSFORMERS_DEFAULTS, observe?: ScoreObserver,
 ): Promise<Sequence[][]> {
-  const o = resolveOptions(options, defaults, prompts[0]!.length, model.maxPositions);
-  const processors = logitsProcessors(o, prompts[0]!.length, special.eos);
-  if (o.numBeams === 1) return (await greedy(model, prompts, o.maxLength, processors, special, observe)).map((ids) => [{ ids }]);
-  return beamSearch(model, prompts, o, processors, special);
+  const layout = special.layout ?? PROMPT_IN_SEQUENCE;
+  const promptLength = prompts[0]!.length;
+  const o = resolveOptions(options, defaults, promptLength, model.maxPositions, layout);
+  // Lengths below count the generated sequence: BLIP's starts with its prompt, BLIP-2's is empty.
+  const start = layout.promptInSequence ? promptLength : 0;
+  const outside = promptLength - start;
+  const search: Search = {
+    start,
+    maxLength: o.maxLength - outside,
+    processors: logitsProcessors(o, start, outside, stopIds(special)),
+    special,
+  };
+  const sequences = o.numBeams === 1
+    ? (await greedy(model, prompts, search, observe)).map((ids) => [{ ids }])
+    : await beamSearch(model, prompts, o, search);
+  if (layout.outputStart.length === 0) return sequences;
+  return sequences.map((list) => list.map((s) => ({ ...s, ids: [...layout.outputStart, ...s.ids] })));
+}
+
+/** What greedy and beam search share: where the sequence starts and ends, and the processors. */
+interface Search {
+  /** Length of the sequence before the first new token. */
+  start: number;
+  /** The sequence's greatest length. */
+  maxLength: number;
+  processors: proc.LogitsProcessor[];
+  special: SpecialIds;
+}
+
+function stopIds(special: SpecialIds): number[] {
+  return [special.eos, ...(special.moreEos ?? [])];
 }
 
 interface Resolved extends GenerationDefaults {
@@ -34,23 +62,29 @@ interface Resolved extends GenerationDefaults {
 }
 
 /**
- * Checks options and applies transformers' length rules (max_new_tokens wins over max_length).
- * `maxPositions`: the model's position embeddings; a longer sequence is refused (transformers crashes).
+ * Checks options and applies transformers' length rules (max_new_tokens wins over max_length). The
+ * returned maxLength counts the prompt and the new tokens (minus what the layout reserves).
+ * `maxPositions`: the tokens the model can hold; a longer sequence is refused (transformers crashes).
  */
-export function resolveOptions(options: GenerationOptions, defaults: GenerationDefaults, promptLength: number, maxPositions = Infinity): Resolved {
+export function resolveOptions(
+  options: GenerationOptions, defaults: GenerationDefaults, promptLength: number, maxPositions = Infinity, layout: SequenceLayout = PROMPT_IN_SEQUENCE,
+): Resolved {
   const o = { ...defaults, minNewTokens: OPTION_FIELDS.minNewTokens.default, ...definedOnly(options) } as Resolved & GenerationOptions;
   checkOptionValues(o);
   if (o.numReturnSequences > o.numBeams) {
     throw new GenerationOptionsError(`numReturnSequences (${o.numReturnSequences}) cannot exceed numBeams (${o.numBeams}); greedy search returns one sequence`);
   }
+  const reserve = options.maxNewTokens === undefined ? layout.maxLengthReserve : 0;
   if (options.maxNewTokens !== undefined) o.maxLength = options.maxNewTokens + promptLength;
-  if (o.maxLength <= promptLength) {
-    // transformers 4.40 refuses this too (an input as long as max_length leaves nothing to generate).
-    throw new GenerationOptionsError(`maxLength (${o.maxLength}) must be greater than the prompt's ${promptLength} tokens ([DEC] included); raise maxLength or use maxNewTokens`, "option_out_of_range");
+  if (o.maxLength - reserve <= promptLength) {
+    // transformers 4.40 refuses this too for BLIP (an input as long as max_length leaves nothing to generate).
+    const reserved = reserve ? ` plus the ${reserve} this model's max_length reserves` : "";
+    throw new GenerationOptionsError(`maxLength (${o.maxLength}) must be greater than the prompt's ${promptLength} tokens (start token included)${reserved}; raise maxLength or use maxNewTokens`, "option_out_of_range");
   }
+  o.maxLength -= reserve;
   if (o.maxLength > maxPositions) {
     throw new GenerationOptionsError(
-      `maxLength ${o.maxLength} (the prompt's ${promptLength} tokens, [DEC] included, plus new tokens) exceeds the model's ${maxPositions} positions; shorten the prompt or lower maxNewTokens`,
+      `maxLength ${o.maxLength} (the prompt's ${promptLength} tokens, start token included, plus new tokens) exceeds the model's ${maxPositions} positions; shorten the prompt or lower maxNewTokens`,
       "option_out_of_range",
     );
   }
@@ -61,41 +95,40 @@ function definedOnly<T extends object>(x: T): Partial<T> {
   return Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function logitsProcessors(o: Resolved, promptLength: number, eos: number): proc.LogitsProcessor[] {
+/** transformers' processors over the generated sequence (`start`: its length before new tokens; `outside`: prompt tokens not in it). */
+function logitsProcessors(o: Resolved, start: number, outside: number, eos: readonly number[]): proc.LogitsProcessor[] {
   const list: proc.LogitsProcessor[] = [];
   if (o.repetitionPenalty !== 1) list.push(proc.repetitionPenalty(o.repetitionPenalty));
   if (o.noRepeatNgramSize > 0) list.push(proc.noRepeatNgram(o.noRepeatNgramSize));
-  if (o.minLength > 0) list.push(proc.minLength(o.minLength, eos));
-  if (o.minNewTokens > 0) list.push(proc.minNewTokens(promptLength, o.minNewTokens, eos));
+  if (o.minLength - outside > 0) list.push(proc.minLength(o.minLength - outside, eos));
+  if (o.minNewTokens > 0) list.push(proc.minNewTokens(start, o.minNewTokens, eos));
   return list;
 }
 
 /** Greedy search; finished rows leave the model's batch, and are padded at the end like transformers'. */
-async function greedy(
-  model: StepModel, prompts: readonly (readonly number[])[], maxLength: number,
-  processors: proc.LogitsProcessor[], special: SpecialIds, observe?: ScoreObserver,
-): Promise<number[][]> {
+async function greedy(model: StepModel, prompts: readonly (readonly number[])[], s: Search, observe?: ScoreObserver): Promise<number[][]> {
   const V = model.vocabSize;
-  const seqs = prompts.map((p) => [...p]);
+  const stops = stopIds(s.special);
+  const seqs = prompts.map((p) => p.slice(p.length - s.start));
   let active = seqs.map((_, i) => i);
   let logits = await model.step(prompts);
   for (let step = 0; ; step++) {
     const stillActive: number[] = [];
     active.forEach((row, k) => {
       const scores = logits.slice(k * V, (k + 1) * V);
-      for (const p of processors) p(seqs[row]!, scores);
+      for (const p of s.processors) p(seqs[row]!, scores);
       observe?.(row, step, scores);
       const token = argmax(scores);
       seqs[row]!.push(token);
-      if (token !== special.eos) stillActive.push(k);
+      if (!stops.includes(token)) stillActive.push(k);
     });
-    if (stillActive.length === 0 || seqs[active[0]!]!.length >= maxLength) break;
+    if (stillActive.length === 0 || seqs[active[0]!]!.length >= s.maxLength) break;
     if (stillActive.length < active.length) model.reorder(stillActive);
     active = stillActive.map((k) => active[k]!);
     logits = await model.step(active.map((row) => [seqs[row]!.at(-1)!]));
   }
-  const width = Math.max(...seqs.map((s) => s.length));
-  return seqs.map((s) => [...s, ...new Array<number>(width - s.length).fill(special.pad)]);
+  const width = Math.max(...seqs.map((q) => q.length));
+  return seqs.map((q) => [...q, ...new Array<number>(width - q.length).fill(s.special.pad)]);
 }
 
 /** First index of the largest value (torch.argmax's tie rule). */
@@ -132,19 +165,18 @@ class Hypotheses {
 }
 
 /** Beam search as transformers 4.40's `_beam_search` + `BeamSearchScorer`; done rows leave the batch. */
-async function beamSearch(
-  model: StepModel, prompts: readonly (readonly number[])[], o: Resolved,
-  processors: proc.LogitsProcessor[], special: SpecialIds,
-): Promise<Sequence[][]> {
+async function beamSearch(model: StepModel, prompts: readonly (readonly number[])[], o: Resolved, s: Search): Promise<Sequence[][]> {
   const V = model.vocabSize;
   const nb = o.numBeams;
-  const promptLength = prompts[0]!.length;
+  const { start, processors, special } = s;
+  const stops = stopIds(special);
   const hyps = prompts.map(() => new Hypotheses(nb, o.lengthPenalty, o.earlyStopping));
   let alive = prompts.map((_, b) => b); // input rows still searching; model rows = alive × nb
-  let seqs = alive.flatMap((b) => Array.from({ length: nb }, () => [...prompts[b]!]));
+  const fed = alive.flatMap((b) => new Array<readonly number[]>(nb).fill(prompts[b]!));
+  let seqs = fed.map((p) => p.slice(p.length - start));
   let beamScores = Float32Array.from(seqs, (_, r) => (r % nb === 0 ? 0 : -1e9));
   model.reorder(alive.flatMap((b) => new Array<number>(nb).fill(b)));
-  let logits = await model.step(seqs);
+  let logits = await model.step(fed);
   for (;;) {
     const curLen = seqs[0]!.length + 1; // the length the candidates would have
     const order: number[] = [];
@@ -156,8 +188,8 @@ async function beamSearch(
       const chosen: number[] = [];
       for (let rank = 0; rank < candidates.length && chosen.length < nb; rank++) {
         const c = candidates[rank]!;
-        if (c.token === special.eos) {
-          if (rank < nb) hyps[b]!.add(seqs[c.row]!, c.score, curLen - promptLength);
+        if (stops.includes(c.token)) {
+          if (rank < nb) hyps[b]!.add(seqs[c.row]!, c.score, curLen - start);
         } else {
           chosen.push(c.row);
           order.push(c.row);
@@ -165,7 +197,7 @@ async function beamSearch(
           nextScores.push(c.score);
         }
       }
-      if (!hyps[b]!.isDone(candidates[0]!.score, curLen - promptLength)) stillAlive.push(k);
+      if (!hyps[b]!.isDone(candidates[0]!.score, curLen - start)) stillAlive.push(k);
     });
     // Rows of searches that just finished are dropped from the batch.
     const keep = stillAlive.flatMap((k) => Array.from({ length: nb }, (_, j) => k * nb + j));
@@ -178,16 +210,16 @@ async function beamSearch(
       beamScores = Float32Array.from(keep, (r) => nextScores[r]!);
       model.reorder(keep.map((r) => order[r]!));
     } else model.reorder(order);
-    if (alive.length === 0 || seqs[0]!.length >= o.maxLength) break;
-    logits = await model.step(seqs.map((s) => [s.at(-1)!]));
+    if (alive.length === 0 || seqs[0]!.length >= s.maxLength) break;
+    logits = await model.step(seqs.map((q) => [q.at(-1)!]));
   }
   // Open beams of searches that hit max_length join their hypotheses.
   alive.forEach((b, k) => {
-    for (let j = 0; j < nb; j++) hyps[b]!.add(seqs[k * nb + j]!, beamScores[k * nb + j]!, seqs[k * nb + j]!.length - promptLength);
+    for (let j = 0; j < nb; j++) hyps[b]!.add(seqs[k * nb + j]!, beamScores[k * nb + j]!, seqs[k * nb + j]!.length - start);
   });
   const best = hyps.map((h) => [...h.beams].sort((a, b) => b.score - a.score).slice(0, o.numReturnSequences));
   const longest = Math.max(...best.flat().map((h) => h.ids.length)) + 1;
-  const width = Math.min(longest, o.maxLength);
+  const width = Math.min(longest, s.maxLength);
   return best.map((list) =>
     list.map(({ ids, score }) => {
       const row = ids.length < width ? [...ids, special.eos] : [...ids];

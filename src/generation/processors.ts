@@ -1,5 +1,6 @@
 // Logits processors of transformers 4.40, in the order `_get_logits_processor` applies them.
-// Each edits one row of scores in place; `sequence` is the row's ids so far (prompt included).
+// Each edits one row of scores in place; `sequence` is the row's generated sequence so far (BLIP: prompt
+// included; BLIP-2: only new tokens, as its language model sees them).
 
 export type LogitsProcessor = (sequence: readonly number[], scores: Float32Array) => void;
 
@@ -24,16 +25,16 @@ export function noRepeatNgram(n: number): LogitsProcessor {
   };
 }
 
-/** Forbids `eos` while the sequence is shorter than `minLength` tokens (prompt included). */
-export function minLength(minLength: number, eos: number): LogitsProcessor {
+/** Forbids the stop ids `eos` while the sequence is shorter than `minLength` tokens. */
+export function minLength(minLength: number, eos: readonly number[]): LogitsProcessor {
   return (sequence, scores) => {
-    if (sequence.length < minLength) scores[eos] = -Infinity;
+    if (sequence.length < minLength) for (const id of eos) scores[id] = -Infinity;
   };
 }
 
-/** Forbids `eos` until `minNewTokens` tokens follow the first `promptLength`. */
-export function minNewTokens(promptLength: number, minNew: number, eos: number): LogitsProcessor {
+/** Forbids the stop ids `eos` until `minNewTokens` tokens follow the first `promptLength`. */
+export function minNewTokens(promptLength: number, minNew: number, eos: readonly number[]): LogitsProcessor {
   return (sequence, scores) => {
-    if (sequence.length - promptLength < minNew) scores[eos] = -Infinity;
+    if (sequence.length - promptLength < minNew) for (const id of eos) scores[id] = -Infinity;
   };
 }

@@ -15,6 +15,8 @@ export class HubError extends Error {
 
 /** Options shared by every hub function; unset fields fall back to the HF_* environment variables. */
 export interface HubOptions {
+  /** Model repos (default) or dataset repos: their own API paths, URLs and cache folders (`datasets--org--name`). */
+  repoType?: RepoType;
   endpoint?: string;
   cacheDir?: string;
   token?: string | null;
@@ -22,6 +24,8 @@ export interface HubOptions {
   fetch?: typeof fetch;
   onProgress?: (p: { file: string; downloaded: number; total: number | null }) => void;
 }
+
+export type RepoType = "model" | "dataset";
 
 export type HubSettings = Required<Pick<HubOptions, "endpoint" | "cacheDir" | "offline">> & { token: string | null };
 
@@ -130,10 +134,10 @@ export function validateRelativePath(relPath: string, what: string): void {
   if (bad) throw new HubError(`invalid ${what} ${JSON.stringify(relPath)}: must be a relative path without "..", "." or empty parts`);
 }
 
-/** The cache folder of a model repo: `<cacheDir>/models--{org}--{name}`. */
-export function repoCacheDir(cacheDir: string, repoId: string): string {
+/** The cache folder of a repo: `<cacheDir>/models--{org}--{name}` (`datasets--{org}--{name}` for a dataset repo). */
+export function repoCacheDir(cacheDir: string, repoId: string, repoType: RepoType = "model"): string {
   validateRepoId(repoId);
-  return path.join(cacheDir, `models--${repoId.split("/").join("--")}`);
+  return path.join(cacheDir, `${repoType}s--${repoId.split("/").join("--")}`);
 }
 
 const LOCK_POLL_MS = 100;
@@ -143,8 +147,8 @@ const LOCK_POLL_MS = 100;
  * place), so two processes never write the same blob at once. The lock file holds the owner's pid;
  * a lock whose process is gone is taken over.
  */
-export async function withBlobLock<T>(cacheDir: string, repoId: string, etag: string, fn: () => Promise<T>): Promise<T> {
-  const lock = path.join(cacheDir, ".locks", path.basename(repoCacheDir(cacheDir, repoId)), `${etag}.lock`);
+export async function withBlobLock<T>(cacheDir: string, repoId: string, etag: string, fn: () => Promise<T>, repoType: RepoType = "model"): Promise<T> {
+  const lock = path.join(cacheDir, ".locks", path.basename(repoCacheDir(cacheDir, repoId, repoType)), `${etag}.lock`);
   await mkdir(path.dirname(lock), { recursive: true });
   for (;;) {
     try {
@@ -198,7 +202,7 @@ export function cachedCommitFor(repoDir: string, revision: string): string | nul
  * hash), or null when it is not cached. Never touches the network.
  */
 export function resolveCachedSnapshot(repoId: string, revision: string = DEFAULT_REVISION, opts: HubOptions = {}): string | null {
-  const repoDir = repoCacheDir(resolveHubSettings(opts).cacheDir, repoId);
+  const repoDir = repoCacheDir(resolveHubSettings(opts).cacheDir, repoId, opts.repoType);
   const commit = cachedCommitFor(repoDir, revision);
   if (commit === null) return null;
   const snapshot = path.join(repoDir, "snapshots", commit);

@@ -1,6 +1,7 @@
-// Hub client: downloads a model snapshot into the standard HF cache with huggingface_hub's protocol.
+// Hub client: downloads a model (or dataset) snapshot into the standard HF cache with huggingface_hub's protocol.
 //   GET  {endpoint}/api/models/{repo}/revision/{rev}      → commit `sha` + `siblings[].rfilename`
 //   HEAD {endpoint}/{repo}/resolve/{commit}/{file}        → ETag / X-Linked-Etag, size, CDN redirect
+//   (dataset repos: /api/datasets/{repo}/revision/{rev} and {endpoint}/datasets/{repo}/resolve/…)
 //   GET  <resolve URL or CDN URL> (+ Range: bytes=N-)     → the bytes, into blobs/<etag>.incomplete
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
@@ -14,6 +15,7 @@ import {
   isCommitHash,
   isRepoId,
   repoCacheDir,
+  type RepoType,
   resolveCachedSnapshot,
   resolveHubSettings,
   resolveModelSource,
@@ -86,8 +88,9 @@ export async function downloadModel(repoId: string, opts: DownloadOptions = {}):
   const revision = opts.revision ?? DEFAULT_REVISION;
   validateRelativePath(revision, "revision");
   const settings = resolveHubSettings(opts);
+  const repoType = opts.repoType ?? "model";
   if (settings.offline) {
-    const cached = resolveCachedSnapshot(repoId, revision, settings);
+    const cached = resolveCachedSnapshot(repoId, revision, { ...settings, repoType });
     if (cached !== null) return cached;
     throw new HubError(
       `offline mode is on (HF_HUB_OFFLINE) and ${repoId}@${revision} is not in the cache (${settings.cacheDir}); ` +
@@ -98,10 +101,10 @@ export async function downloadModel(repoId: string, opts: DownloadOptions = {}):
   const client = new HubClient(settings, opts.fetch ?? globalThis.fetch);
   let info: RepoRevisionInfo;
   try {
-    info = await client.revisionInfo(repoId, revision);
+    info = await client.revisionInfo(repoId, revision, repoType);
   } catch (error) {
     // Like huggingface_hub: with the hub unreachable, a complete cached snapshot is good enough.
-    const cached = error instanceof HubNetworkError ? resolveCachedSnapshot(repoId, revision, settings) : null;
+    const cached = error instanceof HubNetworkError ? resolveCachedSnapshot(repoId, revision, { ...settings, repoType }) : null;
     if (cached !== null) return cached;
     throw error;
   }
@@ -118,17 +121,43 @@ export async function downloadModel(repoId: string, opts: DownloadOptions = {}):
     if (!info.siblings.includes(file)) throw new HubError(`${repoId}@${revision} has no file ${JSON.stringify(file)}`);
   }
 
-  const repoDir = repoCacheDir(settings.cacheDir, repoId);
+  const repoDir = repoCacheDir(settings.cacheDir, repoId, repoType);
   const snapshot = path.join(repoDir, "snapshots", info.commit);
   for (const file of wanted) {
     const pointer = path.join(snapshot, file);
     if (existsSync(pointer)) continue; // same commit, same file: nothing can have changed
-    const url = fileUrl(settings.endpoint, repoId, info.commit, file);
-    await downloadFile({ client, repoId, repoDir, file, url, pointer, onProgress: opts.onProgress });
+    const url = fileUrl(settings.endpoint, repoType, repoId, info.commit, file);
+    await downloadFile({ client, repoId, repoType, repoDir, file, url, pointer, onProgress: opts.onProgress });
   }
   // The ref is written last, so a branch only resolves offline once its snapshot is complete.
   if (revision !== info.commit) await writeRef(repoDir, revision, info.commit);
   return snapshot;
+}
+
+/**
+ * Downloads the data files of a dataset repo (see `datasetFiles`) into the HF cache
+ * (`<cache>/datasets--org--name/snapshots/<commit>`) and returns the snapshot folder.
+ */
+export function downloadDataset(repoId: string, opts: Omit<DownloadOptions, "repoType"> = {}): Promise<string> {
+  return downloadModel(repoId, { files: datasetFiles, ...opts, repoType: "dataset" });
+}
+
+// What a captioning dataset is made of: parquet files, imagefolder metadata and images.
+const DATA_FILE = /(\.parquet|(^|\/)metadata\.jsonl|(^|\/)metadata\.csv|\.png|\.jpe?g|\.gif|\.webp)$/i;
+
+/** Whether a repo file is one a dataset import reads ("data/train-0.parquet", "train/metadata.csv", "a.jpg"). */
+export function isDatasetFile(file: string): boolean {
+  return DATA_FILE.test(file);
+}
+
+/**
+ * The files of a dataset repo an import reads: parquet files, `metadata.jsonl`/`metadata.csv` and
+ * images (never the card, scripts or other files). `["README.md", "data/train-00000-of-00001.parquet"]` → the parquet file.
+ */
+export function datasetFiles(siblings: string[]): string[] {
+  const files = siblings.filter(isDatasetFile);
+  if (files.length === 0) throw new HubError("the dataset repo has no parquet files, metadata.jsonl/metadata.csv or images to import");
+  return files;
 }
 
 // Weight formats in order of preference; TensorFlow (tf_model.h5) and Flax (*.msgpack) are never used.
@@ -146,6 +175,9 @@ const SUPPORT_FILES = [
   "special_tokens_map.json",
   "vocab.txt",
   "added_tokens.json",
+  // BLIP-2's byte-level BPE, for repos without tokenizer.json
+  "vocab.json",
+  "merges.txt",
 ];
 
 /**
@@ -171,8 +203,9 @@ export function checkpointFiles(siblings: string[]): string[] {
   );
 }
 
-function fileUrl(endpoint: string, repoId: string, commit: string, file: string): string {
-  return `${endpoint}/${repoId}/resolve/${commit}/${file.split("/").map(encodeURIComponent).join("/")}`;
+function fileUrl(endpoint: string, repoType: RepoType, repoId: string, commit: string, file: string): string {
+  const repo = repoType === "dataset" ? `datasets/${repoId}` : repoId;
+  return `${endpoint}/${repo}/resolve/${commit}/${file.split("/").map(encodeURIComponent).join("/")}`;
 }
 
 async function writeRef(repoDir: string, revision: string, commit: string): Promise<void> {
@@ -187,6 +220,7 @@ async function writeRef(repoDir: string, revision: string, commit: string): Prom
 interface FileJob {
   client: HubClient;
   repoId: string;
+  repoType: RepoType;
   repoDir: string;
   file: string;
   url: string;
@@ -196,7 +230,7 @@ interface FileJob {
 
 /** Fetches one file into blobs/ (unless that blob is already there) and links it into the snapshot. */
 async function downloadFile(job: FileJob): Promise<void> {
-  const { client, repoId, repoDir, file, pointer } = job;
+  const { client, repoId, repoType, repoDir, file, pointer } = job;
   const meta = await client.fileMetadata(job.url, file);
   const blob = path.join(repoDir, "blobs", meta.etag);
   if (!existsSync(blob)) {
@@ -207,7 +241,7 @@ async function downloadFile(job: FileJob): Promise<void> {
       await fetchWithResume(job, meta, incomplete);
       await verifyBlob(incomplete, meta, file);
       await rename(incomplete, blob);
-    });
+    }, repoType);
   }
   await linkIntoSnapshot(blob, pointer);
 }
@@ -324,8 +358,8 @@ class HubClient {
   }
 
   /** The commit a revision points to and the repo's file list at that commit. */
-  async revisionInfo(repoId: string, revision: string): Promise<RepoRevisionInfo> {
-    const url = `${this.settings.endpoint}/api/models/${repoId}/revision/${encodeURIComponent(revision)}`;
+  async revisionInfo(repoId: string, revision: string, repoType: RepoType): Promise<RepoRevisionInfo> {
+    const url = `${this.settings.endpoint}/api/${repoType}s/${repoId}/revision/${encodeURIComponent(revision)}`;
     const res = await this.request(url, { method: "GET", redirect: "follow" }, METADATA_TIMEOUT_MS);
     if (!res.ok) throw httpError(res, `${repoId}@${revision}`, this.settings.token !== null);
     const body = (await res.json().catch(() => null)) as { sha?: unknown; siblings?: unknown } | null;

@@ -3,6 +3,7 @@ export {
   HubError,
   type HubOptions,
   type HubSettings,
+  type RepoType,
   DEFAULT_ENDPOINT,
   DEFAULT_REVISION,
   hubSettingsFromEnv,
@@ -15,4 +16,4 @@ export {
   isCommitHash,
   withBlobLock,
 } from "./cache.js";
-export { type DownloadOptions, HubNetworkError, checkpointFiles, downloadModel, ensureModelFolder } from "./download.js";
+export { type DownloadOptions, HubNetworkError, checkpointFiles, datasetFiles, downloadDataset, isDatasetFile, downloadModel, ensureModelFolder } from "./download.js";

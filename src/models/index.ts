@@ -6,17 +6,21 @@ import { blipBase, blipLarge } from "./blip/config.js";
 import { BlipCaptionModel } from "./blip/load.js";
 import { writeRandomBlip } from "./blip/random.js";
 import { BlipTrainable } from "./blip/training.js";
+import { blip2Opt27b } from "./blip2/config.js";
+import { Blip2CaptionModel } from "./blip2/load.js";
+import { writeRandomBlip2 } from "./blip2/random.js";
 import type { CaptionModel, LoadModelOptions } from "./caption_model.js";
 import type { TrainableModel } from "./trainable.js";
 
 export type { CaptionModel, CheckpointGenerationConfig, ImageFeatures, LoadModelOptions } from "./caption_model.js";
-export type { CaptionSpecialIds, SpecialIds, StepModel } from "./step_model.js";
+export type { CaptionSpecialIds, SequenceLayout, SpecialIds, StepModel } from "./step_model.js";
+export { PROMPT_IN_SEQUENCE } from "./step_model.js";
 export { trainIo, type TrainableModel, type TrainDType, type TrainGraphOptions } from "./trainable.js";
 
 interface Family {
   load(folder: string, opts: LoadModelOptions): Promise<CaptionModel>;
-  /** The same checkpoint as graphs of one training step (loss and gradients). */
-  loadTrainable(folder: string): TrainableModel;
+  /** The same checkpoint as graphs of one training step (loss and gradients); absent: not trainable yet. */
+  loadTrainable?(folder: string): TrainableModel;
   /** Real checkpoints' shapes by name (`captioner bench --shape`): writes that shape with random weights. */
   randomShapes: Readonly<Record<string, (folder: string, seed: number) => void>>;
 }
@@ -28,6 +32,12 @@ const FAMILIES: Readonly<Record<string, Family>> = {
     randomShapes: {
       base: (folder, seed) => writeRandomBlip(folder, blipBase(), seed),
       large: (folder, seed) => writeRandomBlip(folder, blipLarge(), seed),
+    },
+  },
+  "blip-2": {
+    load: (folder, opts) => Blip2CaptionModel.load(folder, opts),
+    randomShapes: {
+      "blip2-opt-2.7b": (folder, seed) => writeRandomBlip2(folder, blip2Opt27b(), seed),
     },
   },
 };
@@ -60,7 +70,10 @@ export async function loadCaptionModel(folder: string, opts: LoadModelOptions = 
 
 /** The checkpoint in `folder` as a TrainableModel of its family. */
 export function loadTrainableModel(folder: string): TrainableModel {
-  return familyOf(folder).loadTrainable(folder);
+  const type = modelType(folder);
+  const family = familyOf(folder);
+  if (!family.loadTrainable) throw new UnsupportedModelError(`${path.join(folder, "config.json")}: ${type} checkpoints cannot be fine-tuned yet; captioner trains ${TRAINABLE_MODEL_TYPES.join(", ")} checkpoints`);
+  return family.loadTrainable(folder);
 }
 
 function familyOf(folder: string): Family {

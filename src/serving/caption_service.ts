@@ -10,6 +10,7 @@ import { decodeImage, ImageDecodeError, sniffImageFormat } from "../preprocess/i
 import { concatFloat32 } from "../preprocess/image_processor.js";
 import { type Admission, type BatchReport, DynamicBatcher } from "./batcher.js";
 import type { ServerLimits } from "./config.js";
+import type { SequenceLayout } from "../models/step_model.js";
 import { type ApiCaption, toApiCaption } from "./jobs/kinds.js";
 import { RemoteCaptioner } from "./remote_caption.js";
 import type { JobQueue } from "./queue/types.js";
@@ -66,16 +67,18 @@ export function checkOptionLimits(options: CaptionOptions, limits: ServerLimits)
 }
 
 /** Applies the model's length rules and checks what only they reveal (e.g. max_length vs. the prompt). */
-function checkResolvedOptions(options: CaptionOptions, defaults: GenerationDefaults, promptLength: number, limits: ServerLimits, maxPositions?: number): void {
+function checkResolvedOptions(options: CaptionOptions, defaults: GenerationDefaults, promptLength: number, limits: ServerLimits, maxPositions?: number, layout?: SequenceLayout): void {
   let resolved;
   try {
-    resolved = resolveOptions(options, defaults, promptLength, maxPositions);
+    resolved = resolveOptions(options, defaults, promptLength, maxPositions, layout);
   } catch (error) {
     if (error instanceof GenerationOptionsError) throw new InputError(400, error.code, withKwargNames(error.message));
     throw error;
   }
   if (resolved.maxLength - promptLength > limits.maxNewTokens) {
-    throw new InputError(400, "option_out_of_range", `max_length ${resolved.maxLength} allows ${resolved.maxLength - promptLength} new tokens, more than the server's maxNewTokens limit of ${limits.maxNewTokens}; lower max_length or set max_new_tokens`);
+    // As asked (BLIP-2's resolved maxLength is one less: its generate() reserves a position).
+    const asked = options.maxLength ?? defaults.maxLength;
+    throw new InputError(400, "option_out_of_range", `max_length ${asked} allows ${resolved.maxLength - promptLength} new tokens, more than the server's maxNewTokens limit of ${limits.maxNewTokens}; lower max_length or set max_new_tokens`);
   }
 }
 
@@ -84,6 +87,8 @@ export interface OptionContext {
   defaults: GenerationDefaults;
   promptLength: number;
   maxPositions?: number;
+  /** How the model's generate() counts the prompt (absent: BLIP's). */
+  layout?: SequenceLayout;
 }
 
 /** Without a model at hand (remote mode): transformers' defaults and no prompt. */
@@ -91,7 +96,7 @@ const WITHOUT_MODEL: OptionContext = { defaults: TRANSFORMERS_DEFAULTS, promptLe
 
 /** `captioner`'s context for options with `prompt`. */
 export function optionContext(captioner: Captioner, prompt: CaptionOptions["prompt"]): OptionContext {
-  return { defaults: captioner.defaults, promptLength: captioner.promptLength(typeof prompt === "string" ? prompt : undefined), maxPositions: captioner.model.maxPositions };
+  return { defaults: captioner.defaults, promptLength: captioner.promptLength(typeof prompt === "string" ? prompt : undefined), maxPositions: captioner.model.maxPositions, layout: captioner.model.special.layout };
 }
 
 /**
@@ -101,7 +106,7 @@ export function optionContext(captioner: Captioner, prompt: CaptionOptions["prom
  */
 export function validateCaptionOptions(options: CaptionOptions, limits: ServerLimits, model: OptionContext = WITHOUT_MODEL): void {
   checkOptionLimits(options, limits);
-  checkResolvedOptions(options, model.defaults, model.promptLength, limits, model.maxPositions);
+  checkResolvedOptions(options, model.defaults, model.promptLength, limits, model.maxPositions, model.layout);
 }
 
 /**
@@ -252,13 +257,13 @@ export class RemoteCaptionService implements CaptionService {
   }
 }
 
-/** New tokens in a batch's captions: each row minus its prompt and trailing padding. */
+/** New tokens in a batch's captions: each row minus what precedes the new tokens (BLIP: the prompt) and trailing padding. */
 export function generatedTokens(captioner: Captioner, captions: Caption[][], prompt: CaptionOptions["prompt"]): number {
   const { pad } = captioner.model.special;
   const prompts = Array.isArray(prompt) ? prompt : new Array<string | undefined>(captions.length).fill(prompt as string | undefined);
   let total = 0;
   captions.forEach((list, i) => {
-    const start = captioner.promptLength(prompts[i]);
+    const start = captioner.outputPrefixLength(prompts[i]);
     for (const { ids } of list) {
       let end = ids.length;
       while (end > start && ids[end - 1] === pad) end--;

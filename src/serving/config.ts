@@ -28,6 +28,8 @@ export interface ServerLimits extends OptionLimits {
   requestTimeoutMs: number;
   /** Time a client has to send a whole request (headers and body); a slow upload then gets 408. */
   bodyTimeoutMs: number;
+  /** Largest file (zip or parquet) POST /v1/datasets/{name}/import accepts. */
+  maxImportBytes: number;
 }
 
 export interface ServerConfig {
@@ -73,6 +75,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   queueMaxDepth: 64,
   requestTimeoutMs: 120_000,
   bodyTimeoutMs: 30_000,
+  maxImportBytes: 1024 ** 3,
 });
 
 /** Each limit's name in the file (`limits.*`) and its environment variable; minimum accepted value. */
@@ -87,6 +90,7 @@ const LIMIT_SETTINGS: Record<keyof ServerLimits, { env: string; min: number }> =
   queueMaxDepth: { env: "CAPTIONER_QUEUE_MAX_DEPTH", min: 1 },
   requestTimeoutMs: { env: "CAPTIONER_REQUEST_TIMEOUT_MS", min: 1 },
   bodyTimeoutMs: { env: "CAPTIONER_BODY_TIMEOUT_MS", min: 1 },
+  maxImportBytes: { env: "CAPTIONER_MAX_IMPORT_BYTES", min: 1 },
 };
 
 const FILE_KEYS = ["host", "port", "models", "limits", "dataDir", "redisUrl", "allowDownloads", "threads", "llm"];

@@ -6,6 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import DatabaseConstructor, { type Database } from "better-sqlite3";
 import { DATASET_TABLES } from "../datasets/store.js";
+import { VERSION_TABLES } from "./versions.js";
 
 export type { Database } from "better-sqlite3";
 
@@ -49,6 +50,9 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE api_keys_v2 RENAME TO api_keys;`,
   // Stored datasets (issue 11); the schema is the datasets layer's.
   DATASET_TABLES,
+  // Train jobs and model versions (issue 11): what a job reports with its progress, and the versions table.
+  `ALTER TABLE jobs ADD COLUMN details TEXT;
+   ${VERSION_TABLES}`,
 ];
 
 /** The data folder: `$CAPTIONER_HOME`, else `~/.captioner`. */

@@ -19,6 +19,14 @@ export interface ModelStatus {
   loadSeconds: number | null;
   loadedAt: string | null;
   reloading: boolean;
+  /** The promoted model version this name serves (null: the configured source). */
+  version: string | null;
+}
+
+/** A promoted model version: its id and Hugging Face folder. */
+export interface ServedVersion {
+  id: string;
+  folder: string;
 }
 
 export type ModelLoader = (folder: string, opts: LoadCaptionerOptions) => Promise<Captioner>;
@@ -60,6 +68,8 @@ interface Entry {
   /** Calls running on each captioner, so a replaced one is released only when idle. */
   users: Map<Captioner, number>;
   retired: Set<Captioner>;
+  /** The promoted version served instead of the configured source (null: the source). */
+  version: ServedVersion | null;
 }
 
 export class ModelRegistry {
@@ -71,8 +81,8 @@ export class ModelRegistry {
   constructor(models: Readonly<Record<string, ModelConfig>>, private readonly opts: RegistryOptions) {
     this.loader = opts.loader ?? ((folder, o) => Captioner.load(folder, o));
     for (const [name, config] of Object.entries(models)) {
-      const status: ModelStatus = { name, source: config.source, revision: config.revision ?? null, state: opts.remote ? "remote" : "loading", error: null, loadSeconds: null, loadedAt: null, reloading: false };
-      this.entries.set(name, { loading: null, config, status, captioner: null, users: new Map(), retired: new Set() });
+      const status: ModelStatus = { name, source: config.source, revision: config.revision ?? null, state: opts.remote ? "remote" : "loading", error: null, loadSeconds: null, loadedAt: null, reloading: false, version: null };
+      this.entries.set(name, { loading: null, config, status, captioner: null, users: new Map(), retired: new Set(), version: null });
     }
   }
 
@@ -127,12 +137,54 @@ export class ModelRegistry {
     }
   }
 
+  /**
+   * Which version `name` serves from its next load on (start-up: before `loadAll`, from what was
+   * promoted earlier). null: the configured source.
+   */
+  setVersion(name: string, version: ServedVersion | null): void {
+    this.entry(name).version = version;
+  }
+
+  /**
+   * Promotion: loads `version` and swaps it in for `name`, as a reload does (requests in flight
+   * finish on the model they started with; none is dropped). On failure the old model keeps serving.
+   */
+  async serveVersion(name: string, version: ServedVersion | null): Promise<ModelStatus> {
+    const entry = this.entry(name);
+    const previous = entry.version;
+    entry.version = version;
+    try {
+      return await this.load(name, { download: false });
+    } catch (error) {
+      entry.version = previous;
+      throw error;
+    }
+  }
+
+  /** The configured source's checkpoint folder of `name` (a hub model from the HF cache; never downloaded here). */
+  sourceFolder(name: string): Promise<string> {
+    return this.folderOf(this.entry(name).config, false, false);
+  }
+
+  /**
+   * A captioner of `folder` loaded as `name`'s models are (threads, lowering, quantisation) but not
+   * served: for measuring a candidate version against the served one. The caller releases it.
+   */
+  loadDetached(name: string, folder: string): Promise<Captioner> {
+    return this.loader(folder, this.loadOptions(this.entry(name)));
+  }
+
+  private loadOptions(entry: Entry): LoadCaptionerOptions {
+    const threads = this.opts.threads;
+    return { ...(threads ? { threads } : {}), lowering: { fused: true, quantize: entry.config.quantize ?? "none" } };
+  }
+
   private async loadEntry(name: string, entry: Entry, how: { download: boolean; refresh?: boolean }): Promise<ModelStatus> {
     try {
-      const folder = await this.folderOf(entry.config, how.download, how.refresh ?? false);
+      const version = entry.version;
+      const folder = version ? version.folder : await this.folderOf(entry.config, how.download, how.refresh ?? false);
       const started = performance.now();
-      const threads = this.opts.threads;
-      const captioner = await this.loader(folder, { ...(threads ? { threads } : {}), lowering: { fused: true, quantize: entry.config.quantize ?? "none" } });
+      const captioner = await this.loader(folder, this.loadOptions(entry));
       const seconds = (performance.now() - started) / 1000;
       if (this.closed) {
         // close() ran while this model was loading: it must not outlive the server.
@@ -141,7 +193,7 @@ export class ModelRegistry {
       }
       const previous = entry.captioner;
       entry.captioner = captioner;
-      Object.assign(entry.status, { state: "ready", error: null, loadSeconds: seconds, loadedAt: new Date().toISOString() });
+      Object.assign(entry.status, { state: "ready", error: null, loadSeconds: seconds, loadedAt: new Date().toISOString(), version: version?.id ?? null });
       if (previous) this.retire(entry, previous);
       this.opts.log?.(`model ${name} ready (${folder}, ${seconds.toFixed(2)} s)`);
       const unused = captioner.model.unusedWeights;

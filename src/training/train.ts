@@ -35,6 +35,30 @@ export interface FineTuneRequest {
   onProgress?: (p: TrainProgress) => void;
   /** One line per phase and per epoch (caching images, validation scores). */
   onMessage?: (line: string) => void;
+  /** Once the run is set up: where it starts (step 0, or the saved step of a resumed run) and what the saved part holds. */
+  onStart?: (at: TrainStart) => void;
+  /** After each epoch's validation. */
+  onEpoch?: (epoch: EpochReport) => void;
+  /** Stops the run between steps and phases: the state is saved (resumable) and the run rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export interface TrainStart {
+  step: number;
+  totalSteps: number;
+  epochsDone: number;
+  trainLoss: number[];
+  before: ValidationScores | null;
+  validation: ValidationScores[];
+}
+
+export interface EpochReport {
+  /** 1-based. */
+  epoch: number;
+  trainLoss: number;
+  validation: ValidationScores;
+  /** It is the best so far (kept as the output). */
+  best: boolean;
 }
 
 export interface TrainProgress {
@@ -181,12 +205,15 @@ class TrainingRun {
   /** Validation before training, then epochs until the last step, each validated (a resume picks up wherever the state left off). */
   async complete(): Promise<void> {
     const { state } = this;
+    this.request.onStart?.({ step: state.step, totalSteps: this.totalSteps, epochsDone: state.epochsDone, trainLoss: [...state.trainLoss], before: state.before, validation: [...state.validation] });
+    this.checkAborted();
     if (state.before === null) {
       this.say(`validating ${this.model} before training (${this.data.validation.length} images)`);
       state.before = await this.validate(this.model);
       this.save();
     }
     while (state.validation.length < state.epochsDone || state.step < this.totalSteps) {
+      this.checkAborted();
       if (state.validation.length < state.epochsDone) await this.validateEpoch();
       else await this.trainEpoch();
       this.save();
@@ -212,6 +239,7 @@ class TrainingRun {
     const rng = Prng.fromState(state.epochRngState);
     const batches = batchesOf(shuffledOrder(this.data.pairs.length, rng), settings.batchSize);
     while (state.batchesDone < batches.length && state.step < this.totalSteps) {
+      this.checkAborted();
       const t0 = performance.now();
       const rows = batches[state.batchesDone]!.map((i) => this.data.pairs[i]!);
       const { loss, grads } = await batchGradient(this.gradient, rows, this.data.trainImages, this.data.special, settings);
@@ -253,6 +281,7 @@ class TrainingRun {
     if (best) promoteModelFolder(folder, this.request.out);
     state.validation.push(scores);
     if (best) state.bestEpoch = epoch;
+    this.request.onEpoch?.({ epoch, trainLoss: state.trainLoss[epoch - 1]!, validation: scores, best });
     this.say(`epoch ${epoch}: train loss ${state.trainLoss[epoch - 1]!.toFixed(4)}, validation CIDEr-D ${scores.CIDEr.toFixed(4)} BLEU-4 ${scores.Bleu_4.toFixed(4)}${best ? " (best so far: kept)" : ""}`);
   }
 
@@ -263,6 +292,14 @@ class TrainingRun {
   private save(): void {
     saveTrainingState(stateFile(this.request.out), this.state, this.gradient.params, this.optimizer.state());
     this.lastSave = performance.now();
+  }
+
+  /** Once the request's signal fired: saves the state (a resume continues from here) and throws the abort reason. */
+  private checkAborted(): void {
+    const signal = this.request.signal;
+    if (!signal?.aborted) return;
+    this.save();
+    throw signal.reason instanceof Error ? signal.reason : new Error("the training was stopped");
   }
 
   private say(line: string): void {

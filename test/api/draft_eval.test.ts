@@ -200,7 +200,7 @@ describe("draft → review → eval jobs", () => {
       },
     };
     const payload = { dataset: "racing", model: "blip", overwrite: false, options: { maxNewTokens: 8 } };
-    const job = { id: "j", kind: DRAFT_JOB, payload, state: "running", progress: 0, result: null, error: null, attempts: 1, createdAt: "", updatedAt: "" } as const;
+    const job = { id: "j", kind: DRAFT_JOB, payload, state: "running", progress: 0, details: null, result: null, error: null, attempts: 1, createdAt: "", updatedAt: "" } as const;
     const result = await handler.handle(job, ctx);
     assert.deepEqual([result.total, result.drafted, result.skipped, result.failed], [4, 2, { captioned: 1, deleted: 1 }, []]);
     assert.deepEqual((await item(added[3]!.id, "racing")).captions, ["by hand"]);
@@ -215,7 +215,7 @@ describe("draft → review → eval jobs", () => {
     const cancel = new AbortController();
     const ctx = { signal: cancel.signal, progress: async () => cancel.abort() };
     const payload = { dataset: "cancelled", model: "blip", overwrite: false, options: { maxNewTokens: 8 } };
-    const job = { id: "k", kind: DRAFT_JOB, payload, state: "running", progress: 0, result: null, error: null, attempts: 1, createdAt: "", updatedAt: "" } as const;
+    const job = { id: "k", kind: DRAFT_JOB, payload, state: "running", progress: 0, details: null, result: null, error: null, attempts: 1, createdAt: "", updatedAt: "" } as const;
     await assert.rejects(handler.handle(job, ctx), /cancelled/);
     const captions = await Promise.all(added.map(async (it) => (await item(it.id, "cancelled")).captions.length));
     assert.deepEqual(captions.map((n) => n > 0), [true, true, false, false]);

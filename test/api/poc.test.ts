@@ -9,8 +9,8 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { startServer } from "../../src/api/server.js";
-import { expectedCaptions, goldenImage, goldenModel, pocUpload, testApp, testConfig } from "../helpers/app.js";
-import { blipCaseDir, repoRoot } from "../helpers/golden.js";
+import { expectedCaptions, goldenImage, goldenModel, multipart, pocUpload, testApp, testConfig } from "../helpers/app.js";
+import { blip2CaseDir, blipCaseDir, readBlip2Expected, repoRoot } from "../helpers/golden.js";
 
 const IMAGES = ["rgb_square.png", "rgb_nonsquare_jpeg.jpg", "gray_L.png", "palette_P.png"];
 const goldenCall = (file: string) => (file === "rgb_square.png" ? "greedy_default" : `greedy_default__${file.replace(/\.\w+$/, "")}`);
@@ -46,6 +46,37 @@ test("PoC route uses the model named blip, else the first configured one", async
     } finally {
       await app.close();
     }
+  }
+});
+
+test("a configured model named blip2 (a BLIP-2 checkpoint) has POST /image2caption/blip2; /image2caption/blip stays the default", async () => {
+  const blip2 = blip2CaseDir("opt_28px_q8");
+  const { app } = await testApp({ models: [`blip=${goldenModel}`, `blip2=${blip2}`] });
+  try {
+    const upload = pocUpload(fs.readFileSync(path.join(blip2, "images", "rgb_square.png")), "x.png", "image/png");
+    const res = await app.inject({ method: "POST", url: "/image2caption/blip2", ...upload });
+    assert.equal(res.statusCode, 200, res.body);
+    const call = readBlip2Expected("opt_28px_q8").generation.find((g: { name: string }) => g.name === "greedy_default");
+    assert.deepEqual(res.json(), { caption: call.decoded.fast_skip_special[0], model: "blip2" });
+    const viaDefault = await app.inject({ method: "POST", url: "/image2caption/blip", ...pocUpload(goldenImage("rgb_square.png")) });
+    assert.deepEqual(viaDefault.json(), { caption: expectedCaptions("greedy_default")[0], model: "blip" });
+    // /v1/captions with options: beam scores, and BLIP-2's length rule (max_length also reserves its bos).
+    const beam = readBlip2Expected("opt_28px_q8").generation.find((g: { name: string }) => g.name === "beam3");
+    const image = { name: "image", file: { data: fs.readFileSync(path.join(blip2, "images", "rgb_square.png")), type: "image/png" } };
+    const v1 = await app.inject({ method: "POST", url: "/v1/captions", ...multipart([image, { name: "model", value: "blip2" }, { name: "num_beams", value: "3" }, { name: "max_new_tokens", value: "10" }]) });
+    assert.equal(v1.statusCode, 200, v1.body);
+    const [best] = v1.json().results[0].captions;
+    assert.equal(best.text, beam.decoded.fast_skip_special[0]);
+    assert.ok(Math.abs(best.score - beam.sequences_scores[0]) <= 1e-4);
+    const tooShort = await app.inject({ method: "POST", url: "/v1/captions", ...multipart([image, { name: "model", value: "blip2" }, { name: "max_length", value: "2" }]) });
+    assert.equal(tooShort.statusCode, 400);
+    assert.match(tooShort.json().error.message, /max_length \(2\) must be greater than the prompt's 1 tokens .* reserves/);
+    const unknown = await app.inject({ method: "POST", url: "/image2caption/nope", ...upload });
+    assert.equal(unknown.statusCode, 404);
+    const spec = (await app.inject({ method: "GET", url: "/openapi.json" })).json();
+    assert.ok(spec.paths["/image2caption/blip2"]?.post, "the route is in the OpenAPI document");
+  } finally {
+    await app.close();
   }
 });
 

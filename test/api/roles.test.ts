@@ -7,6 +7,7 @@ import { CAPTION_JOB } from "../../src/serving/jobs/index.js";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { zipSync } from "fflate";
 import { goldenImage, multipart, pocUpload, testApp } from "../helpers/app.js";
 
 type Column = "open" | "none" | "user" | "contributor" | "admin";
@@ -52,6 +53,15 @@ const MATRIX: Row[] = [
   { method: "POST", url: "/v1/admin/jobs/eval", expect: [403, 401, 403, 403, 202], payload: { dataset: "pets", split: "train", reviewed_only: false } },
   // {id} is a caption job: an admin gets past the role check to "no eval job" (404).
   { method: "GET", url: "/v1/admin/jobs/{id}/report", expect: [403, 401, 403, 403, 404] },
+  { method: "POST", url: "/v1/datasets/{name}/import", expect: [403, 401, 403, 403, 202] },
+  { method: "GET", url: "/v1/datasets/{name}/export", expect: [403, 401, 403, 403, 200] },
+  // 409 for whoever may see the job: it has finished by then (test/api/training.test.ts cancels a running one).
+  { method: "POST", url: "/v1/jobs/{id}/cancel", expect: [409, 401, 409, 409, 409] },
+  // reviewed_only false: the draft row above may have made the items unreviewed drafts by then.
+  { method: "POST", url: "/v1/admin/jobs/train", expect: [403, 401, 403, 403, 202], payload: { dataset: "pets", model: "blip", reviewed_only: false, settings: { max_steps: 1, max_new_tokens: 2 } } },
+  { method: "GET", url: "/v1/admin/models/{name}/versions", expect: [403, 401, 403, 403, 200] },
+  // 404 for the admin: the matrix's server has no version to promote (test/api/training.test.ts promotes).
+  { method: "POST", url: "/v1/admin/models/{name}/promote", expect: [403, 401, 403, 403, 404], payload: { version: "v_000000000000" } },
   { method: "GET", url: "/v1/jobs/{id}/events", expect: [200, 401, 200, 200, 200] },
 ];
 
@@ -62,9 +72,16 @@ test("role matrix: every route × every role, with and without keys configured",
     const job = await services.queue.enqueue(CAPTION_JOB, { model: "blip", images: [png.toString("base64")], options: {} });
     services.datasets.createDataset("pets");
     const item = await services.datasets.addItem("pets", { image: png, split: "train", captions: ["a red square"] });
+    // A train job needs captioned train and validation items (the matrix deletes `item` before it trains).
+    await services.datasets.addItem("pets", { image: png, split: "train", captions: ["a red square"] });
+    await services.datasets.addItem("pets", { image: png, split: "validation", captions: ["a red square"] });
     const request = (row: Row, headers: Record<string, string>) => {
       const dataset = row.url.startsWith("/v1/datasets");
       const url = row.url.replace("{id}", dataset ? item.id : job.id).replace("{name}", dataset ? "pets" : "blip");
+      if (row.url === "/v1/datasets/{name}/import") {
+        const upload = multipart([{ name: "file", file: { data: zipSync({ "a.png": png }), filename: "a.zip" } }]);
+        return app.inject({ method: row.method, url, headers: { ...headers, ...upload.headers }, payload: upload.payload });
+      }
       if (row.url === "/image2caption/blip" || (row.method === "POST" && row.url === "/v1/datasets/{name}/items")) {
         const upload = dataset ? multipart([{ name: "image", file: { data: png } }, { name: "caption", value: "a red square" }]) : pocUpload(png);
         return app.inject({ method: row.method, url, headers: { ...headers, ...upload.headers }, payload: upload.payload });
@@ -73,7 +90,8 @@ test("role matrix: every route × every role, with and without keys configured",
       if (dataset && row.method !== "GET" && row.method !== "DELETE") {
         return app.inject({ method: row.method, url, headers, payload: row.method === "PATCH" ? { reviewed: true } : { name: "new-set" } });
       }
-      const payload = row.url === "/v1/chat/completions" ? chat : row.method === "POST" && row.url !== "/v1/admin/models/{name}/reload" ? jsonCaption : undefined;
+      const noBody = ["/v1/admin/models/{name}/reload", "/v1/jobs/{id}/cancel"];
+      const payload = row.url === "/v1/chat/completions" ? chat : row.method === "POST" && !noBody.includes(row.url) ? jsonCaption : undefined;
       return app.inject({ method: row.method, url, headers, ...(payload ? { payload } : {}) });
     };
 

@@ -63,7 +63,7 @@ test("models, health, metrics, OpenAPI and docs", async () => {
     const models = (await t.app.inject({ method: "GET", url: "/v1/models" })).json();
     assert.equal(models.default, "blip");
     assert.equal(models.models.length, 1);
-    assert.deepEqual({ ...models.models[0], loadSeconds: null, loadedAt: null }, { name: "blip", source: goldenModel, revision: null, state: "ready", error: null, loadSeconds: null, loadedAt: null, reloading: false });
+    assert.deepEqual({ ...models.models[0], loadSeconds: null, loadedAt: null }, { name: "blip", source: goldenModel, revision: null, state: "ready", error: null, loadSeconds: null, loadedAt: null, reloading: false, version: null });
     assert.ok(models.models[0].loadSeconds > 0);
     assert.deepEqual((await t.app.inject({ method: "GET", url: "/healthz" })).json(), { status: "ok" });
 
@@ -78,8 +78,10 @@ test("models, health, metrics, OpenAPI and docs", async () => {
     const routes = ["get /healthz", "get /readyz", "get /metrics", "get /openapi.json", "get /v1/models", "post /image2caption/blip", "post /v1/captions", "post /v1/chat/completions", "post /v1/jobs/captions", "get /v1/jobs/{id}", "post /v1/admin/models/{name}/reload", "get /v1/admin/jobs",
       "post /v1/datasets", "get /v1/datasets", "post /v1/datasets/{name}/items", "get /v1/datasets/{name}/items", "get /v1/datasets/{name}/items/{id}/image",
       "patch /v1/datasets/{name}/items/{id}", "delete /v1/datasets/{name}/items/{id}",
-      "post /v1/datasets/{name}/items/{id}/review", "post /v1/admin/jobs/draft", "post /v1/admin/jobs/eval", "get /v1/admin/jobs/{id}/report",
-      "get /v1/jobs/{id}/events"];
+      "post /v1/datasets/{name}/items/{id}/review", "post /v1/admin/jobs/draft", "post /v1/admin/jobs/eval", "get /v1/admin/jobs/{id}/report"];
+    routes.push("post /v1/datasets/{name}/import", "get /v1/datasets/{name}/export");
+    routes.push("post /v1/jobs/{id}/cancel", "post /v1/admin/jobs/train", "get /v1/admin/models/{name}/versions", "post /v1/admin/models/{name}/promote");
+    routes.push("get /v1/jobs/{id}/events");
     for (const route of routes) {
       const [method, url] = route.split(" ") as [string, string];
       const op = doc.paths[url]?.[method];

@@ -138,3 +138,55 @@ test("one beam is greedy search", async () => {
   const beam = await generate(new HistoryModel(2, 9), prompts, special, { maxNewTokens: 7, numBeams: 1 });
   assert.deepEqual(beam, greedy);
 });
+
+// BLIP-2's layout (SequenceLayout): the prompt is fed to the model but is not part of the generated
+// sequence, the output row is [bos, new tokens], and max_length reserves one more position.
+const BOS = 2;
+const blip2Special = { eos: EOS, pad: PAD, layout: { promptInSequence: false, outputStart: [BOS], maxLengthReserve: 1 } };
+
+/** Greedy by hand: `prompt` fed, processors over the new tokens only (as transformers' language model sees them). */
+function greedyByHand(prompt: number[], salt: number, o: { maxNew: number; stops?: number[]; penalty?: number; minNew?: number; penaliseFrom?: "new" | "all" }): number[] {
+  const fresh: number[] = [];
+  while (fresh.length < o.maxNew) {
+    const l = logitsOf([...prompt, ...fresh], salt);
+    const seen = o.penaliseFrom === "all" ? [...prompt, ...fresh] : fresh;
+    if (o.penalty) for (const id of new Set(seen)) if (id < V) l[id] = l[id]! < 0 ? l[id]! * o.penalty : l[id]! / o.penalty;
+    if (fresh.length < (o.minNew ?? 0)) for (const s of o.stops ?? [EOS]) l[s] = -Infinity;
+    const next = l.indexOf(Math.max(...l));
+    fresh.push(next);
+    if ((o.stops ?? [EOS]).includes(next)) break;
+  }
+  return fresh;
+}
+
+test("BLIP-2 layout: [bos, new tokens] out, prompt fed but not returned, max_length 20 leaves 19 − prompt tokens", async () => {
+  const never = { ...blip2Special, eos: 50 }; // outside the vocabulary: every row runs to max_length
+  for (const prompt of [[3], [3, 0, 2, 1]]) {
+    const out = await generate(new HistoryModel(1, 4), [prompt], never);
+    const fresh = greedyByHand(prompt, 4, { maxNew: 19 - prompt.length, stops: [50] });
+    assert.equal(fresh.length, 19 - prompt.length);
+    assert.deepEqual(out[0]![0]!.ids, [BOS, ...fresh]);
+    // max_new_tokens counts new tokens only; min_length counts the prompt.
+    const capped = await generate(new HistoryModel(1, 4), [prompt], never, { maxNewTokens: 3 });
+    assert.deepEqual(capped[0]![0]!.ids, [BOS, ...fresh.slice(0, 3)]);
+  }
+  for (const salt of [1, 2, 3, 5, 8]) {
+    const prompt = [3, 0];
+    const out = await generate(new HistoryModel(1, salt), [prompt], blip2Special, { minLength: 6 });
+    assert.deepEqual(out[0]![0]!.ids, [BOS, ...greedyByHand(prompt, salt, { maxNew: 17, minNew: 4 })], `salt ${salt}`);
+  }
+});
+
+test("BLIP-2 layout: the repetition penalty sees only the new tokens; a list of stop ids stops on any", async () => {
+  let differs = 0;
+  for (const salt of [1, 2, 3, 4, 5, 6, 7, 8]) {
+    const prompt = [0, 3, 3, 0];
+    const out = await generate(new HistoryModel(1, salt), [prompt], blip2Special, { repetitionPenalty: 4 });
+    const fresh = greedyByHand(prompt, salt, { maxNew: 15, penalty: 4 });
+    assert.deepEqual(out[0]![0]!.ids, [BOS, ...fresh], `salt ${salt}`);
+    if (fresh.join() !== greedyByHand(prompt, salt, { maxNew: 15, penalty: 4, penaliseFrom: "all" }).join()) differs++;
+    const twoStops = await generate(new HistoryModel(1, salt), [prompt], { ...blip2Special, moreEos: [0] });
+    assert.deepEqual(twoStops[0]![0]!.ids, [BOS, ...greedyByHand(prompt, salt, { maxNew: 15, stops: [EOS, 0] })], `salt ${salt}, stops 1 and 0`);
+  }
+  assert.ok(differs > 0, "some case tells penalising the prompt apart");
+});

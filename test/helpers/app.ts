@@ -6,6 +6,7 @@ import { buildApp } from "../../src/api/app.js";
 import { openServices, type Services, startJobHandlers } from "../../src/api/services.js";
 import { loadServerConfig, type ServerConfig, type ServerLimits } from "../../src/serving/config.js";
 import type { ModelLoader } from "../../src/serving/registry.js";
+import type { HubOptions } from "../../src/hub/index.js";
 import { blipCaseDir, readExpected } from "./golden.js";
 
 export const GOLDEN_CASE = "base_like_32px";
@@ -40,8 +41,8 @@ export interface TestApp {
  * `app.close()`. `dataDir`: where stored datasets keep their files (the default is never written by
  * tests that do not add dataset items).
  */
-export async function testApp(opts: { limits?: Partial<ServerLimits>; models?: string[]; loader?: ModelLoader; load?: boolean; dataDir?: string } = {}): Promise<TestApp> {
-  const services = await openServices(testConfig(opts), { dbFile: ":memory:", loader: opts.loader });
+export async function testApp(opts: { limits?: Partial<ServerLimits>; models?: string[]; loader?: ModelLoader; load?: boolean; dataDir?: string; hub?: HubOptions } = {}): Promise<TestApp> {
+  const services = await openServices(testConfig(opts), { dbFile: ":memory:", loader: opts.loader, hub: opts.hub });
   if (opts.load !== false) {
     await services.registry.loadAll();
     await startJobHandlers(services);

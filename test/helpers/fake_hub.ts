@@ -1,6 +1,7 @@
 // A fake Hugging Face hub on 127.0.0.1 for tests: the revision API, resolve URLs with ETag /
 // X-Linked-Etag / X-Repo-Commit headers, LFS files redirected to a "CDN" path on another host name
-// (localhost), Range requests, private repos, and injectable faults (cut body, corrupt body).
+// (localhost), Range requests, private repos, and injectable faults (cut body, corrupt body). Dataset
+// repos are keyed "datasets/org/name" and served under /api/datasets/… and /datasets/…/resolve/….
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -39,6 +40,11 @@ export function repoFromFolder(
   }
   for (const [name, text] of Object.entries(opts.extra ?? {})) files.set(name, Buffer.from(text));
   return { files, lfs: new Set(opts.lfs ?? []), private: opts.private };
+}
+
+/** A repo holding exactly `files` (paths may have folders: "data/train-00000-of-00001.parquet"). */
+export function repoFromFiles(files: Record<string, Uint8Array>, opts: { lfs?: string[]; private?: boolean } = {}): FakeRepo {
+  return { files: new Map(Object.entries(files).map(([name, data]) => [name, Buffer.from(data)])), lfs: new Set(opts.lfs ?? []), private: opts.private };
 }
 
 export class FakeHub {
@@ -107,11 +113,11 @@ export class FakeHub {
       authorization: req.headers.authorization,
       range: req.headers.range,
     });
-    const api = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/.exec(url.pathname);
-    const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
+    const api = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/revision\/([^/]+)$/.exec(url.pathname);
+    const resolve = /^\/(datasets\/)?([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
     const cdn = /^\/cdn\/([0-9a-f]{64})$/.exec(url.pathname);
-    if (api) return this.revisionInfo(req, res, api[1], decodeURIComponent(api[2]));
-    if (resolve) return this.resolveFile(req, res, resolve[1], decodeURIComponent(resolve[2]), decodeURIComponent(resolve[3]));
+    if (api) return this.revisionInfo(req, res, api[1] === "datasets" ? `datasets/${api[2]}` : api[2], decodeURIComponent(api[3]));
+    if (resolve) return this.resolveFile(req, res, `${resolve[1] ?? ""}${resolve[2]}`, decodeURIComponent(resolve[3]), decodeURIComponent(resolve[4]));
     if (cdn) return this.serveCdn(req, res, cdn[1]);
     this.fail(res, 404, "NotFound");
   }
@@ -129,7 +135,7 @@ export class FakeHub {
     const repo = this.checkRepo(req, res, repoId, revision);
     if (repo === null) return;
     const body = JSON.stringify({
-      id: repoId,
+      id: repoId.replace(/^datasets\//, ""),
       sha: this.commitOf(repoId),
       siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })),
     });

@@ -45,3 +45,11 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
   assert.ok(worst <= tol, `${what}: max |Δ| = ${worst} at ${at} (tolerance ${tol})`);
 }
+
+export const blip2Cases = ["opt_28px_q8", "opt_30px_q5_xattn1"] as const;
+export const blip2CaseDir = (name: string) => path.join(goldenRoot, "blip2", name);
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function readBlip2Expected(caseName: string): any {
+  return JSON.parse(fs.readFileSync(path.join(blip2CaseDir(caseName), "expected.json"), "utf8"));
+}

@@ -18,6 +18,7 @@ const job = (kind: string, payload: object, result: unknown = null): Job => ({
   payload,
   state: result === null ? "queued" : "done",
   progress: result === null ? 0 : 1,
+  details: null,
   result,
   error: null,
   attempts: 0,

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { openDatabase, type Database } from "../../src/serving/db.js";
-import { BullJobQueue, type JobQueue, JobTimeoutError, QueueFullError, SqliteJobQueue } from "../../src/serving/queue/index.js";
+import { BullJobQueue, JobInterruptedError, type JobQueue, JobTimeoutError, QueueFullError, SqliteJobQueue } from "../../src/serving/queue/index.js";
 import { Redis } from "ioredis";
 import { redisSkip, startRedis, type RedisServer } from "../helpers/redis.js";
 
@@ -130,6 +130,50 @@ function queueContract(backend: string, makeStore: () => Promise<QueueStore>, se
         assert.equal(done.error, null);
         assert.equal(await queue.depth(), 0);
         assert.deepEqual((await queue.list({ state: "done" })).map((j) => j.id), [job.id]);
+      } finally {
+        await cleanup();
+      }
+    });
+
+    test("progress details: a handler's last reported details are visible while running and after; progress without details keeps them", async () => {
+      await fresh();
+      try {
+        const release = gate();
+        await queue.work("steps", async (_job, ctx) => {
+          await ctx.progress(0.25, { epoch: 1, loss: 2.5 });
+          await ctx.progress(0.5);
+          await release.opened;
+          await ctx.progress(0.9, { epoch: 2, loss: 1.25 });
+          return null;
+        });
+        const job = await queue.enqueue("steps", {});
+        assert.equal(job.details, null);
+        const running = await eventually(async () => {
+          const j = await queue.get(job.id);
+          return j?.state === "running" && j.progress === 0.5 && j;
+        }, "progress 0.5 while running");
+        assert.deepEqual(running.details, { epoch: 1, loss: 2.5 });
+        release.open();
+        const done = await queue.waitFor(job.id, 5000);
+        assert.deepEqual(done.details, { epoch: 2, loss: 1.25 });
+      } finally {
+        await cleanup();
+      }
+    });
+
+    test("an interrupted handler (JobInterruptedError) puts its job back, without using up its one attempt: it runs again and finishes", async () => {
+      await fresh();
+      try {
+        let runs = 0;
+        await queue.work("resumable", async () => {
+          runs += 1;
+          if (runs === 1) throw new JobInterruptedError("the process is stopping");
+          return { runs };
+        });
+        const job = await queue.enqueue("resumable", {});
+        const done = await queue.waitFor(job.id, 10_000);
+        assert.equal(done.state, "done", done.error ?? "");
+        assert.deepEqual(done.result, { runs: 2 });
       } finally {
         await cleanup();
       }

@@ -90,7 +90,7 @@ export async function datasetJobRoutes(app: FastifyInstance): Promise<void> {
           additionalProperties: false,
           properties: {
             dataset: datasetField,
-            model: modelField,
+            model: { ...modelField, description: `${modelField.description}, or a model version id (GET /v1/admin/models/{name}/versions)` },
             split: { type: "string", enum: [...SPLITS], description: "default: validation, else test" },
             reviewed_only: { type: "boolean", default: true, description: "score only items whose captions a reviewer accepted" },
             options: optionsField,

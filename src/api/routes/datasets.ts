@@ -3,16 +3,13 @@
 // admins delete items. The store (datasets/store.ts) does the work; these handlers only translate.
 import multipart from "@fastify/multipart";
 import type { FastifyError, FastifyInstance } from "fastify";
-import { DATASET_NAME_PATTERN, type DatasetInfo, type ItemChanges, REVIEW_ACTIONS, type ReviewDecision, SPLITS, type Split, type StoredItem } from "../../datasets/store.js";
+import { DATASET_NAME_PATTERN, type DatasetInfo, type ItemChanges, MAX_CAPTION_LENGTH, MAX_CAPTIONS, REVIEW_ACTIONS, type ReviewDecision, SPLITS, type Split, type StoredItem } from "../../datasets/store.js";
 import { decodeImage, ImageDecodeError } from "../../preprocess/image.js";
 import { imageInputError } from "../../serving/caption_service.js";
 import { security } from "../plugins/auth.js";
 import { ApiError, mapError } from "../plugins/errors.js";
 import { errors, fileField } from "../schemas.js";
 import { requireImageField } from "./input.js";
-
-const MAX_CAPTIONS = 32;
-const MAX_CAPTION_LENGTH = 2000;
 
 const nameSchema = { type: "string", pattern: DATASET_NAME_PATTERN, description: "1–64 letters, digits, `.`, `_`, `-`" } as const;
 const splitSchema = { type: "string", enum: [...SPLITS] } as const;

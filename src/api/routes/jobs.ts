@@ -62,4 +62,27 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
       return jobView(job);
     },
   );
+
+  app.post<{ Params: { id: string } }>(
+    "/v1/jobs/:id/cancel",
+    {
+      onRequest: app.authorize("user"),
+      schema: {
+        tags: ["jobs"],
+        summary: "Cancel a queued or running job",
+        description: "A queued job never starts; a running one is stopped (a train job at its next step, its files removed). Cancelling a cancelled job answers the same; a finished job is 409. Who may read a job may cancel it.",
+        security: security("user"),
+        params: { type: "object", required: ["id"], properties: { id: { type: "string", minLength: 1, maxLength: 200 } } },
+        response: { 200: jobSchema, ...errors(401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const job = await findJobFor(queue, id, request.apiKey);
+      if (!job) throw new ApiError(404, "job_not_found", `no job ${id}; GET /v1/admin/jobs lists jobs (admins)`);
+      if (job.state === "done" || job.state === "failed") throw new ApiError(409, "job_finished", `job ${id} already ${job.state === "done" ? "finished" : "failed"}; there is nothing to cancel`);
+      if (job.state !== "cancelled") await queue.cancel(id);
+      return jobView((await queue.get(id)) ?? job);
+    },
+  );
 }

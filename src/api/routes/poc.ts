@@ -1,6 +1,7 @@
 // The proof of concept's route, unchanged for its clients: POST /image2caption/blip with one
 // multipart file field `image` → {"caption": "..."}. It captions with the configured model named
-// `blip`, or, when no model has that name, the first configured model. Query parameters
+// `blip`, or, when no model has that name, the first configured model. Every other configured model
+// NAME gets the same route as POST /image2caption/NAME (e.g. `blip2`). Query parameters
 // (`features`, `style`, `exif_transpose`) add tags, colours and a description; without them the
 // answer is exactly the PoC's.
 import type { FastifyInstance } from "fastify";
@@ -11,17 +12,26 @@ import { security } from "../plugins/auth.js";
 import { ApiError } from "../plugins/errors.js";
 
 export async function pocRoutes(app: FastifyInstance): Promise<void> {
-  const { config, captions, defaultModel, restyler } = app.services;
+  const { config, defaultModel } = app.services;
   await acceptMultipart(app, config.limits);
+  captionRoute(app, "blip", defaultModel, `Uses the model named \`blip\`, else the first configured model (here: \`${defaultModel}\`).`);
+  for (const name of Object.keys(config.models)) {
+    if (name !== "blip") captionRoute(app, name, name, `Uses the configured model \`${name}\`.`);
+  }
+}
+
+/** `POST /image2caption/<path>` captioning with the configured model `model`. */
+function captionRoute(app: FastifyInstance, pathName: string, model: string, which: string): void {
+  const { config, captions, restyler } = app.services;
   app.post<{ Querystring: FeatureFields }>(
-    "/image2caption/blip",
+    `/image2caption/${pathName}`,
     {
       onRequest: app.authorize("user"),
       preValidation: requireImageField(true),
       schema: {
         tags: ["captions"],
-        summary: "Caption one image (the proof of concept's API)",
-        description: `Multipart form with one file field \`image\`. Uses the model named \`blip\`, else the first configured model (here: \`${defaultModel}\`). ` +
+        summary: pathName === "blip" ? "Caption one image (the proof of concept's API)" : `Caption one image with the model \`${model}\` (the proof of concept's API)`,
+        description: `Multipart form with one file field \`image\`. ${which} ` +
           "Query parameters `features`, `style` and `exif_transpose` add tags, colours and a description.",
         consumes: ["multipart/form-data"],
         security: security("user"),
@@ -51,9 +61,9 @@ export async function pocRoutes(app: FastifyInstance): Promise<void> {
         throw new ApiError(415, "unsupported_content_type", "send a multipart/form-data body with the file in field \"image\", e.g. curl -F 'image=@photo.jpg;type=image/jpeg'");
       }
       const images = multipartImages(request.body as Record<string, unknown>);
-      const [result] = await describeImages({ captions, restyler, limits: config.limits }, defaultModel, images, {}, featureRequest(request.query));
+      const [result] = await describeImages({ captions, restyler, limits: config.limits }, model, images, {}, featureRequest(request.query));
       const { captions: list, ...extras } = result!;
-      return { ...(list ? { caption: list[0]!.text } : {}), model: defaultModel, ...extras };
+      return { ...(list ? { caption: list[0]!.text } : {}), model, ...extras };
     },
   );
 }

@@ -6,9 +6,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { CheckpointGenerationConfig } from "../caption_model.js";
+import { checkHeads as anyCheckHeads, ConfigError, deepFreeze, type Field, GENERATION_FIELDS, readFields as readAnyFields, subObject as anySubObject, writeFields } from "../config_fields.js";
+
+const readFields = (src: Record<string, unknown>, fields: readonly Field[], where: string) => readAnyFields(src, fields, where, BlipConfigError);
 
 /** A config.json that is not a BLIP config or has a bad value; the message names the key to fix. */
-export class BlipConfigError extends Error {
+export class BlipConfigError extends ConfigError {
   override name = "BlipConfigError";
 }
 
@@ -73,15 +76,6 @@ export interface BlipConfig {
   readonly torchDtype: string | null;
 }
 
-type Kind = "posInt" | "nonNegInt" | "posNumber" | "nonNegNumber" | "number" | "prob" | "bool" | "act" | "tokenId" | "intOrNull" | "earlyStopping";
-type Field = readonly [camel: string, hf: string, kind: Kind, fallback: unknown];
-
-// Activation names transformers 4.40 knows (ACT2FN); anything else fails there too.
-const ACTIVATIONS = new Set([
-  "gelu", "gelu_10", "gelu_fast", "gelu_new", "gelu_python", "gelu_pytorch_tanh", "gelu_accurate", "laplace",
-  "leaky_relu", "linear", "mish", "quick_gelu", "relu", "relu2", "relu6", "sigmoid", "silu", "swish", "tanh",
-]);
-
 const VISION_FIELDS: readonly Field[] = [
   ["hiddenSize", "hidden_size", "posInt", 768],
   ["intermediateSize", "intermediate_size", "posInt", 3072],
@@ -119,19 +113,6 @@ const TEXT_FIELDS: readonly Field[] = [
   ["sepTokenId", "sep_token_id", "tokenId", 102],
 ];
 
-// PretrainedConfig's generation attributes (4.40 defaults), read from text_config.
-const GENERATION_FIELDS: readonly Field[] = [
-  ["maxLength", "max_length", "posInt", 20],
-  ["minLength", "min_length", "nonNegInt", 0],
-  ["doSample", "do_sample", "bool", false],
-  ["earlyStopping", "early_stopping", "earlyStopping", false],
-  ["numBeams", "num_beams", "posInt", 1],
-  ["numReturnSequences", "num_return_sequences", "posInt", 1],
-  ["lengthPenalty", "length_penalty", "number", 1.0],
-  ["repetitionPenalty", "repetition_penalty", "posNumber", 1.0],
-  ["noRepeatNgramSize", "no_repeat_ngram_size", "nonNegInt", 0],
-];
-
 const TOP_FIELDS: readonly Field[] = [
   ["projectionDim", "projection_dim", "posInt", 512],
   ["logitScaleInitValue", "logit_scale_init_value", "number", 2.6592],
@@ -139,69 +120,8 @@ const TOP_FIELDS: readonly Field[] = [
   ["labelSmoothing", "label_smoothing", "prob", 0.0],
 ];
 
-const KIND_TEXT: Readonly<Record<Kind, string>> = {
-  posInt: "a positive integer", nonNegInt: "a non-negative integer", posNumber: "a positive number",
-  nonNegNumber: "a non-negative number", number: "a number", prob: "a number in [0, 1]", bool: "true or false",
-  act: `one of ${[...ACTIVATIONS].join(", ")}`, tokenId: "a non-negative integer token id",
-  intOrNull: "an integer or null", earlyStopping: 'true, false or "never"',
-};
-
-function valid(kind: Kind, v: unknown): boolean {
-  const num = typeof v === "number" && Number.isFinite(v);
-  switch (kind) {
-    case "posInt": return Number.isSafeInteger(v) && (v as number) > 0;
-    case "nonNegInt": case "tokenId": return Number.isSafeInteger(v) && (v as number) >= 0;
-    case "posNumber": return num && (v as number) > 0;
-    case "nonNegNumber": return num && (v as number) >= 0;
-    case "number": return num;
-    case "prob": return num && (v as number) >= 0 && (v as number) <= 1;
-    case "bool": return typeof v === "boolean";
-    case "act": return typeof v === "string" && ACTIVATIONS.has(v);
-    case "intOrNull": return v === null || Number.isSafeInteger(v);
-    case "earlyStopping": return typeof v === "boolean" || v === "never";
-  }
-}
-
-function readFields(src: Record<string, unknown>, fields: readonly Field[], where: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [camel, hf, kind, fallback] of fields) {
-    const v = hf in src ? src[hf] : fallback;
-    if (!valid(kind, v)) throw new BlipConfigError(`${where}${hf} must be ${KIND_TEXT[kind]}, got ${JSON.stringify(v)}`);
-    out[camel] = v;
-  }
-  return out;
-}
-
-function writeFields(obj: object, fields: readonly Field[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [camel, hf] of fields) out[hf] = (obj as Record<string, unknown>)[camel];
-  return out;
-}
-
-function subObject(json: Record<string, unknown>, key: string, modelType: string): Record<string, unknown> {
-  const v = json[key];
-  if (v === undefined || v === null) return {};
-  if (typeof v !== "object" || Array.isArray(v)) throw new BlipConfigError(`config.json: ${key} must be an object`);
-  const sub = v as Record<string, unknown>;
-  if (sub.model_type !== undefined && sub.model_type !== modelType) {
-    throw new BlipConfigError(`config.json: ${key}.model_type is ${JSON.stringify(sub.model_type)}, expected "${modelType}"`);
-  }
-  return sub;
-}
-
-function checkHeads(where: string, hidden: number, heads: number): void {
-  if (hidden % heads !== 0) {
-    throw new BlipConfigError(`config.json: ${where}.hidden_size ${hidden} is not a multiple of ${where}.num_attention_heads ${heads}`);
-  }
-}
-
-function deepFreeze<T>(o: T): T {
-  if (typeof o === "object" && o !== null && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
-}
+const subObject = (json: Record<string, unknown>, key: string, modelType: string) => anySubObject(json, key, modelType, BlipConfigError);
+const checkHeads = (where: string, hidden: number, heads: number) => anyCheckHeads(where, hidden, heads, BlipConfigError);
 
 /**
  * Parses a BLIP `config.json` object (diff-only or full form) into a deep-frozen BlipConfig with

@@ -7,12 +7,17 @@ import * as op from "../../engine/ops.js";
 import type { Weights } from "../../engine/weights.js";
 import type { BlipVisionConfig } from "./config.js";
 
+/** What the ViT reads of a vision config: BLIP's fields; BLIP-2 adds `qkvBias` (absent: a bias). */
+export type VitConfig = Pick<
+  BlipVisionConfig, "hiddenSize" | "intermediateSize" | "numHiddenLayers" | "numAttentionHeads" | "imageSize" | "patchSize" | "hiddenAct" | "layerNormEps"
+> & { readonly qkvBias?: boolean };
+
 class VisionEmbeddings {
   private readonly classEmbedding: Param;
   private readonly patchWeight: Param;
   private readonly patchBias: Param;
   private readonly positionEmbedding: Param;
-  constructor(private readonly cfg: BlipVisionConfig, vb: Weights) {
+  constructor(private readonly cfg: VitConfig, vb: Weights) {
     const { hiddenSize: h, patchSize: p } = cfg;
     const positions = 1 + Math.floor(cfg.imageSize / p) ** 2;
     this.classEmbedding = vb.get("class_embedding", [1, 1, h]);
@@ -37,11 +42,11 @@ class VisionAttention {
   private readonly projection: Linear;
   private readonly heads: number;
   private readonly scale: number;
-  constructor(cfg: BlipVisionConfig, vb: Weights) {
+  constructor(cfg: VitConfig, vb: Weights) {
     const h = cfg.hiddenSize;
     this.heads = cfg.numAttentionHeads;
     this.scale = (h / this.heads) ** -0.5;
-    this.qkv = new Linear(h, 3 * h, vb.at("qkv"));
+    this.qkv = new Linear(h, 3 * h, vb.at("qkv"), cfg.qkvBias ?? true);
     this.projection = new Linear(h, h, vb.at("projection"));
   }
 
@@ -58,7 +63,7 @@ class VisionMlp {
   private readonly fc1: Linear;
   private readonly fc2: Linear;
   private readonly act: (x: Tensor) => Tensor;
-  constructor(cfg: BlipVisionConfig, vb: Weights) {
+  constructor(cfg: VitConfig, vb: Weights) {
     this.fc1 = new Linear(cfg.hiddenSize, cfg.intermediateSize, vb.at("fc1"));
     this.fc2 = new Linear(cfg.intermediateSize, cfg.hiddenSize, vb.at("fc2"));
     this.act = nn.activation(cfg.hiddenAct);
@@ -73,7 +78,7 @@ class VisionEncoderLayer {
   private readonly layerNorm1: LayerNorm;
   private readonly mlp: VisionMlp;
   private readonly layerNorm2: LayerNorm;
-  constructor(cfg: BlipVisionConfig, vb: Weights) {
+  constructor(cfg: VitConfig, vb: Weights) {
     this.selfAttn = new VisionAttention(cfg, vb.at("self_attn"));
     this.layerNorm1 = new LayerNorm(cfg.hiddenSize, cfg.layerNormEps, vb.at("layer_norm1"));
     this.mlp = new VisionMlp(cfg, vb.at("mlp"));
@@ -93,7 +98,7 @@ export class BlipVisionModel {
   private readonly embeddings: VisionEmbeddings;
   private readonly layers: VisionEncoderLayer[];
   private readonly postLayernorm: LayerNorm;
-  constructor(readonly cfg: BlipVisionConfig, vb: Weights) {
+  constructor(readonly cfg: VitConfig, vb: Weights) {
     this.embeddings = new VisionEmbeddings(cfg, vb.at("embeddings"));
     const layers = vb.at("encoder", "layers");
     this.layers = Array.from({ length: cfg.numHiddenLayers }, (_, i) => new VisionEncoderLayer(cfg, layers.at(i)));

@@ -83,7 +83,7 @@ export function workerCaptionJobs(captionerFor: (model: string) => Promise<Capti
       // node has no model, so a refusal goes back as the client's 400, not as a worker failure.
       for (const prompt of new Set([options.prompt].flat())) {
         try {
-          resolveOptions(options, captioner.defaults, captioner.promptLength(prompt), captioner.model.maxPositions);
+          resolveOptions(options, captioner.defaults, captioner.promptLength(prompt), captioner.model.maxPositions, captioner.model.special.layout);
         } catch (error) {
           if (error instanceof GenerationOptionsError) throw new Error(refusalMessage(error.code, withKwargNames(error.message)));
           throw error;

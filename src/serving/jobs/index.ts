@@ -18,6 +18,8 @@ export { type Caller, findJobFor, jobView, mayAccessJob, ownedBy } from "./acces
 export { type DatasetJobDeps } from "./datasets.js";
 export { checkDraft } from "./draft.js";
 export { checkEval, type EvalRequest, type EvalTargets, type OpenedTarget, reportFile, servedModels } from "./eval.js";
+export { trainJobs, type TrainJobServices } from "./train.js";
+export { withVersions } from "./version_targets.js";
 
 /** The embedded server's handlers. Start them once the models are loaded, so that jobs left queued by an earlier run find their model. */
 export function serverJobHandlers(services: { registry: ModelRegistry; captions: CaptionService; limits: ServerLimits }): AnyJobHandler[] {
@@ -38,3 +40,5 @@ export function workerJobHandlers(worker: { registry: ModelRegistry; limits: Ser
 export function datasetJobHandlers(deps: DatasetJobDeps, targets: EvalTargets): AnyJobHandler[] {
   return [draftJobs(deps), evalJobs(deps, targets)];
 }
+
+export { datasetImportJobs, type DatasetImportDeps, MAX_METADATA_BYTES } from "./dataset_import.js";

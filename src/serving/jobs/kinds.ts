@@ -4,7 +4,10 @@
 import type { Caption, CaptionOptions } from "../../generation/captioner.js";
 import type { Split } from "../../datasets/store.js";
 import type { EvaluationResult } from "../../eval/evaluate.js";
+import type { TrainingSettings } from "../../training/options.js";
 import type { Job, JobQueue } from "../queue/types.js";
+import type { ImportResult } from "../../datasets/import.js";
+import type { ModelVersion } from "../versions.js";
 
 export const CAPTION_JOB = "caption";
 /** An admin model reload (download + load). */
@@ -125,12 +128,51 @@ export interface EvalJobResult extends EvaluationResult {
   report: string;
 }
 
+/** An admin fine-tuning of a model on a stored dataset (issue 11); it ends with a new model version. */
+export const TRAIN_JOB = "train";
+
+export interface TrainJobPayload {
+  dataset: string;
+  /** The configured model name the new version belongs to. */
+  model: string;
+  /** What it starts from: the model name's source (version null) or one of its versions. */
+  base: { model: string; version: string | null };
+  /** The version id this job creates (chosen on submission, so a re-run after a crash makes the same one). */
+  version: string;
+  /** Every training setting (the table's defaults with the request's values). */
+  settings: TrainingSettings;
+  /** Train and validate on reviewed items only. */
+  reviewedOnly: boolean;
+}
+
+/** What a train job reports with its progress (GET /v1/jobs/{id} `details`). */
+export interface TrainJobDetails {
+  phase: "snapshot" | "preparing" | "training" | "measuring" | "done";
+  /** What it trains (the job view shows no payload): the version it makes, its model name, base and dataset. */
+  version: string;
+  model: string;
+  base: { model: string; version: string | null };
+  dataset: string;
+  step: number;
+  totalSteps: number | null;
+  epoch: number;
+  epochs: number | null;
+  /** The last step's loss, and each finished epoch's mean. */
+  loss: number | null;
+  trainLoss: number[];
+  /** Validation scores per finished epoch (COCO names; CIDEr is CIDEr-D). */
+  validation: Record<string, number>[];
+  /** Set when this run continued a saved state: the step it resumed at. */
+  resumedFromStep: number | null;
+}
+
 /** Job kind → its payload and result. */
 export interface JobTypes {
   [CAPTION_JOB]: { payload: CaptionJobPayload; result: CaptionJobResult };
   [RELOAD_JOB]: { payload: ReloadJobPayload; result: ReloadJobResult };
   [DRAFT_JOB]: { payload: DraftJobPayload; result: DraftJobResult };
   [EVAL_JOB]: { payload: EvalJobPayload; result: EvalJobResult };
+  [TRAIN_JOB]: { payload: TrainJobPayload; result: ModelVersion };
 }
 
 export type JobKind = keyof JobTypes;
@@ -140,4 +182,30 @@ export type ResultOf<K extends JobKind> = JobTypes[K]["result"];
 /** `queue.enqueue` with the payload type of `kind`. */
 export function enqueueJob<K extends JobKind>(queue: JobQueue, kind: K, payload: PayloadOf<K>): Promise<Job<PayloadOf<K>>> {
   return queue.enqueue(kind, payload);
+}
+
+/** An admin import into a stored dataset (issue 11): an uploaded zip or parquet file, or a hub dataset repo. */
+export const DATASET_IMPORT_JOB = "dataset.import";
+
+export type DatasetImportSource =
+  /** A staged upload (`ImportStaging` id) and the client's file name, a label only (a parquet file's split may come from it). */
+  | { kind: "upload"; staged: string; fileName: string }
+  | { kind: "hub"; repo: string; revision?: string };
+
+export interface DatasetImportPayload {
+  dataset: string;
+  source: DatasetImportSource;
+  /** The split of rows that say none (else their file's or folder's, else train). */
+  split?: Split;
+}
+
+export interface DatasetImportResult extends ImportResult {
+  dataset: string;
+  /** The hub commit imported (hub imports). */
+  commit?: string;
+}
+
+// Declaration merging keeps each kind's entry beside its types.
+export interface JobTypes {
+  [DATASET_IMPORT_JOB]: { payload: DatasetImportPayload; result: DatasetImportResult };
 }

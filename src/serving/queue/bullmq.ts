@@ -3,7 +3,7 @@
 // queue. BullMQ has no "cancelled" state: a cancelled job gets a tombstone key (its snapshot) that
 // overrides what BullMQ says, and workers poll those keys to abort running handlers.
 import { randomUUID } from "node:crypto";
-import { type Job as BullJob, type JobType, Queue, UnrecoverableError, Worker } from "bullmq";
+import { type Job as BullJob, DelayedError, type JobType, Queue, UnrecoverableError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import {
   checkKind,
@@ -16,6 +16,7 @@ import {
   type JobQueue,
   type JobState,
   JobError,
+  JobInterruptedError,
   JobTimeoutError,
   type ListOptions,
   QueueFullError,
@@ -151,20 +152,31 @@ export class BullJobQueue implements JobQueue {
     await this.redis.sadd(this.key("kinds"), kind);
     const worker: Worker = new Worker(
       kind,
-      async (bull: BullJob, _token?: string, signal?: AbortSignal) => {
+      async (bull: BullJob, token?: string, signal?: AbortSignal) => {
         const id = bull.id!;
         // Cancelled between our cancel()'s check and its remove(): never start it.
         if (await this.redis.exists(this.key(`cancelled:${id}`))) throw new UnrecoverableError(`job ${id} was cancelled`);
         this.running.set(id, worker);
+        let lastDetails: unknown = progressOf(bull).details ?? undefined;
         try {
           const ctx = {
             signal: signal ?? new AbortController().signal,
-            progress: (fraction: number) => bull.updateProgress(Math.min(1, Math.max(0, Number(fraction) || 0))),
+            progress: (fraction: number, details?: unknown) => {
+              const p = Math.min(1, Math.max(0, Number(fraction) || 0));
+              // BullMQ keeps one progress value per job: a number, or {fraction, details} once details were given.
+              if (details !== undefined) lastDetails = details;
+              return bull.updateProgress(lastDetails === undefined ? p : { fraction: p, details: lastDetails });
+            },
           };
           return await handler(toJob(bull, "running") as Job<P, R>, ctx);
         } catch (error) {
           // A cancelled job must not be retried.
           if (await this.redis.exists(this.key(`cancelled:${id}`))) throw new UnrecoverableError(`job ${id} was cancelled`);
+          if (error instanceof JobInterruptedError) {
+            // Back to waiting (BullMQ's way: delayed until now, then DelayedError), without using up an attempt.
+            await bull.moveToDelayed(Date.now(), token);
+            throw new DelayedError();
+          }
           throw error;
         } finally {
           this.running.delete(id);
@@ -269,6 +281,14 @@ function stateOf(bullState: string): JobState {
   return "queued";
 }
 
+/** BullMQ's progress value: a fraction, or `{fraction, details}` (see work()). */
+function progressOf(bull: BullJob): { fraction: number; details: unknown } {
+  const p = bull.progress as unknown;
+  if (typeof p === "number") return { fraction: p, details: null };
+  if (typeof p === "object" && p !== null && "fraction" in p) return { fraction: Number((p as { fraction: unknown }).fraction) || 0, details: (p as { details?: unknown }).details ?? null };
+  return { fraction: 0, details: null };
+}
+
 function toJob(bull: BullJob, state: JobState): Job {
   const updated = Math.max(bull.timestamp, bull.processedOn ?? 0, bull.finishedOn ?? 0);
   return {
@@ -276,7 +296,8 @@ function toJob(bull: BullJob, state: JobState): Job {
     kind: bull.name,
     payload: bull.data,
     state,
-    progress: state === "done" ? 1 : typeof bull.progress === "number" ? bull.progress : 0,
+    progress: state === "done" ? 1 : progressOf(bull).fraction,
+    details: progressOf(bull).details,
     result: state === "done" ? (bull.returnvalue ?? null) : null,
     error: bull.failedReason || null,
     attempts: bull.attemptsStarted ?? bull.attemptsMade ?? 0,

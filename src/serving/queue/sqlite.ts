@@ -14,6 +14,7 @@ import {
   type JobQueue,
   type JobState,
   JobError,
+  JobInterruptedError,
   JobTimeoutError,
   type ListOptions,
   QueueFullError,
@@ -25,6 +26,7 @@ interface JobRow {
   payload: string;
   state: JobState;
   progress: number;
+  details: string | null;
   result: string | null;
   error: string | null;
   attempts: number;
@@ -62,7 +64,7 @@ export class SqliteJobQueue implements JobQueue {
     const maxAttempts = opts.maxAttempts ?? 1;
     if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`maxAttempts must be a whole number ≥ 1, got ${maxAttempts}`);
     const now = new Date().toISOString();
-    const row: JobRow = { id: randomUUID(), kind, payload: JSON.stringify(payload), state: "queued", progress: 0, result: null, error: null, attempts: 0, max_attempts: maxAttempts, created_at: now, updated_at: now };
+    const row: JobRow = { id: randomUUID(), kind, payload: JSON.stringify(payload), state: "queued", progress: 0, details: null, result: null, error: null, attempts: 0, max_attempts: maxAttempts, created_at: now, updated_at: now };
     if (row.payload === undefined) throw new TypeError("a job payload must be JSON-serialisable");
     this.db.transaction(() => {
       const depth = this.countActive();
@@ -192,9 +194,10 @@ export class SqliteJobQueue implements JobQueue {
     worker.running++;
     const ctx = {
       signal: abort.signal,
-      progress: async (fraction: number) => {
+      progress: async (fraction: number, details?: unknown) => {
         const p = Math.min(1, Math.max(0, Number(fraction) || 0));
-        this.update("UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND state = 'running'", p, new Date().toISOString(), row.id);
+        const json = details === undefined ? null : JSON.stringify(details);
+        this.update("UPDATE jobs SET progress = ?, details = COALESCE(?, details), updated_at = ? WHERE id = ? AND state = 'running'", p, json, new Date().toISOString(), row.id);
       },
     };
     const done = (async () => {
@@ -202,8 +205,8 @@ export class SqliteJobQueue implements JobQueue {
         const result = await worker.handler(job, ctx);
         this.update("UPDATE jobs SET state = 'done', progress = 1, result = ?, error = NULL, updated_at = ? WHERE id = ? AND state = 'running'", JSON.stringify(result ?? null), new Date().toISOString(), row.id);
       } catch (error) {
-        // Retry while attempts remain; the error of the last try stays visible either way.
-        const next: JobState = row.attempts < row.max_attempts ? "queued" : "failed";
+        // Retry while attempts remain (an interrupted job always goes back); the error of the last try stays visible either way.
+        const next: JobState = error instanceof JobInterruptedError || row.attempts < row.max_attempts ? "queued" : "failed";
         this.update("UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE id = ? AND state = 'running'", next, errorMessage(error), new Date().toISOString(), row.id);
       } finally {
         worker.running--;
@@ -235,6 +238,7 @@ function toJob(row: JobRow): Job {
     payload: JSON.parse(row.payload),
     state: row.state,
     progress: row.progress,
+    details: row.details === null || row.details === undefined ? null : JSON.parse(row.details),
     result: row.result === null ? null : JSON.parse(row.result),
     error: row.error,
     attempts: row.attempts,

@@ -11,6 +11,8 @@ export interface Job<P = unknown, R = unknown> {
   payload: P;
   state: JobState;
   progress: number;
+  /** What the handler last reported with its progress (JSON, e.g. a training's epoch, step and loss); null if nothing. */
+  details: unknown;
   result: R | null;
   error: string | null;
   /** How many times a worker started this job (retries and crash recoveries included). */
@@ -21,7 +23,8 @@ export interface Job<P = unknown, R = unknown> {
 
 /** What a handler gets besides its job: a progress reporter and a signal that fires on cancel. */
 export interface JobContext {
-  progress(fraction: number): Promise<void>;
+  /** `details` (JSON) replaces the job's previous details when given; left out, they stay. */
+  progress(fraction: number, details?: unknown): Promise<void>;
   readonly signal: AbortSignal;
 }
 
@@ -44,6 +47,17 @@ export class JobError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "JobError";
+  }
+}
+
+/**
+ * Thrown by a handler that stopped because its process is stopping (not because the job failed):
+ * the queue puts the job back as queued, to run again (a resumable job resumes) at the next start.
+ */
+export class JobInterruptedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "JobInterruptedError";
   }
 }
 
