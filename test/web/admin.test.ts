@@ -1,9 +1,8 @@
 // The admin console at /admin in a real browser (Debian's Chromium through playwright-core) against
 // buildApp() with the golden BLIP model: log in (401 and 403 explained), create a dataset, add items,
 // draft their captions (followed through the job's server-sent events), review the drafts with the keyboard, evaluate, fetch the report; then the
-// dataset view's edit and delete. Everything the page shows is checked against the API's own answers.
-// The versions view runs against answers in the versions contract (train/promote routes are on
-// branch `versions`); its end-to-end run (train → promote) joins this file once they are on main.
+// dataset view's edit and delete; train a version and promote it. Everything the page shows is checked
+// against the API's own answers.
 // Screenshots go to test-artifacts/web/.
 import test, { after, before, describe } from "node:test";
 import assert from "node:assert/strict";
@@ -66,9 +65,9 @@ describe("the admin console", { skip: noChromium }, () => {
   const text = async (selector: string) => (await page.locator(selector).textContent()) ?? "";
   const focused = () => page.evaluate<string>("document.activeElement?.id ?? ''");
   /** Waits for a job row of `kind` to settle and returns the job as GET /v1/jobs/{id} shows it. */
-  async function settledJob(kind: string) {
+  async function settledJob(kind: string, timeout = 30_000) {
     const row = page.locator(`#job-rows tr:has(.job-kind:text-is("${kind}"))`).first();
-    await page.locator(`#job-rows tr[data-state="done"]:has(.job-kind:text-is("${kind}")), #job-rows tr[data-state="failed"]:has(.job-kind:text-is("${kind}"))`).first().waitFor({ timeout: 30_000 });
+    await page.locator(`#job-rows tr[data-state="done"]:has(.job-kind:text-is("${kind}")), #job-rows tr[data-state="failed"]:has(.job-kind:text-is("${kind}"))`).first().waitFor({ timeout });
     return { row, job: await api(`/v1/jobs/${await row.getAttribute("data-id")}`) };
   }
 
@@ -273,9 +272,47 @@ describe("the admin console", { skip: noChromium }, () => {
     assert.deepEqual(problems, []);
   });
 
-  // Train jobs, cancel, versions and promotion are routes of branch `versions` (issue 13): until they
-  // are on main these two tests answer those routes in their contract's shapes (page.route), to check
-  // what the page does with them. After the merge, this file gains the real flow (train → promote).
+  test("train a version on the reviewed items, see it under Versions with its curves, promote it", async () => {
+    await page.click("#nav-jobs");
+    await page.selectOption("#job-kind", "train");
+    assert.equal(await page.locator("#job-split").isVisible(), false);
+    await page.selectOption("#job-dataset", "shapes");
+    await page.fill("#job-epochs", "1");
+    await page.fill("#job-steps", "1");
+    await page.click("#job-start");
+    const { row, job } = await settledJob("train", 120_000);
+    assert.equal(job.state, "done", JSON.stringify(job));
+    const version = job.result.id as string;
+    assert.match((await row.textContent()) ?? "", new RegExp(`version ${version}`));
+
+    await page.click("#nav-versions");
+    await page.selectOption("#versions-model", "blip");
+    await page.click("#versions-load");
+    const vrow = page.locator(`#version-rows tr[data-id="${version}"]`);
+    await vrow.waitFor();
+    const listed = (await api("/v1/admin/models/blip/versions")).versions.find((v: { id: string }) => v.id === version);
+    const cider = (s: { CIDEr?: number }) => (typeof s?.CIDEr === "number" ? s.CIDEr.toFixed(3) : "–");
+    assert.match((await vrow.textContent()) ?? "", new RegExp(`shapes.*${cider(listed.validation.before)} → ${cider(listed.validation.after)}`, "s"));
+    await vrow.getByRole("button", { name: `Training curves of version ${version}` }).click();
+    assert.equal(await page.locator("#version-chart table.chart-data tbody tr").count(), listed.validation.epochs.length);
+
+    // Promote: the gate may pass or refuse a one-step version; refused, it is promoted with a reason.
+    await vrow.getByRole("button", { name: `Promote version ${version}` }).click();
+    await page.locator(`#status:has-text("now serves version ${version}"), #override-field:visible`).first().waitFor({ timeout: 60_000 });
+    if (await page.locator("#override-field").isVisible()) {
+      assert.match(await text("#error"), /gate_refused/);
+      await page.fill("#override-reason", "browser test: a one-step version");
+      await vrow.getByRole("button", { name: `Promote version ${version}` }).click();
+      await page.locator(`#status:has-text("now serves version ${version}")`).waitFor({ timeout: 60_000 });
+    }
+    assert.equal((await api("/v1/admin/models/blip/versions")).serving, version);
+    assert.match(await text("#versions-serving"), new RegExp(`blip serves version ${version}`));
+    assert.deepEqual(problems, []);
+  });
+
+  // What a real run does not reliably show in a test's time: a refusal of the gate with its reasons
+  // (a one-step version may pass or not) and a job still running when Cancel is pressed. These two
+  // tests answer those routes with fixed bodies in the routes' shapes (page.route).
   test("versions (contract answers): CIDEr-D before → after, latency, a promotion refused by the gate, then overridden with a reason", async () => {
     const version = {
       id: "v-0001", model: "blip", base: { model: "blip", version: null }, dataset: "shapes", jobId: "job-1",

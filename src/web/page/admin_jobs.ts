@@ -18,6 +18,7 @@ const dataset = byId<HTMLSelectElement>("job-dataset");
 const model = byId<HTMLSelectElement>("job-model");
 const split = byId<HTMLSelectElement>("job-split");
 const epochs = byId<HTMLInputElement>("job-epochs");
+const maxSteps = byId<HTMLInputElement>("job-steps");
 const overwrite = byId<HTMLInputElement>("job-overwrite");
 const reviewedOnly = byId<HTMLInputElement>("job-reviewed");
 const tbody = byId("job-rows");
@@ -46,13 +47,16 @@ function showFields(): void {
   byId("job-overwrite-field").hidden = k !== "draft";
   byId("job-reviewed-field").hidden = k === "draft";
   byId("job-epochs-field").hidden = k !== "train";
+  byId("job-steps-field").hidden = k !== "train";
 }
 
 function body(k: JobKind): Record<string, unknown> {
   const base: Record<string, unknown> = { dataset: dataset.value, model: model.value || undefined };
   if (k === "draft") return { ...base, split: split.value || undefined, overwrite: overwrite.checked };
   if (k === "eval") return { ...base, split: split.value || undefined, reviewed_only: reviewedOnly.checked };
-  return { ...base, reviewed_only: reviewedOnly.checked, ...(epochs.value ? { settings: { epochs: Number(epochs.value) } } : {}) };
+  // The train settings the form offers; the rest keep their defaults (the API takes them all).
+  const settings = { ...(epochs.value ? { epochs: Number(epochs.value) } : {}), ...(maxSteps.value ? { max_steps: Number(maxSteps.value) } : {}) };
+  return { ...base, reviewed_only: reviewedOnly.checked, ...(Object.keys(settings).length ? { settings } : {}) };
 }
 
 async function start(): Promise<void> {
@@ -62,9 +66,10 @@ async function start(): Promise<void> {
     dataset.focus();
     return;
   }
-  if (!epochs.checkValidity()) {
-    say(`Epochs: ${epochs.validationMessage}`);
-    epochs.focus();
+  for (const [input, name] of [[epochs, "Epochs"], [maxSteps, "Max steps"]] as const) {
+    if (input.checkValidity()) continue;
+    say(`${name}: ${input.validationMessage}`);
+    input.focus();
     return;
   }
   const job = await attempt(() => startJob(k, body(k)));
