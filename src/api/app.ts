@@ -1,11 +1,14 @@
 // The Fastify app: shared infrastructure first (services, errors, auth, metrics, OpenAPI), then one
 // encapsulated plugin per group of routes, the web page last. `buildApp` never listens: `serve` does,
 // tests inject.
+import * as http from "node:http";
 import type { Duplex } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { authPlugin } from "./plugins/auth.js";
 import { declaredLengthPlugin } from "./plugins/declared_length.js";
-import { errorsPlugin } from "./plugins/errors.js";
+import { errorsPlugin, frameworkErrors, MAX_PARAM_LENGTH } from "./plugins/errors.js";
+import { securityPlugin } from "./plugins/security.js";
+import { shutdownPlugin } from "./plugins/shutdown.js";
 import { metricsPlugin } from "./plugins/metrics.js";
 import { openapiPlugin } from "./plugins/openapi.js";
 import { servicesPlugin } from "./plugins/services.js";
@@ -46,14 +49,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       connectionsCheckingInterval: Math.min(1000, opts.services.config.limits.bodyTimeoutMs),
     },
     clientErrorHandler,
+    frameworkErrors,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // shutdownPlugin answers while closing, in the one error shape and with Retry-After.
+    return503OnClosing: false,
     ajv: {
       // Unknown fields are errors that name the field (a typo like `num_beam` must not pass silently).
       customOptions: { removeAdditional: false },
       plugins: [binaryFileKeyword],
     },
   });
+  // Every route takes JSON or multipart (or no body): a text/plain body is refused with 415, not parsed into a string.
+  app.removeContentTypeParser("text/plain");
   await app.register(servicesPlugin, { services: opts.services, closeWithApp: opts.closeServices ?? true });
   await app.register(errorsPlugin);
+  await app.register(shutdownPlugin);
+  await app.register(securityPlugin);
   await app.register(declaredLengthPlugin);
   await app.register(authPlugin);
   await app.register(openapiPlugin);
@@ -94,10 +105,23 @@ function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void 
     socket.destroy();
     return;
   }
-  const timeout = error.code === "ERR_HTTP_REQUEST_TIMEOUT";
-  const [status, reason, code, message] = timeout
-    ? [408, "Request Timeout", "request_timeout", "the request was not received in time (bodyTimeoutMs); send the whole request at once"]
-    : [400, "Bad Request", "bad_request", "the HTTP request is malformed"];
+  const [status, reason, code, message] = clientErrorAnswer(error);
   const body = JSON.stringify({ error: { code, message } });
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/** Status, reason phrase, code and message for an error Node's HTTP parser raised. */
+function clientErrorAnswer(error: NodeJS.ErrnoException): [number, string, string, string] {
+  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") return [408, "Request Timeout", "request_timeout", "the request was not received in time (bodyTimeoutMs); send the whole request at once"];
+  if (error.code === "HPE_HEADER_OVERFLOW") {
+    // Node's limit (--max-http-header-size, 16 KiB) covers the request line and the headers together:
+    // when the request line is most of what was read, the URL is what is too long.
+    const raw = (error as { rawPacket?: unknown }).rawPacket;
+    const lineEnd = Buffer.isBuffer(raw) ? raw.indexOf("\r\n") : -1;
+    const urlTooLong = Buffer.isBuffer(raw) && (lineEnd < 0 || lineEnd > raw.length / 2);
+    return urlTooLong
+      ? [414, "URI Too Long", "url_too_long", `the URL is longer than the server accepts (${http.maxHeaderSize} bytes with the headers); send data in the body, not the URL`]
+      : [431, "Request Header Fields Too Large", "headers_too_large", `the request headers are larger than the server accepts (${http.maxHeaderSize} bytes); send fewer or shorter headers`];
+  }
+  return [400, "Bad Request", "bad_request", "the HTTP request is malformed"];
 }

@@ -162,7 +162,7 @@ export const modelStatusSchema = {
   required: ["name", "source", "state"],
   properties: {
     name: { type: "string" },
-    source: { type: "string", description: "Hugging Face repo id or local folder" },
+    source: { type: "string", description: "Hugging Face repo id, or a local folder's path (admin keys only; others see \"(local folder)\")" },
     revision: { type: ["string", "null"] },
     state: { type: "string", enum: ["loading", "ready", "failed", "remote"], description: "remote: served by `captioner worker` processes (serve --redis)" },
     error: { type: ["string", "null"] },

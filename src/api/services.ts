@@ -59,7 +59,7 @@ export async function openServices(config: ServerConfig, opts: OpenServicesOptio
   const db = openDatabase(opts.dbFile ?? path.join(config.dataDir, "captioner.db"));
   const remote = config.redisUrl !== undefined;
   // With Redis, a wrong URL fails the start with a clear message, not every request later.
-  const queue = await openJobQueue({ redisUrl: config.redisUrl, db, maxDepth: config.limits.queueMaxDepth });
+  const queue = await openJobQueue({ redisUrl: config.redisUrl, db, maxDepth: config.limits.queueMaxDepth, retentionSeconds: config.limits.jobRetentionSeconds });
   const registry = new ModelRegistry(config.models, { allowDownloads: config.allowDownloads, threads: config.threads, loader: opts.loader, hub: opts.hub, log: opts.log, remote });
   const captions = remote ? new RemoteCaptionService(queue, registry.names(), config.limits) : new LocalCaptionService(registry, config.limits);
   const names = registry.names();

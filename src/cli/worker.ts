@@ -51,7 +51,7 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
   let queue: JobQueue | undefined;
   try {
     // Connects before loading models: a wrong URL should fail in a second, not after a download.
-    queue = await openJobQueue({ redisUrl: config.redisUrl, maxDepth: config.limits.queueMaxDepth });
+    queue = await openJobQueue({ redisUrl: config.redisUrl, maxDepth: config.limits.queueMaxDepth, retentionSeconds: config.limits.jobRetentionSeconds });
     await registry.loadAll();
     const failed = registry.statuses().filter((s) => s.state !== "ready");
     if (failed.length > 0) {

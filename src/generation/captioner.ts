@@ -4,7 +4,8 @@ import type { CaptionModel, LoadModelOptions } from "../models/caption_model.js"
 import { loadCaptionModel } from "../models/index.js";
 import { PROMPT_IN_SEQUENCE } from "../models/step_model.js";
 import { type DecodeLimits, decodeImage } from "../preprocess/image.js";
-import { concatFloat32, toPixelValues } from "../preprocess/image_processor.js";
+import { concatFloat32 } from "../preprocess/image_processor.js";
+import { toPixelValuesOffThread } from "../preprocess/off_thread.js";
 import { type GenerationDefaults, GenerationOptionsError, generate } from "./generate.js";
 import type { CaptionOptions } from "./options.js";
 
@@ -47,10 +48,10 @@ export class Captioner {
     return layout.outputStart.length + (layout.promptInSequence ? this.promptLength(prompt) : 0);
   }
 
-  /** Decodes and preprocesses image files' bytes into one `[n, 3, S, S]` pixel batch. */
+  /** Decodes and preprocesses image files' bytes into one `[n, 3, S, S]` pixel batch (large images resized off the main thread). */
   async pixels(images: readonly Uint8Array[], limits?: DecodeLimits): Promise<Float32Array> {
-    const decoded = await Promise.all(images.map((bytes) => decodeImage(bytes, limits)));
-    return concatFloat32(decoded.map((img) => toPixelValues(img, this.model.imageProcessor)));
+    const parts = await Promise.all(images.map(async (bytes) => toPixelValuesOffThread(await decodeImage(bytes, limits), this.model.imageProcessor)));
+    return concatFloat32(parts);
   }
 
   /** Captions image files (PNG, JPEG, WebP, GIF bytes): per image, `numReturnSequences` captions. */

@@ -9,6 +9,7 @@
 import { decodeGif, isGif } from "./decoders/gif.js";
 import { decodePng, isPng } from "./decoders/png.js";
 import { decodeJpeg, decodeWebp, isJpeg, isWebp } from "./decoders/sharp_formats.js";
+import sharp from "sharp";
 import { type DecodeLimits, ImageDecodeError, type RgbImage } from "./decoders/types.js";
 
 export { type DecodeLimits, DEFAULT_MAX_PIXELS, ImageDecodeError, type RgbImage } from "./decoders/types.js";
@@ -62,6 +63,37 @@ export async function decodeImage(bytes: Uint8Array, limits?: DecodeLimits): Pro
   const known = KNOWN_UNSUPPORTED.find(([, test]) => bytes.length >= 4 && test(bytes));
   if (known) throw new ImageDecodeError(`${known[0]} images are not supported.`, "Convert it to PNG or JPEG, or send a PNG, JPEG, WebP or GIF file.");
   throw new ImageDecodeError(`The data is not a recognised image (${bytes.length} bytes, starting ${hexStart(bytes)}).`);
+}
+
+/** What decoding an image costs in memory, from its header alone. */
+export interface DecodedSize {
+  width: number;
+  height: number;
+  channels: number;
+  bytesPerSample: number;
+  /** width × height × channels × bytesPerSample: the decoded samples at the file's own depth. */
+  bytes: number;
+}
+
+const BYTES_PER_SAMPLE: Record<string, number> = { uchar: 1, char: 1, ushort: 2, short: 2, uint: 4, int: 4, float: 4, complex: 8, double: 8, dpcomplex: 16 };
+
+/**
+ * The decoded size of an image file, read from its header by sharp (no pixel is decoded); null for
+ * what is not an image of a format we decode, or a header sharp cannot read (the decoder then says why).
+ *
+ * @example await decodedSize(png16) // { width: 7000, height: 7000, channels: 4, bytesPerSample: 2, bytes: 392000000 }
+ */
+export async function decodedSize(bytes: Uint8Array): Promise<DecodedSize | null> {
+  if (bytes.length === 0 || sniffImageFormat(bytes) === undefined) return null;
+  try {
+    const meta = await sharp(bytes).metadata();
+    if (!meta.width || !meta.height) return null;
+    const channels = meta.channels ?? 3;
+    const bytesPerSample = BYTES_PER_SAMPLE[meta.depth ?? "uchar"] ?? 1;
+    return { width: meta.width, height: meta.height, channels, bytesPerSample, bytes: meta.width * meta.height * channels * bytesPerSample };
+  } catch {
+    return null;
+  }
 }
 
 function hexStart(bytes: Uint8Array): string {

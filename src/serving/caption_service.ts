@@ -6,11 +6,12 @@
 import type { Caption, CaptionOptions, Captioner } from "../generation/captioner.js";
 import { resolveOptions } from "../generation/generate.js";
 import { type GenerationDefaults, GenerationOptionsError, OPTION_NAMES, optionField, serverCap, TRANSFORMERS_DEFAULTS, withKwargNames } from "../generation/options.js";
-import { decodeImage, ImageDecodeError, sniffImageFormat } from "../preprocess/image.js";
+import { decodedSize, decodeImage, ImageDecodeError, sniffImageFormat } from "../preprocess/image.js";
 import { concatFloat32 } from "../preprocess/image_processor.js";
 import { type Admission, type BatchReport, DynamicBatcher } from "./batcher.js";
 import type { ServerLimits } from "./config.js";
 import type { SequenceLayout } from "../models/step_model.js";
+import { DecodeBudget, DecodeTooLargeError, type Reservation } from "./decode_budget.js";
 import { type ApiCaption, toApiCaption } from "./jobs/kinds.js";
 import { RemoteCaptioner } from "./remote_caption.js";
 import type { JobQueue } from "./queue/types.js";
@@ -137,9 +138,10 @@ export function imageInputError(error: ImageDecodeError, bytes: Uint8Array, inde
 
 /**
  * The image checks of every caption path (sync routes, the PoC route, job submission): count, size,
- * and a full decode (`decode`: the model's preprocessing, or a bare decode where nothing is kept).
+ * and a full decode (`decode`: the model's preprocessing, or a bare decode where nothing is kept),
+ * admitted against the decoding `budget` by each image's decoded size (from its header).
  */
-async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, decode: (bytes: Uint8Array, index: number) => Promise<unknown>, maxImages = limits.maxImagesPerRequest): Promise<void> {
+async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, budget: DecodeBudget, decode: (bytes: Uint8Array, index: number) => Promise<unknown>, maxImages = limits.maxImagesPerRequest): Promise<void> {
   if (images.length === 0) throw new InputError(400, "no_image", "no image was sent; send at least one image");
   if (images.length > maxImages) {
     const advice = maxImages === limits.maxImagesPerRequest ? ` (maxImagesPerRequest) — split them, or use POST /v1/jobs/captions` : "";
@@ -148,11 +150,40 @@ async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, 
   images.forEach((bytes, i) => {
     if (bytes.length > limits.maxUploadBytes) throw new InputError(413, "image_too_large", `image ${i + 1} is ${bytes.length} bytes, more than the ${limits.maxUploadBytes}-byte limit (maxUploadBytes)`);
   });
+  const decodeOne = (bytes: Uint8Array, i: number) => decode(bytes, i).catch((error) => {
+    throw error instanceof ImageDecodeError ? imageInputError(error, bytes, i, images.length) : error;
+  });
   // One request's worth at a time: a job's images are never all decoded at once.
   for (let at = 0; at < images.length; at += limits.maxImagesPerRequest) {
-    await Promise.all(images.slice(at, at + limits.maxImagesPerRequest).map((bytes, j) => decode(bytes, at + j).catch((error) => {
-      throw error instanceof ImageDecodeError ? imageInputError(error, bytes, at + j, images.length) : error;
-    })));
+    const slice = images.slice(at, at + limits.maxImagesPerRequest);
+    const sizes = await Promise.all(slice.map(async (bytes, j) => decodedBytes(bytes, at + j, images.length, budget)));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    if (total <= budget.totalBytes) {
+      await withReservation(budget.reserve(total), () => Promise.all(slice.map((bytes, j) => decodeOne(bytes, at + j))));
+    } else {
+      // Together too big for the budget, each small enough: one after the other.
+      for (const [j, bytes] of slice.entries()) await withReservation(budget.reserve(sizes[j]!), () => decodeOne(bytes, at + j));
+    }
+  }
+}
+
+/** An image's decoded size, or 413 when it could never fit the budget (0 when its header cannot be read: the decoder refuses it). */
+async function decodedBytes(bytes: Uint8Array, index: number, total: number, budget: DecodeBudget): Promise<number> {
+  const size = await decodedSize(bytes);
+  if (size === null) return 0;
+  if (size.bytes > budget.totalBytes) {
+    const which = total > 1 ? `image ${index + 1} of ${total}` : "the image";
+    const shape = `${size.width}×${size.height} pixels × ${size.channels} channels × ${size.bytesPerSample} byte${size.bytesPerSample > 1 ? "s" : ""}`;
+    throw new InputError(413, "decoded_too_large", `${which} is too large once decoded: ${shape} = ${size.bytes} bytes, more than the server's decoding budget of ${budget.totalBytes} bytes (maxDecodedBytes); send fewer pixels${size.bytesPerSample > 1 ? " or an 8-bit image" : ""}`);
+  }
+  return size.bytes;
+}
+
+async function withReservation<T>(reservation: Reservation, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } finally {
+    reservation.release();
   }
 }
 
@@ -160,8 +191,11 @@ async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, 
 export class LocalCaptionService implements CaptionService {
   readonly mode = "local";
   readonly batcher: DynamicBatcher;
+  /** Shared by requests, job submissions and job runs of this process. */
+  readonly budget: DecodeBudget;
 
   constructor(private readonly registry: ModelRegistry, private readonly limits: ServerLimits) {
+    this.budget = new DecodeBudget(limits.maxDecodedBytes);
     this.batcher = new DynamicBatcher(
       (model, pixels, count, options) => registry.use(model, async (captioner) => {
         const captions = await captioner.captionPixels(pixels, count, options);
@@ -186,7 +220,7 @@ export class LocalCaptionService implements CaptionService {
       validateCaptionOptions(options, this.limits, optionContext(captioner, options.prompt));
       const decodeLimits = { maxPixels: this.limits.maxPixels };
       const parts = new Array<Float32Array>(images.length);
-      await checkImages(images, this.limits, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)));
+      await checkImages(images, this.limits, this.budget, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)));
       return concatFloat32(parts);
     });
     const captions = await withTimeout((signal) => this.batcher.submit(model, pixels, images.length, options, signal, admission), this.limits.requestTimeoutMs);
@@ -195,7 +229,7 @@ export class LocalCaptionService implements CaptionService {
 
   async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number } = {}): Promise<void> {
     await checkModelOptions(this.registry, model, options, this.limits);
-    await checkImages(images, this.limits, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages);
+    await checkImages(images, this.limits, this.budget, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages);
   }
 
   onBatch(listener: (batch: BatchReport) => void): void {
@@ -216,8 +250,11 @@ export class RemoteCaptionService implements CaptionService {
   readonly mode = "remote";
   private readonly remote: RemoteCaptioner;
   private readonly listeners: ((batch: BatchReport) => void)[] = [];
+  /** The API node decodes images to check them before they go to the workers. */
+  private readonly budget: DecodeBudget;
 
   constructor(private readonly queue: JobQueue, private readonly models: readonly string[], private readonly limits: ServerLimits) {
+    this.budget = new DecodeBudget(limits.maxDecodedBytes);
     this.remote = new RemoteCaptioner(queue, { timeoutMs: limits.requestTimeoutMs });
   }
 
@@ -241,7 +278,7 @@ export class RemoteCaptionService implements CaptionService {
   async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number } = {}): Promise<void> {
     if (!this.models.includes(model)) throw new UnknownModelError(model, this.models);
     validateCaptionOptions(options, this.limits);
-    await checkImages(images, this.limits, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages);
+    await checkImages(images, this.limits, this.budget, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages);
   }
 
   onBatch(listener: (batch: BatchReport) => void): void {

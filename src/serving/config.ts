@@ -30,6 +30,10 @@ export interface ServerLimits extends OptionLimits {
   bodyTimeoutMs: number;
   /** Largest file (zip or parquet) POST /v1/datasets/{name}/import accepts. */
   maxImportBytes: number;
+  /** Decoded image bytes (pixels × channels × bytes per sample) all requests may hold at once. */
+  maxDecodedBytes: number;
+  /** Seconds a finished job (its state and result) stays readable before it is deleted; its input goes when it ends. */
+  jobRetentionSeconds: number;
 }
 
 export interface ServerConfig {
@@ -47,6 +51,8 @@ export interface ServerConfig {
   threads?: number;
   /** The restyling LLM and the description styles requests may choose (`llm` section; CAPTIONER_LLM_* override it). */
   llm: LlmConfig;
+  /** Origins whose pages may call the API from a browser (CORS); "*" for any; empty (default): CORS off. */
+  corsOrigins: readonly string[];
 }
 
 /** What `serve`'s flags may set (all optional; `models` are `NAME=SOURCE` strings). */
@@ -76,6 +82,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   requestTimeoutMs: 120_000,
   bodyTimeoutMs: 30_000,
   maxImportBytes: 1024 ** 3,
+  maxDecodedBytes: 1024 * 1024 * 1024,
+  jobRetentionSeconds: 7 * 24 * 3600,
 });
 
 /** Each limit's name in the file (`limits.*`) and its environment variable; minimum accepted value. */
@@ -91,9 +99,11 @@ const LIMIT_SETTINGS: Record<keyof ServerLimits, { env: string; min: number }> =
   requestTimeoutMs: { env: "CAPTIONER_REQUEST_TIMEOUT_MS", min: 1 },
   bodyTimeoutMs: { env: "CAPTIONER_BODY_TIMEOUT_MS", min: 1 },
   maxImportBytes: { env: "CAPTIONER_MAX_IMPORT_BYTES", min: 1 },
+  maxDecodedBytes: { env: "CAPTIONER_MAX_DECODED_BYTES", min: 1 },
+  jobRetentionSeconds: { env: "CAPTIONER_JOB_RETENTION_SECONDS", min: 1 },
 };
 
-const FILE_KEYS = ["host", "port", "models", "limits", "dataDir", "redisUrl", "allowDownloads", "threads", "llm"];
+const FILE_KEYS = ["host", "port", "models", "limits", "dataDir", "redisUrl", "allowDownloads", "threads", "llm", "corsOrigins"];
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /**
@@ -138,6 +148,7 @@ export function loadServerConfig(opts: { file?: string; env?: NodeJS.ProcessEnv;
     dataDir: path.resolve(flags.dataDir ?? nonEmpty(env.CAPTIONER_HOME) ?? optionalString(fromFile.dataDir, `dataDir in ${where}`) ?? defaultDataDir()),
     allowDownloads: envDownloads !== undefined ? parseBoolean(envDownloads, "CAPTIONER_ALLOW_DOWNLOADS") : fromFile.allowDownloads !== undefined ? parseBoolean(fromFile.allowDownloads, `allowDownloads in ${where}`) : !offline,
     llm: llmSection(fromFile.llm, env, where),
+    corsOrigins: nonEmpty(env.CAPTIONER_CORS_ORIGINS) !== undefined ? corsOrigins(splitList(env.CAPTIONER_CORS_ORIGINS), "CAPTIONER_CORS_ORIGINS") : corsOrigins(fromFile.corsOrigins ?? [], `corsOrigins in ${where}`),
   };
   const redisUrl = flags.redis ?? nonEmpty(env.CAPTIONER_REDIS_URL) ?? optionalString(fromFile.redisUrl, `redisUrl in ${where}`);
   if (redisUrl !== undefined) config.redisUrl = checkRedisUrl(redisUrl);
@@ -154,6 +165,15 @@ function llmSection(section: unknown, env: NodeJS.ProcessEnv, where: string): Ll
     if (error instanceof LlmConfigError) throw new ConfigError(where ? `${error.message} (in ${where})` : error.message);
     throw error;
   }
+}
+
+/** CORS origins: "*" or full origins like https://app.example.com (scheme, host, optional port; no path). */
+function corsOrigins(value: unknown, where: string): string[] {
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) throw new ConfigError(`${where} must be a list of origins, e.g. ["https://app.example.com"] (or ["*"])`);
+  for (const origin of value as string[]) {
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) throw new ConfigError(`${where}: "${origin}" is not an origin; write it as https://host[:port] with no path, or "*" for any`);
+  }
+  return value as string[];
 }
 
 /** Parses `NAME=SOURCE` (SOURCE: folder or `org/name[@revision]`). */

@@ -53,6 +53,12 @@ const MIGRATIONS: readonly string[] = [
   // Train jobs and model versions (issue 11): what a job reports with its progress, and the versions table.
   `ALTER TABLE jobs ADD COLUMN details TEXT;
    ${VERSION_TABLES}`,
+  // A job's input apart from its payload, cleared when the job ends (issue 15). Caption jobs stored
+  // their images in the payload: queued ones move them over, finished ones lose them.
+  `ALTER TABLE jobs ADD COLUMN input TEXT;
+   UPDATE jobs SET input = json_object('images', json(json_extract(payload, '$.images'))), payload = json_remove(payload, '$.images')
+     WHERE kind = 'caption' AND json_type(payload, '$.images') = 'array';
+   UPDATE jobs SET input = NULL WHERE state IN ('done', 'failed', 'cancelled');`,
 ];
 
 /** The data folder: `$CAPTIONER_HOME`, else `~/.captioner`. */
@@ -74,16 +80,39 @@ export function openDatabase(file: string): Database {
   } catch (error) {
     throw new Error(`cannot open the database ${file}: ${(error as Error).message}; check the path and its permissions (--db FILE or CAPTIONER_HOME)`);
   }
+  // Takes effect only while the file has no tables (a new database); older files are converted below.
+  db.pragma("auto_vacuum = INCREMENTAL");
   db.pragma("journal_mode = WAL");
   db.pragma("busy_timeout = 5000");
   db.pragma("foreign_keys = ON");
+  // Deleted rows (job images, removed dataset items) are overwritten, not left readable in free pages.
+  db.pragma("secure_delete = ON");
   try {
     migrate(db, file);
   } catch (error) {
     db.close();
     throw error;
   }
+  convertToIncrementalVacuum(db);
   return db;
+}
+
+/**
+ * Freed pages go back to the file system through `PRAGMA incremental_vacuum` (the job queue's sweep),
+ * which needs auto_vacuum = INCREMENTAL. A file made before it had none: one full VACUUM (outside any
+ * transaction, as SQLite requires) rewrites it with the setting. Incremental rather than a VACUUM per
+ * sweep: it moves only the free pages' worth of data, needs no second copy of the file, and can be
+ * done a bounded number of pages at a time. If another process holds the file, the next open retries.
+ */
+function convertToIncrementalVacuum(db: Database): void {
+  const INCREMENTAL = 2;
+  if (db.pragma("auto_vacuum", { simple: true }) === INCREMENTAL) return;
+  db.pragma("auto_vacuum = INCREMENTAL");
+  try {
+    db.exec("VACUUM");
+  } catch (error) {
+    if ((error as { code?: string }).code !== "SQLITE_BUSY") throw error;
+  }
 }
 
 /** Runs the missing migrations in one write transaction, so two processes opening at once cannot both migrate. */

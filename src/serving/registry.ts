@@ -1,8 +1,10 @@
 // The models a server serves, by configured name, with their state. Models load at start-up
 // (downloading into the HF cache first when allowed) and on an admin reload — never because a user
 // asked for one. A reload swaps the new model in and releases the old one once nothing uses it.
+import { existsSync } from "node:fs";
+import * as path from "node:path";
 import { Captioner, type LoadCaptionerOptions } from "../generation/captioner.js";
-import { ensureModelFolder, type HubOptions } from "../hub/index.js";
+import { ensureModelFolder, type HubOptions, isRepoId } from "../hub/index.js";
 import type { ModelConfig } from "./config.js";
 
 /** `remote`: served by `captioner worker` processes (serve --redis); this process loads nothing. */
@@ -27,6 +29,21 @@ export interface ModelStatus {
 export interface ServedVersion {
   id: string;
   folder: string;
+}
+
+/** What a caller who may not see the server's files gets instead of a local checkpoint's path. */
+export const HIDDEN_FOLDER = "(local folder)";
+
+/**
+ * A status without the server's file system: a local checkpoint's path (as the source and inside
+ * the error) becomes "(local folder)"; hub repo ids stay. Non-admin callers see this (issue 15).
+ */
+export function statusWithoutPaths(status: ModelStatus): ModelStatus {
+  // The loader's rule (hub/download.ts): an existing path, or anything that is not a repo id, is a folder.
+  if (isRepoId(status.source) && !existsSync(status.source)) return status;
+  const paths = [path.resolve(status.source), status.source].filter((p) => p !== "");
+  const hide = (text: string) => paths.reduce((t, p) => t.split(p).join(HIDDEN_FOLDER), text);
+  return { ...status, source: HIDDEN_FOLDER, error: status.error === null ? null : hide(status.error) };
 }
 
 export type ModelLoader = (folder: string, opts: LoadCaptionerOptions) => Promise<Captioner>;

@@ -63,7 +63,7 @@ test("models, health, metrics, OpenAPI and docs", async () => {
     const models = (await t.app.inject({ method: "GET", url: "/v1/models" })).json();
     assert.equal(models.default, "blip");
     assert.equal(models.models.length, 1);
-    assert.deepEqual({ ...models.models[0], loadSeconds: null, loadedAt: null }, { name: "blip", source: goldenModel, revision: null, state: "ready", error: null, loadSeconds: null, loadedAt: null, reloading: false, version: null });
+    assert.deepEqual({ ...models.models[0], loadSeconds: null, loadedAt: null }, { name: "blip", source: "(local folder)", revision: null, state: "ready", error: null, loadSeconds: null, loadedAt: null, reloading: false, version: null });
     assert.ok(models.models[0].loadSeconds > 0);
     assert.deepEqual((await t.app.inject({ method: "GET", url: "/healthz" })).json(), { status: "ok" });
 

@@ -14,7 +14,7 @@ import { redisSkip, startRedis, type RedisServer } from "../helpers/redis.js";
 
 /** Storage that outlives queue instances: `open()` gives a new queue over the same jobs. */
 interface QueueStore {
-  open(opts?: { maxDepth?: number }): JobQueue;
+  open(opts?: { maxDepth?: number; retentionSeconds?: number }): JobQueue;
   dispose(): Promise<void>;
 }
 
@@ -46,7 +46,7 @@ function queueContract(backend: string, makeStore: () => Promise<QueueStore>, se
     }
     let store: QueueStore;
     let queue: JobQueue;
-    const fresh = async (opts?: { maxDepth?: number }) => {
+    const fresh = async (opts?: { maxDepth?: number; retentionSeconds?: number }) => {
       store = await makeStore();
       queue = store.open(opts);
       return queue;
@@ -277,6 +277,50 @@ function queueContract(backend: string, makeStore: () => Promise<QueueStore>, se
       }
     });
 
+    test("a job's input fields: the handler sees them, they are gone once the job ends (done, failed, cancelled); the result stays", async () => {
+      await fresh();
+      try {
+        const inputFields = ["images"];
+        const seen: unknown[] = [];
+        await queue.work<{ images: string[]; fail?: boolean }, number>("in", async (job) => {
+          seen.push(job.payload);
+          if (job.payload.fail) throw new Error("as asked");
+          return job.payload.images.length;
+        });
+        const waiting = await queue.enqueue("held", { owner: "k1", images: ["aaaa"] }, { inputFields });
+        assert.deepEqual((await queue.get(waiting.id))?.payload, { owner: "k1", images: ["aaaa"] }, "a queued job has its input");
+        const ok = await queue.enqueue("in", { owner: "k1", images: ["aGk=", "aGk="] }, { inputFields });
+        const bad = await queue.enqueue("in", { images: ["aGk="], fail: true }, { inputFields, maxAttempts: 2 });
+        const done = await queue.waitFor(ok.id, 5000);
+        assert.deepEqual([done.state, done.result, done.payload], ["done", 2, { owner: "k1" }]);
+        const failed = await queue.waitFor(bad.id, 5000);
+        assert.deepEqual([failed.state, failed.attempts, failed.payload], ["failed", 2, { fail: true }]);
+        assert.equal(seen.length, 3, "the retry saw its input again");
+        assert.ok(seen.every((p) => Array.isArray((p as { images?: unknown }).images)));
+        assert.equal(await queue.cancel(waiting.id), true);
+        assert.deepEqual((await queue.get(waiting.id))?.payload, { owner: "k1" });
+        // (BullMQ deletes the input on the worker's events, just after the job's end.)
+        await eventually(async () => ((await queue.get(ok.id))?.payload as object) && !("images" in ((await queue.get(bad.id))!.payload as object)), "the inputs to go");
+      } finally {
+        await cleanup();
+      }
+    });
+
+    test("finished jobs are removed after the retention; queued ones stay", async () => {
+      await fresh({ retentionSeconds: 1 });
+      try {
+        await queue.work<{ n: number }, number>("short", async (job) => job.payload.n);
+        const done = await queue.enqueue("short", { n: 1 });
+        const queued = await queue.enqueue("waits", { n: 2 });
+        assert.equal((await queue.waitFor(done.id, 5000)).result, 1);
+        assert.equal((await queue.get(done.id))?.state, "done", "readable right after it ended");
+        await eventually(async () => (await queue.get(done.id)) === null, "the finished job to be removed", 6000);
+        assert.equal((await queue.get(queued.id))?.state, "queued", "retention applies to finished jobs only");
+      } finally {
+        await cleanup();
+      }
+    });
+
     test("waitFor rejects with JobTimeoutError when nothing runs the job", async () => {
       await fresh();
       try {
@@ -342,6 +386,66 @@ queueContract("SQLite", async () => {
     },
     dispose: async () => dbs.forEach((db) => db.close()),
   };
+});
+
+describe("SqliteJobQueue: space of finished jobs", () => {
+  /** The database file and its WAL, as bytes. */
+  const fileBytes = (file: string) => Buffer.concat([file, `${file}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f)));
+
+  test("an ended job's input is gone from the file, its result stays, and the file shrinks", async () => {
+    const file = tempDb();
+    const db = openDatabase(file);
+    const queue = new SqliteJobQueue(db, { pollMs: 20 });
+    try {
+      // 3 jobs of 2 MB of base64 each, with a marker to look for in the file.
+      const marker = `MARKER${randomUUID().replace(/-/g, "")}`;
+      const image = marker + Buffer.alloc(1.5 * 1024 * 1024, 7).toString("base64");
+      await queue.work<{ images: string[] }, string>("cap", async (job) => `saw ${job.payload.images.length}`);
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push((await queue.enqueue("cap", { images: [image] }, { inputFields: ["images"] })).id);
+      db.pragma("wal_checkpoint(TRUNCATE)");
+      const full = fs.statSync(file).size;
+      assert.ok(full > 6e6, `the inputs are in the file (${full} bytes)`);
+      for (const id of ids) assert.equal((await queue.waitFor(id, 5000)).result, "saw 1");
+      const report = queue.sweep();
+      assert.equal(report.removed, 0, "retention not over: nothing removed");
+      assert.ok(report.freedPages > 1000, `the inputs' pages are given back (${report.freedPages})`);
+      const after = fs.statSync(file).size;
+      assert.ok(after < full / 4, `the file shrinks: ${full} → ${after} bytes`);
+      assert.equal(fileBytes(file).indexOf(marker), -1, "no trace of the input in the database file or its WAL");
+      assert.deepEqual((await queue.get(ids[0]!))?.result, "saw 1");
+    } finally {
+      await queue.close();
+      db.close();
+    }
+  });
+
+  test("a database made before the input column and incremental vacuum is converted on open", async () => {
+    const file = tempDb();
+    // A version-3 file as an older captioner left it: no auto_vacuum, caption images inside the payload.
+    const old = openDatabase(file);
+    old.pragma("auto_vacuum = NONE");
+    old.exec("VACUUM; ALTER TABLE jobs DROP COLUMN input; PRAGMA user_version = 3;");
+    const insert = old.prepare("INSERT INTO jobs (id, kind, payload, state, result, created_at, updated_at) VALUES (?, 'caption', ?, ?, ?, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')");
+    insert.run("old-done", JSON.stringify({ model: "blip", images: ["aGk="], options: {} }), "done", JSON.stringify({ captions: [[{ text: "hi" }]] }));
+    insert.run("old-queued", JSON.stringify({ model: "blip", images: ["aGk=", "aG8="], options: {}, owner: "k" }), "queued", null);
+    assert.equal(old.pragma("auto_vacuum", { simple: true }), 0);
+    old.close();
+
+    const db = openDatabase(file);
+    const queue = new SqliteJobQueue(db);
+    try {
+      assert.equal(db.pragma("auto_vacuum", { simple: true }), 2, "converted to incremental vacuum");
+      assert.deepEqual((await queue.get("old-done"))?.payload, { model: "blip", options: {} });
+      assert.deepEqual((await queue.get("old-done"))?.result, { captions: [[{ text: "hi" }]] });
+      assert.deepEqual((await queue.get("old-queued"))?.payload, { model: "blip", images: ["aGk=", "aG8="], options: {}, owner: "k" });
+      const row = db.prepare("SELECT payload, input FROM jobs WHERE id = 'old-queued'").get() as { payload: string; input: string };
+      assert.deepEqual([JSON.parse(row.payload), JSON.parse(row.input)], [{ model: "blip", options: {}, owner: "k" }, { images: ["aGk=", "aG8="] }], "the queued job's images moved to its input");
+    } finally {
+      await queue.close();
+      db.close();
+    }
+  });
 });
 
 describe("SqliteJobQueue persistence", () => {

@@ -5,6 +5,7 @@ import fp from "fastify-plugin";
 import { StoreError, type StoreErrorKind } from "../../datasets/store.js";
 import { GenerationOptionsError } from "../../generation/generate.js";
 import { CaptionTimeoutError, InputError } from "../../serving/caption_service.js";
+import { DecodeBudgetBusyError, DecodeTooLargeError } from "../../serving/decode_budget.js";
 import { JobError, QueueFullError } from "../../serving/queue/types.js";
 import { RemoteCaptionError, RemoteInputError } from "../../serving/remote_caption.js";
 import { ModelNotReadyError, UnknownModelError } from "../../serving/registry.js";
@@ -35,7 +36,7 @@ function fastifyError(error: FastifyError, request: FastifyRequest): Mapped | un
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return { status: 413, code: "body_too_large", message: `the request body is larger than this route accepts; images are limited to ${limits.maxUploadBytes} bytes each (maxUploadBytes)` };
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return { status: 415, code: "unsupported_content_type", message: `content type ${JSON.stringify(request.headers["content-type"] ?? "")} is not accepted here; send multipart/form-data (field "image") or application/json` };
+      return { status: 415, code: "unsupported_content_type", message: `content type ${JSON.stringify(request.headers["content-type"] ?? "")} is not accepted by ${request.method} ${request.url.split("?")[0]}; send application/json, or multipart/form-data (field "image") where the route takes files (see GET /docs)` };
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
     case "FST_ERR_CTP_INVALID_JSON_BODY":
       return { status: 400, code: "invalid_json", message: `the JSON body could not be parsed: ${error.message}` };
@@ -81,6 +82,8 @@ export function mapError(error: unknown, request: FastifyRequest): Mapped {
   if (error instanceof QueueFullError) {
     return { status: 503, code: "queue_full", message: `${error.message}; the server is busy`, headers: { "retry-after": String(Math.max(1, Math.ceil(error.retryAfterSeconds))) } };
   }
+  if (error instanceof DecodeTooLargeError) return { status: 413, code: "decoded_too_large", message: `the image is too large once decoded: ${error.message}; send fewer pixels` };
+  if (error instanceof DecodeBudgetBusyError) return { status: 503, code: "decoding_busy", message: error.message, headers: { "retry-after": String(error.retryAfterSeconds) } };
   if (error instanceof GenerationOptionsError) return { status: 400, code: "invalid_option", message: error.message };
   if (error instanceof JobError) return { status: 404, code: "job_not_found", message: error.message };
   if (error instanceof CaptionTimeoutError) return { status: 504, code: "timeout", message: error.message };
@@ -89,6 +92,24 @@ export function mapError(error: unknown, request: FastifyRequest): Mapped {
   const mapped = fastifyError(error as FastifyError, request);
   if (mapped) return mapped;
   return { status: 500, code: "internal_error", message: "the server failed to handle this request; the error is in the server log" };
+}
+
+/** The longest path parameter the router matches (Fastify's default); longer ones get 414. */
+export const MAX_PARAM_LENGTH = 100;
+
+/**
+ * Fastify's `frameworkErrors` option: errors the router raises before any route or hook runs (a bad
+ * percent-encoding, a path parameter over MAX_PARAM_LENGTH), answered in the one error shape.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const path = request.url.split("?")[0]!;
+  const [status, code, message] =
+    error.code === "FST_ERR_MAX_PARAM_LENGTH"
+      ? [414, "path_parameter_too_long", `a path parameter of ${path.slice(0, 80)}… is longer than ${MAX_PARAM_LENGTH} characters; ids and names are shorter (see GET /docs)`]
+      : error.code === "FST_ERR_BAD_URL"
+        ? [400, "bad_url_encoding", `the URL ${JSON.stringify(path.slice(0, 200))} has an invalid percent-encoding; encode special characters as %XX (UTF-8)`]
+        : [400, "bad_request", error.message];
+  void reply.code(status).header("content-type", "application/json; charset=utf-8").send(JSON.stringify({ error: { code, message } }));
 }
 
 /** Sets the app's error and not-found handlers (shared by every route plugin). */

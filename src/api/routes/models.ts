@@ -1,6 +1,7 @@
 // GET /v1/models: the configured models and their state.
 import type { FastifyInstance } from "fastify";
 import { security } from "../plugins/auth.js";
+import { statusWithoutPaths } from "../../serving/registry.js";
 import { errors, modelStatusSchema } from "../schemas.js";
 
 export async function modelRoutes(app: FastifyInstance): Promise<void> {
@@ -23,6 +24,7 @@ export async function modelRoutes(app: FastifyInstance): Promise<void> {
         },
       },
     },
-    async () => ({ default: defaultModel, models: registry.statuses() }),
+    // Local checkpoint paths tell about the server's file system: admins only.
+    async (request) => ({ default: defaultModel, models: request.apiKey?.role === "admin" ? registry.statuses() : registry.statuses().map(statusWithoutPaths) }),
   );
 }

@@ -92,8 +92,78 @@ export async function decodePng(bytes: Uint8Array, limits?: DecodeLimits): Promi
   if (header.colorType === 3 && palette === undefined) {
     throw new ImageDecodeError("The palette PNG has no PLTE chunk.", "Send a valid PNG file.");
   }
+  // Rows are unfiltered and converted as they are inflated: the image is never held at its full
+  // sample depth (a 16-bit RGBA file would be 8 bytes a pixel), only as the 8-bit RGB result.
+  if (!header.interlaced) return decodeRowByRow(idat, header, palette);
   const raw = await inflate(idat, header);
   return toRgb(header, raw, palette);
+}
+
+/**
+ * A non-interlaced PNG, one scanline at a time straight out of the inflate stream: memory is the RGB
+ * result plus two scanlines, and the work runs in slices between the stream's chunks (the event loop
+ * keeps turning). Same data rules as `inflate`: surplus data ignored, a complete stream that stops at
+ * a row boundary leaves the remaining rows zero, a stream stopping mid-row or cut off is truncated.
+ */
+function decodeRowByRow(parts: Uint8Array[], h: Header, plte: Uint8Array | undefined): Promise<RgbImage> {
+  const out = new Uint8Array(h.width * h.height * 3);
+  const bpp = Math.max(1, bitsPerPixel(h) >> 3);
+  const table = plte ? paletteTable(plte) : undefined;
+  const stride = rowBytes(h, h.width);
+  const rowLength = stride + 1;
+  // Two scanlines (filter byte + samples) side by side: the current one and the one above it.
+  const rows = new Uint8Array(2 * rowLength);
+  let current = 0;
+  let filled = 0;
+  let y = 0;
+  const finishRow = () => {
+    const above = y === 0 ? -1 : (1 - current) * rowLength + 1;
+    unfilter(rows, current * rowLength, stride, 1, bpp, above);
+    expandRow(h, rows, current * rowLength + 1, h.width, table, out, y * h.width, 1);
+    y++;
+    current = 1 - current;
+    filled = 0;
+  };
+  return new Promise((resolve, reject) => {
+    const inflater = createInflate();
+    let settled = false;
+    const finish = (failure?: "cut" | "corrupt"): void => {
+      if (settled) return;
+      settled = true;
+      inflater.destroy();
+      if (y === h.height) return resolve({ width: h.width, height: h.height, data: out });
+      if (failure === "corrupt") return reject(new ImageDecodeError("The PNG file is corrupt (bad compressed image data).", "Send an undamaged file."));
+      if (failure === "cut") return reject(truncated("PNG", "the image data ends early"));
+      if (filled !== 0) return reject(truncated("PNG", "the image data stops in the middle of a row"));
+      // Pillow's image starts zeroed: the missing rows are rows of zero bytes (filter 0), expanded.
+      while (y < h.height) {
+        rows.fill(0, current * rowLength, (current + 1) * rowLength);
+        finishRow();
+      }
+      resolve({ width: h.width, height: h.height, data: out });
+    };
+    inflater.on("data", (chunk: Buffer) => {
+      if (settled) return;
+      try {
+        for (let at = 0; at < chunk.length && y < h.height; ) {
+          const n = Math.min(rowLength - filled, chunk.length - at);
+          rows.set(chunk.subarray(at, at + n), current * rowLength + filled);
+          filled += n;
+          at += n;
+          if (filled === rowLength) finishRow();
+        }
+      } catch (error) {
+        settled = true;
+        inflater.destroy();
+        return reject(error);
+      }
+      if (y === h.height) finish();
+    });
+    inflater.on("end", () => finish());
+    inflater.on("error", (err: NodeJS.ErrnoException) => finish(err.code === "Z_BUF_ERROR" ? "cut" : "corrupt"));
+    for (const part of parts) inflater.write(part);
+    inflater.end();
+  });
 }
 
 function readHeader(data: Uint8Array, limits?: DecodeLimits): Header {
@@ -187,9 +257,12 @@ function inflateUpTo(compressed: Uint8Array, limit: number): Promise<{ data: Uin
   });
 }
 
-/** Reverses the PNG row filters in place over `raw[start ..]` (one filter byte, then `stride` bytes per row). */
-function unfilter(raw: Uint8Array, start: number, stride: number, rows: number, bpp: number): void {
-  let prev = -1; // offset of the previous row's first byte; -1 means a row of zeros
+/**
+ * Reverses the PNG row filters in place over `raw[start ..]` (one filter byte, then `stride` bytes per
+ * row). `above`: offset of the samples of the row above the first one, -1 for a row of zeros.
+ */
+function unfilter(raw: Uint8Array, start: number, stride: number, rows: number, bpp: number, above = -1): void {
+  let prev = above; // offset of the previous row's first byte; -1 means a row of zeros
   for (let y = 0, pos = start; y < rows; y++, pos += stride + 1) {
     const ft = raw[pos];
     const row = pos + 1;

@@ -1,7 +1,8 @@
 // Who may see (and, once there is a route for it, cancel) which job. Admins: every job. Others: jobs
-// of the kinds users submit, when their key submitted them, or when no key did (jobs made while the
-// server had no keys stay as open as it was). Everyone else is told there is no such job, so a job
-// id does not even reveal that another key's job exists.
+// of the kinds users submit, when their key submitted them. A job submitted while the server had no
+// keys belongs to no key: it stays open while the server has none, and once keys exist only admins
+// see it (a key created later must not read what anonymous callers sent before). Everyone else is
+// told there is no such job, so a job id does not even reveal that another key's job exists.
 import type { ApiKeyInfo } from "../auth.js";
 import type { Job, JobQueue } from "../queue/types.js";
 import { CAPTION_JOB, type CaptionJobResult, type OwnedPayload } from "./kinds.js";
@@ -15,7 +16,8 @@ export type Caller = Pick<ApiKeyInfo, "id" | "role"> | null;
 export function mayAccessJob(job: Job, caller: Caller): boolean {
   if (caller?.role === "admin") return true;
   const owner = (job.payload as OwnedPayload | undefined)?.owner;
-  return USER_KINDS.has(job.kind) && (owner === undefined || owner === caller?.id);
+  // caller === null: the server has no keys (with keys, user routes need one).
+  return USER_KINDS.has(job.kind) && (owner === undefined ? caller === null : owner === caller?.id);
 }
 
 /** The job `id` if `caller` may see it; null when it does not exist or is not theirs (the same answer). */

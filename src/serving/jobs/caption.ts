@@ -8,6 +8,7 @@ import { GenerationOptionsError, resolveOptions } from "../../generation/generat
 import { withKwargNames } from "../../generation/options.js";
 import { refusalMessage } from "../remote_caption.js";
 import { type CaptionService, generatedTokens } from "../caption_service.js";
+import { DecodeBudgetBusyError } from "../decode_budget.js";
 import { type JobContext, type JobQueue, QueueFullError } from "../queue/types.js";
 import { type JobHandlerSpec, serveJobs } from "./handlers.js";
 import { type ApiCaption, CAPTION_JOB, type JobBatch, toApiCaption } from "./kinds.js";
@@ -36,18 +37,19 @@ export function localCaptionJobs(service: CaptionService, chunk: number): JobHan
   };
 }
 
-/** A job's chunk: interactive requests fill the batcher's queue at times, so wait and retry instead of failing the job. */
+/** A job's chunk: interactive requests fill the batcher's queue or the decoding budget at times, so wait and retry instead of failing the job. */
 function captionWhenRoom(service: CaptionService, model: string, images: Uint8Array[], options: CaptionOptions, ctx: JobContext): Promise<ApiCaption[][]> {
   return whenRoom(() => service.caption(model, images, options), ctx);
 }
 
-/** Runs a job's share of captioning, waiting out "queue full" answers (each for its Retry-After) unless cancelled. */
+/** Runs a job's share of captioning, waiting out "queue full" and "decoding busy" answers (each for its Retry-After) unless cancelled. */
 export async function whenRoom<T>(work: () => Promise<T>, ctx: JobContext): Promise<T> {
   for (let tries = 1; ; tries++) {
     try {
       return await work();
     } catch (error) {
-      if (!(error instanceof QueueFullError) || tries >= QUEUE_FULL_TRIES || ctx.signal.aborted) throw error;
+      const busy = error instanceof QueueFullError || error instanceof DecodeBudgetBusyError;
+      if (!busy || tries >= QUEUE_FULL_TRIES || ctx.signal.aborted) throw error;
       await sleep(error.retryAfterSeconds * 1000, undefined, { signal: ctx.signal }).catch(() => {});
     }
   }

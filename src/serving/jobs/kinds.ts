@@ -179,11 +179,6 @@ export type JobKind = keyof JobTypes;
 export type PayloadOf<K extends JobKind> = JobTypes[K]["payload"];
 export type ResultOf<K extends JobKind> = JobTypes[K]["result"];
 
-/** `queue.enqueue` with the payload type of `kind`. */
-export function enqueueJob<K extends JobKind>(queue: JobQueue, kind: K, payload: PayloadOf<K>): Promise<Job<PayloadOf<K>>> {
-  return queue.enqueue(kind, payload);
-}
-
 /** An admin import into a stored dataset (issue 11): an uploaded zip or parquet file, or a hub dataset repo. */
 export const DATASET_IMPORT_JOB = "dataset.import";
 
@@ -208,4 +203,20 @@ export interface DatasetImportResult extends ImportResult {
 // Declaration merging keeps each kind's entry beside its types.
 export interface JobTypes {
   [DATASET_IMPORT_JOB]: { payload: DatasetImportPayload; result: DatasetImportResult };
+}
+
+/** Each kind's input: payload fields deleted once the job ends (the result stays until the retention). */
+const INPUT_FIELDS: { [K in JobKind]: readonly (keyof PayloadOf<K> & string)[] } = {
+  [CAPTION_JOB]: ["images"],
+  [RELOAD_JOB]: [],
+  [DRAFT_JOB]: [],
+  [EVAL_JOB]: [],
+  [TRAIN_JOB]: [],
+  // The upload is a staged file the job deletes itself.
+  [DATASET_IMPORT_JOB]: [],
+};
+
+/** `queue.enqueue` with the payload type of `kind`. */
+export function enqueueJob<K extends JobKind>(queue: JobQueue, kind: K, payload: PayloadOf<K>): Promise<Job<PayloadOf<K>>> {
+  return queue.enqueue(kind, payload, { inputFields: INPUT_FIELDS[kind] });
 }

@@ -2,12 +2,16 @@
 // job of its queue, so kinds must not share one). Job ids are "<kind>.<uuid>" so `get(id)` finds the
 // queue. BullMQ has no "cancelled" state: a cancelled job gets a tombstone key (its snapshot) that
 // overrides what BullMQ says, and workers poll those keys to abort running handlers.
+// A job's input (its images) is a key of its own, deleted when the job ends; BullMQ removes
+// finished jobs after the retention (removeOnComplete/removeOnFail by age, and a periodic clean,
+// since BullMQ applies the age only when another job finishes).
 import { randomUUID } from "node:crypto";
 import { type Job as BullJob, DelayedError, type JobType, Queue, UnrecoverableError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import {
   checkKind,
   DEFAULT_MAX_DEPTH,
+  DEFAULT_RETENTION_SECONDS,
   type EnqueueOptions,
   FINAL_STATES,
   JOB_KIND_PATTERN,
@@ -18,8 +22,12 @@ import {
   JobError,
   JobInterruptedError,
   JobTimeoutError,
+  joinInput,
   type ListOptions,
   QueueFullError,
+  type QueueRetention,
+  splitInput,
+  sweepIntervalMs,
 } from "./types.js";
 
 const BULL_TYPES: Record<Exclude<JobState, "cancelled">, JobType[]> = {
@@ -30,9 +38,9 @@ const BULL_TYPES: Record<Exclude<JobState, "cancelled">, JobType[]> = {
 };
 const ALL_TYPES = Object.values(BULL_TYPES).flat();
 const ACTIVE_TYPES = [...BULL_TYPES.queued, ...BULL_TYPES.running];
-/** How long finished jobs and tombstones are kept (seconds). */
-const KEEP_SECONDS = 7 * 24 * 3600;
 const POLL_MS = 50;
+/** Finished jobs removed per kind and state by one sweep. */
+const CLEAN_BATCH = 1000;
 
 export class BullJobQueue implements JobQueue {
   private readonly prefix: string;
@@ -44,11 +52,14 @@ export class BullJobQueue implements JobQueue {
   /** Jobs this process is running, by id, with the worker that runs them (to abort on cancel). */
   private readonly running = new Map<string, Worker>();
   private cancelPoll: NodeJS.Timeout | null = null;
+  private readonly sweeper: NodeJS.Timeout;
+  /** How long finished jobs and tombstones are kept (seconds). */
+  private readonly keepSeconds: number;
   private closed = false;
   /** The connection's last error (e.g. ECONNREFUSED), for messages: failing commands only say "max retries". */
   private lastRedisError = "";
 
-  constructor(redisUrl: string, opts: { prefix?: string; maxDepth?: number } = {}) {
+  constructor(redisUrl: string, opts: { prefix?: string; maxDepth?: number } & QueueRetention = {}) {
     if (!/^rediss?:\/\//.test(redisUrl)) throw new Error(`expected a Redis URL like redis://127.0.0.1:6379, got "${redisUrl}"`);
     this.prefix = opts.prefix ?? "captioner";
     this.maxDepth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
@@ -56,6 +67,8 @@ export class BullJobQueue implements JobQueue {
     this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false });
     // Reported through connect() and the failing commands instead of crashing the process.
     this.redis.on("error", (error: Error) => (this.lastRedisError = error.message));
+    this.keepSeconds = opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
+    this.sweeper = setInterval(() => void this.sweep().catch(() => {}), sweepIntervalMs(this.keepSeconds)).unref();
   }
 
   /** Checks that Redis answers, so a wrong URL fails at start-up with a clear message. */
@@ -81,13 +94,17 @@ export class BullJobQueue implements JobQueue {
     // Several API nodes may pass this check at once; the limit is a bound on growth, not an exact count.
     if (depth >= this.maxDepth) throw new QueueFullError(depth, this.maxDepth, Math.max(1, Math.min(60, Math.ceil(this.maxDepth / 100))));
     await this.redis.sadd(this.key("kinds"), kind);
-    const job = await this.queueFor(kind).add(kind, payload, {
-      jobId: `${kind}.${randomUUID()}`,
+    const jobId = `${kind}.${randomUUID()}`;
+    const { kept, input } = splitInput(payload, opts.inputFields);
+    // The input is stored first, so a worker never takes the job without it.
+    if (input !== null) await this.redis.set(this.inputKey(jobId), JSON.stringify(input));
+    const job = await this.queueFor(kind).add(kind, kept, {
+      jobId,
       attempts: maxAttempts,
-      removeOnComplete: { age: KEEP_SECONDS },
-      removeOnFail: { age: KEEP_SECONDS },
+      removeOnComplete: { age: this.keepSeconds },
+      removeOnFail: { age: this.keepSeconds },
     });
-    return toJob(job, "queued") as Job<P>;
+    return { ...toJob(job, "queued"), payload } as Job<P>;
   }
 
   async get(id: string): Promise<Job | null> {
@@ -100,7 +117,7 @@ export class BullJobQueue implements JobQueue {
     const queue = this.queueFor(kind);
     const state = await queue.getJobState(id);
     const job = state === "unknown" ? undefined : await queue.getJob(id);
-    return job ? toJob(job, stateOf(state)) : null;
+    return job ? { ...toJob(job, stateOf(state)), payload: joinInput(job.data, await this.input(id)) } : null;
   }
 
   async list(opts: ListOptions = {}): Promise<Job[]> {
@@ -131,12 +148,16 @@ export class BullJobQueue implements JobQueue {
   async cancel(id: string): Promise<boolean> {
     const job = await this.get(id);
     if (!job || FINAL_STATES.includes(job.state)) return false;
-    const tombstone: Job = { ...job, state: "cancelled", updatedAt: new Date().toISOString() };
+    // The tombstone keeps the payload without its input, which goes now.
+    const input = (await this.input(id)) ?? {};
+    const kept = Object.fromEntries(Object.entries(job.payload as object).filter(([key]) => !(key in input)));
+    const tombstone: Job = { ...job, payload: kept, state: "cancelled", updatedAt: new Date().toISOString() };
     await this.redis
       .multi()
-      .set(this.key(`cancelled:${id}`), JSON.stringify(tombstone), "EX", KEEP_SECONDS)
+      .set(this.key(`cancelled:${id}`), JSON.stringify(tombstone), "EX", this.keepSeconds)
       .zadd(this.key("cancelled"), Date.now(), id)
-      .zremrangebyscore(this.key("cancelled"), 0, Date.now() - KEEP_SECONDS * 1000)
+      .zremrangebyscore(this.key("cancelled"), 0, Date.now() - this.keepSeconds * 1000)
+      .del(this.inputKey(id))
       .exec();
     // A waiting job is simply removed; an active one is locked, so its worker aborts it (see pollCancels).
     if (job.state === "queued") await this.queueFor(job.kind).remove(id).catch(() => 0);
@@ -168,7 +189,8 @@ export class BullJobQueue implements JobQueue {
               return bull.updateProgress(lastDetails === undefined ? p : { fraction: p, details: lastDetails });
             },
           };
-          return await handler(toJob(bull, "running") as Job<P, R>, ctx);
+          const job = { ...toJob(bull, "running"), payload: joinInput(bull.data, await this.input(id)) };
+          return await handler(job as Job<P, R>, ctx);
         } catch (error) {
           // A cancelled job must not be retried.
           if (await this.redis.exists(this.key(`cancelled:${id}`))) throw new UnrecoverableError(`job ${id} was cancelled`);
@@ -185,6 +207,15 @@ export class BullJobQueue implements JobQueue {
       { connection: this.connection, prefix: this.prefix, concurrency },
     );
     worker.on("error", (error) => process.stderr.write(`captioner: job worker (${kind}): ${error.message}\n`));
+    // A job's input goes when it ends: done, or failed with no retry left (a retry needs it again).
+    worker.on("completed", (bull) => void this.dropInput(bull.id).catch(() => {}));
+    worker.on("failed", (bull) => {
+      if (!bull?.id) return;
+      void this.queueFor(kind)
+        .getJobState(bull.id)
+        .then((state) => (state === "failed" ? this.dropInput(bull.id) : undefined))
+        .catch(() => {});
+    });
     this.workers.push(worker);
     this.cancelPoll ??= setInterval(() => void this.pollCancels().catch(() => {}), 500);
     await worker.waitUntilReady();
@@ -215,6 +246,7 @@ export class BullJobQueue implements JobQueue {
     if (this.closed) return;
     this.closed = true;
     if (this.cancelPoll) clearInterval(this.cancelPoll);
+    clearInterval(this.sweeper);
     // Worker.close() waits for the active jobs to finish; waiting jobs stay in Redis.
     await Promise.all(this.workers.map((w) => w.close()));
     await Promise.all([...this.queues.values()].map((q) => q.close()));
@@ -222,8 +254,38 @@ export class BullJobQueue implements JobQueue {
     else this.redis.disconnect();
   }
 
+  /**
+   * Removes finished jobs past the retention (and any input left behind, e.g. by a worker that
+   * stopped between a job's end and its event); returns how many were removed. Runs on a timer.
+   */
+  async sweep(): Promise<number> {
+    let removed = 0;
+    for (const kind of await this.kinds()) {
+      for (const type of ["completed", "failed"] as const) {
+        const ids = await this.queueFor(kind).clean(this.keepSeconds * 1000, CLEAN_BATCH, type);
+        if (ids.length > 0) await this.redis.del(...ids.map((id) => this.inputKey(id)));
+        removed += ids.length;
+      }
+    }
+    return removed;
+  }
+
   private key(name: string): string {
     return `${this.prefix}:captioner:${name}`;
+  }
+
+  private inputKey(id: string): string {
+    return this.key(`input:${id}`);
+  }
+
+  /** A job's input while it has one. */
+  private async input(id: string): Promise<Record<string, unknown> | null> {
+    const text = await this.redis.get(this.inputKey(id));
+    return text === null ? null : (JSON.parse(text) as Record<string, unknown>);
+  }
+
+  private async dropInput(id: string | undefined): Promise<void> {
+    if (id) await this.redis.del(this.inputKey(id));
   }
 
   private async kinds(): Promise<string[]> {

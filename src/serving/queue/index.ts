@@ -5,7 +5,7 @@ import { SqliteJobQueue } from "./sqlite.js";
 import type { JobQueue } from "./types.js";
 
 export * from "./types.js";
-export { SqliteJobQueue } from "./sqlite.js";
+export { SqliteJobQueue, type SweepReport } from "./sqlite.js";
 export { BullJobQueue } from "./bullmq.js";
 
 export interface OpenJobQueueOptions {
@@ -13,6 +13,8 @@ export interface OpenJobQueueOptions {
   redisUrl?: string;
   db?: Database;
   maxDepth?: number;
+  /** Seconds a finished job stays readable (default 7 days). */
+  retentionSeconds?: number;
 }
 
 /**
@@ -21,7 +23,7 @@ export interface OpenJobQueueOptions {
  */
 export async function openJobQueue(opts: OpenJobQueueOptions): Promise<JobQueue> {
   if (opts.redisUrl) {
-    const bull = new BullJobQueue(opts.redisUrl, { maxDepth: opts.maxDepth });
+    const bull = new BullJobQueue(opts.redisUrl, { maxDepth: opts.maxDepth, retentionSeconds: opts.retentionSeconds });
     try {
       await bull.connect();
     } catch (error) {
@@ -31,5 +33,5 @@ export async function openJobQueue(opts: OpenJobQueueOptions): Promise<JobQueue>
     return bull;
   }
   if (!opts.db) throw new Error("openJobQueue needs either redisUrl (Redis + BullMQ) or db (embedded SQLite queue)");
-  return new SqliteJobQueue(opts.db, { maxDepth: opts.maxDepth });
+  return new SqliteJobQueue(opts.db, { maxDepth: opts.maxDepth, retentionSeconds: opts.retentionSeconds });
 }

@@ -1,11 +1,15 @@
 // The embedded job queue: jobs are rows of the server's SQLite file, so they survive restarts. One
 // process owns the file (the embedded server); workers in that process are woken at once on enqueue
 // and otherwise poll every `pollMs`. Claiming a job is one IMMEDIATE transaction, so it is atomic.
+// A job's input (its images) lives in its own column, cleared in the same statement that ends the
+// job; finished jobs are deleted after the retention, and the freed pages go back to the file system
+// (see `sweep`).
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db.js";
 import {
   checkKind,
   DEFAULT_MAX_DEPTH,
+  DEFAULT_RETENTION_SECONDS,
   type EnqueueOptions,
   errorMessage,
   FINAL_STATES,
@@ -16,14 +20,20 @@ import {
   JobError,
   JobInterruptedError,
   JobTimeoutError,
+  joinInput,
   type ListOptions,
   QueueFullError,
+  type QueueRetention,
+  splitInput,
+  sweepIntervalMs,
 } from "./types.js";
 
 interface JobRow {
   id: string;
   kind: string;
   payload: string;
+  /** The payload's input fields (JSON), NULL once the job ended. */
+  input: string | null;
   state: JobState;
   progress: number;
   details: string | null;
@@ -38,6 +48,17 @@ interface JobRow {
 /** A job the process stopped during more than this many times beyond its maxAttempts is failed, not re-queued. */
 const MAX_CRASH_RECOVERIES = 3;
 
+/** Pages given back to the file system per sweep (25,600 × 4 KiB = 100 MiB), so one sweep never blocks for long. */
+const VACUUM_PAGES_PER_SWEEP = 25_600;
+
+/** What one sweep did. */
+export interface SweepReport {
+  /** Finished jobs past their retention, deleted. */
+  removed: number;
+  /** Free pages returned to the file system. */
+  freedPages: number;
+}
+
 export class SqliteJobQueue implements JobQueue {
   private readonly maxDepth: number;
   private readonly pollMs: number;
@@ -47,15 +68,21 @@ export class SqliteJobQueue implements JobQueue {
   /** Resolvers of `waitFor` calls, woken whenever a job of this process changes state. */
   private readonly waiters = new Set<() => void>();
   private timer: NodeJS.Timeout | null = null;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly retentionMs: number;
   private closed = false;
 
   constructor(
     private readonly db: Database,
-    opts: { maxDepth?: number; pollMs?: number } = {},
+    opts: { maxDepth?: number; pollMs?: number } & QueueRetention = {},
   ) {
     this.maxDepth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
     this.pollMs = opts.pollMs ?? 200;
+    const retentionSeconds = opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
+    this.retentionMs = retentionSeconds * 1000;
     this.recoverInterrupted();
+    // unref: the sweeper alone never keeps a process alive.
+    this.sweeper = setInterval(() => this.db.open && this.sweep(), sweepIntervalMs(retentionSeconds)).unref();
   }
 
   async enqueue<P>(kind: string, payload: P, opts: EnqueueOptions = {}): Promise<Job<P>> {
@@ -64,13 +91,14 @@ export class SqliteJobQueue implements JobQueue {
     const maxAttempts = opts.maxAttempts ?? 1;
     if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`maxAttempts must be a whole number ≥ 1, got ${maxAttempts}`);
     const now = new Date().toISOString();
-    const row: JobRow = { id: randomUUID(), kind, payload: JSON.stringify(payload), state: "queued", progress: 0, details: null, result: null, error: null, attempts: 0, max_attempts: maxAttempts, created_at: now, updated_at: now };
+    const { kept, input } = splitInput(payload, opts.inputFields);
+    const row: JobRow = { id: randomUUID(), kind, payload: JSON.stringify(kept), input: input === null ? null : JSON.stringify(input), state: "queued", progress: 0, details: null, result: null, error: null, attempts: 0, max_attempts: maxAttempts, created_at: now, updated_at: now };
     if (row.payload === undefined) throw new TypeError("a job payload must be JSON-serialisable");
     this.db.transaction(() => {
       const depth = this.countActive();
       if (depth >= this.maxDepth) throw new QueueFullError(depth, this.maxDepth, this.retryAfterSeconds());
       this.db
-        .prepare("INSERT INTO jobs (id, kind, payload, state, progress, attempts, max_attempts, created_at, updated_at) VALUES (@id, @kind, @payload, @state, @progress, @attempts, @max_attempts, @created_at, @updated_at)")
+        .prepare("INSERT INTO jobs (id, kind, payload, input, state, progress, attempts, max_attempts, created_at, updated_at) VALUES (@id, @kind, @payload, @input, @state, @progress, @attempts, @max_attempts, @created_at, @updated_at)")
         .run(row);
     }).immediate();
     setImmediate(() => this.pump());
@@ -90,7 +118,7 @@ export class SqliteJobQueue implements JobQueue {
   }
 
   async cancel(id: string): Promise<boolean> {
-    const changed = this.db.prepare("UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ? AND state IN ('queued', 'running')").run(new Date().toISOString(), id).changes > 0;
+    const changed = this.db.prepare("UPDATE jobs SET state = 'cancelled', input = NULL, updated_at = ? WHERE id = ? AND state IN ('queued', 'running')").run(new Date().toISOString(), id).changes > 0;
     this.running.get(id)?.abort.abort(new Error(`job ${id} was cancelled`));
     if (changed) this.notify();
     return changed;
@@ -129,9 +157,26 @@ export class SqliteJobQueue implements JobQueue {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.sweeper);
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await Promise.all([...this.running.values()].map((r) => r.done));
+  }
+
+  /**
+   * Deletes finished jobs whose retention is over, then gives free pages back to the file system
+   * (the database uses auto_vacuum = INCREMENTAL, see db.ts) and truncates the WAL, so the files
+   * shrink. Runs on a timer; callable directly (tests, tools).
+   */
+  sweep(now = Date.now()): SweepReport {
+    const cutoff = new Date(now - this.retentionMs).toISOString();
+    const removed = this.db.prepare("DELETE FROM jobs WHERE state IN ('done', 'failed', 'cancelled') AND updated_at <= ?").run(cutoff).changes;
+    const free = this.db.pragma("freelist_count", { simple: true }) as number;
+    if (free > 0) this.db.pragma(`incremental_vacuum(${VACUUM_PAGES_PER_SWEEP})`);
+    const freedPages = free - (this.db.pragma("freelist_count", { simple: true }) as number);
+    // A WAL only shrinks when truncated; readers in other connections may postpone it to a later sweep.
+    if (freedPages > 0 || removed > 0) this.db.pragma("wal_checkpoint(TRUNCATE)");
+    return { removed, freedPages };
   }
 
   /** Jobs left `running` by a process that stopped go back to `queued` (their attempt stays counted). */
@@ -139,7 +184,7 @@ export class SqliteJobQueue implements JobQueue {
     const now = new Date().toISOString();
     this.db.transaction(() => {
       this.db
-        .prepare("UPDATE jobs SET state = 'failed', error = 'the process stopped while running this job, too many times', updated_at = ? WHERE state = 'running' AND attempts >= max_attempts + ?")
+        .prepare("UPDATE jobs SET state = 'failed', input = NULL, error = 'the process stopped while running this job, too many times', updated_at = ? WHERE state = 'running' AND attempts >= max_attempts + ?")
         .run(now, MAX_CRASH_RECOVERIES);
       this.db.prepare("UPDATE jobs SET state = 'queued', progress = 0, updated_at = ? WHERE state = 'running'").run(now);
     }).immediate();
@@ -203,11 +248,12 @@ export class SqliteJobQueue implements JobQueue {
     const done = (async () => {
       try {
         const result = await worker.handler(job, ctx);
-        this.update("UPDATE jobs SET state = 'done', progress = 1, result = ?, error = NULL, updated_at = ? WHERE id = ? AND state = 'running'", JSON.stringify(result ?? null), new Date().toISOString(), row.id);
+        this.update("UPDATE jobs SET state = 'done', progress = 1, result = ?, error = NULL, input = NULL, updated_at = ? WHERE id = ? AND state = 'running'", JSON.stringify(result ?? null), new Date().toISOString(), row.id);
       } catch (error) {
         // Retry while attempts remain (an interrupted job always goes back); the error of the last try stays visible either way.
         const next: JobState = error instanceof JobInterruptedError || row.attempts < row.max_attempts ? "queued" : "failed";
-        this.update("UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE id = ? AND state = 'running'", next, errorMessage(error), new Date().toISOString(), row.id);
+        // A retry needs the input again; a failed job's input goes.
+        this.update("UPDATE jobs SET state = ?, error = ?, input = CASE WHEN ? = 'failed' THEN NULL ELSE input END, updated_at = ? WHERE id = ? AND state = 'running'", next, errorMessage(error), next, new Date().toISOString(), row.id);
       } finally {
         worker.running--;
         this.running.delete(row.id);
@@ -235,7 +281,7 @@ function toJob(row: JobRow): Job {
   return {
     id: row.id,
     kind: row.kind,
-    payload: JSON.parse(row.payload),
+    payload: joinInput(JSON.parse(row.payload), row.input === null ? null : JSON.parse(row.input)),
     state: row.state,
     progress: row.progress,
     details: row.details === null || row.details === undefined ? null : JSON.parse(row.details),

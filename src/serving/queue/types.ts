@@ -75,6 +75,38 @@ export class JobTimeoutError extends Error {
 export interface EnqueueOptions {
   /** Tries before the job is `failed` (default 1: no retry). */
   maxAttempts?: number;
+  /**
+   * Payload fields that are the job's input (e.g. the images of a caption job): stored apart and
+   * deleted once the job ends, so a finished job keeps only its small fields and its result.
+   */
+  inputFields?: readonly string[];
+}
+
+export interface QueueRetention {
+  /** Finished jobs (done, failed, cancelled) are removed this long after they ended (default 7 days). */
+  retentionSeconds?: number;
+}
+
+/** Default time a finished job stays readable. */
+export const DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600;
+
+/** How often the queues look for finished jobs past their retention: often enough for short retentions, at most once a minute. */
+export function sweepIntervalMs(retentionSeconds: number): number {
+  return Math.min(60_000, Math.max(250, (retentionSeconds * 1000) / 2));
+}
+
+/** Splits a payload into what is kept after the job ends and its input (null when it has none). */
+export function splitInput(payload: unknown, fields: readonly string[] = []): { kept: unknown; input: Record<string, unknown> | null } {
+  if (fields.length === 0 || typeof payload !== "object" || payload === null || Array.isArray(payload)) return { kept: payload, input: null };
+  const kept: Record<string, unknown> = {};
+  const input: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(payload)) (fields.includes(key) ? input : kept)[key] = value;
+  return { kept, input: Object.keys(input).length > 0 ? input : null };
+}
+
+/** The payload a handler sees: the kept fields with the input put back (while the job has one). */
+export function joinInput(kept: unknown, input: Record<string, unknown> | null): unknown {
+  return input === null ? kept : { ...(kept as Record<string, unknown>), ...input };
 }
 
 export interface ListOptions {
