@@ -20,6 +20,7 @@ import { datasetJobRoutes } from "./routes/dataset_jobs.js";
 import { datasetTransferRoutes } from "./routes/dataset_transfer.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { jobEventRoutes } from "./routes/job_events.js";
 import { modelRoutes } from "./routes/models.js";
 import { pocRoutes } from "./routes/poc.js";
 import { trainingRoutes } from "./routes/training.js";
@@ -79,6 +80,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(datasetJobRoutes);
   await app.register(datasetTransferRoutes);
   await app.register(trainingRoutes);
+  await app.register(jobEventRoutes);
   await app.register(webRoutes);
   return app;
 }

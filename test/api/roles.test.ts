@@ -64,6 +64,8 @@ const MATRIX: Row[] = [
   { method: "GET", url: "/v1/admin/models/{name}/versions", expect: [403, 401, 403, 403, 200] },
   // 404 for the admin: the matrix's server has no version to promote (test/api/training.test.ts promotes).
   { method: "POST", url: "/v1/admin/models/{name}/promote", expect: [403, 401, 403, 403, 404], payload: { version: "v_000000000000" } },
+  // The GET /v1/jobs/{id} rule: the matrix job has no owner, so only admins see it once keys exist.
+  { method: "GET", url: "/v1/jobs/{id}/events", expect: [200, 401, 404, 404, 200] },
 ];
 
 test("role matrix: every route × every role, with and without keys configured", async () => {

@@ -81,6 +81,7 @@ test("models, health, metrics, OpenAPI and docs", async () => {
       "post /v1/datasets/{name}/items/{id}/review", "post /v1/admin/jobs/draft", "post /v1/admin/jobs/eval", "get /v1/admin/jobs/{id}/report"];
     routes.push("post /v1/datasets/{name}/import", "get /v1/datasets/{name}/export");
     routes.push("post /v1/jobs/{id}/cancel", "post /v1/admin/jobs/train", "get /v1/admin/models/{name}/versions", "post /v1/admin/models/{name}/promote");
+    routes.push("get /v1/jobs/{id}/events");
     for (const route of routes) {
       const [method, url] = route.split(" ") as [string, string];
       const op = doc.paths[url]?.[method];

@@ -28,6 +28,19 @@ describe("the public page is served at /", () => {
     assert.equal((await t.app.inject({ url: "/index.html" })).statusCode, 200);
   });
 
+  test("GET /admin is the admin console: public page, same headers; its data needs an admin key", async () => {
+    const res = await t.app.inject({ url: "/admin" });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers["content-type"] as string, /^text\/html/);
+    assert.match(res.body, /<title>captioner admin<\/title>/);
+    assert.equal(res.headers["cache-control"], "no-cache");
+    assert.equal(res.headers["content-security-policy"], (await t.app.inject({ url: "/" })).headers["content-security-policy"]);
+    assert.doesNotMatch(res.body, /https?:\/\//, "the console loads nothing from another origin (no CDN)");
+    for (const asset of [...res.body.matchAll(/(?:src|href)="\.\/(assets\/[^"]+)"/g)].map((m) => m[1]!)) assert.equal((await t.app.inject({ url: `/${asset}` })).statusCode, 200, asset);
+    assert.equal((await t.app.inject({ url: "/admin/" })).statusCode, 404, "one path: relative URLs resolve against the root");
+    assert.equal((await t.app.inject({ url: "/v1/datasets" })).statusCode, 401);
+  });
+
   test("the page's hashed assets are served and cached as immutable", async () => {
     const html = (await t.app.inject({ url: "/" })).body;
     const assets = [...html.matchAll(/(?:src|href)="\.\/(assets\/[^"]+)"/g)].map((m) => m[1]!);
@@ -56,8 +69,10 @@ test("without a built page, GET / says how to build it (JSON 404) and the API st
   const app = Fastify();
   app.decorate("authorize", () => async () => {});
   await app.register(webRoutes, { dir: "/nonexistent/captioner-page" });
-  const res = await app.inject({ url: "/" });
-  assert.equal(res.statusCode, 404);
-  assert.match(res.body, /npm run build/);
+  for (const url of ["/", "/admin"]) {
+    const res = await app.inject({ url });
+    assert.equal(res.statusCode, 404, url);
+    assert.match(res.body, /npm run build/, url);
+  }
   await app.close();
 });

@@ -70,6 +70,8 @@ export class ApiFailure extends Error {
     message: string,
     /** Seconds from a Retry-After header (503 queue full, model loading). */
     readonly retryAfter: number | null = null,
+    /** The whole error body (e.g. the promotion gate's `reasons`). */
+    readonly body: unknown = undefined,
   ) {
     super(message);
   }
@@ -96,9 +98,10 @@ export const apiKey = {
   },
 };
 
-async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
+/** Sends a request with the tab's key; any answer but 2xx becomes an ApiFailure. */
+export async function send(path: string, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
-  headers.set("accept", "application/json");
+  if (!headers.has("accept")) headers.set("accept", "application/json");
   const key = apiKey.get();
   if (key) headers.set("authorization", `Bearer ${key}`);
   let response: Response;
@@ -107,14 +110,8 @@ async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
   } catch (error) {
     throw new ApiFailure(0, "network_error", `the server could not be reached (${(error as Error).message}); check that it is running`);
   }
-  const text = await response.text();
-  let body: unknown;
-  try {
-    body = text ? JSON.parse(text) : undefined;
-  } catch {
-    body = undefined; // e.g. a proxy's HTML error page
-  }
   if (!response.ok) {
+    const body = parse(await response.text());
     const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
     const retryAfter = Number(response.headers.get("retry-after") ?? NaN);
     throw new ApiFailure(
@@ -122,11 +119,36 @@ async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
       typeof error?.code === "string" ? error.code : `http_${response.status}`,
       typeof error?.message === "string" ? error.message : `HTTP ${response.status} ${response.statusText}`.trim(),
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null,
+      body,
     );
   }
+  return response;
+}
+
+function parse(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined; // e.g. a proxy's HTML error page
+  }
+}
+
+/** A JSON call; a 204 answers undefined. */
+export async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const response = await send(path, init);
+  if (response.status === 204) return undefined as T;
+  const body = parse(await response.text());
   if (body === undefined) throw new ApiFailure(response.status, "invalid_response", `${path} did not answer JSON`);
   return body as T;
 }
+
+/** A call answering bytes (an item's image, an HTML report), as a Blob. */
+export async function callBlob(path: string, accept = "*/*"): Promise<Blob> {
+  return (await send(path, { headers: { accept } })).blob();
+}
+
+/** A JSON body for POST/PATCH. */
+export const json = (method: string, body: unknown): RequestInit => ({ method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 /** GET /v1/models: the configured models and the default one. */
 export const listModels = () => call<ModelsResponse>("v1/models");
