@@ -56,8 +56,8 @@ export const OPTION_FIELDS = {
     description: "maximum number of generated tokens (wins over {max_length})",
   },
   minNewTokens: {
-    key: "min_new_tokens", kind: "int", min: 0, serverMax: { limit: "maxNewTokens" }, default: 0,
-    description: "minimum number of generated tokens before the end token ([SEP]; BLIP-2: a newline) may end the caption",
+    key: "min_new_tokens", kind: "int", min: 0, serverMax: { limit: "maxNewTokens" },
+    description: "minimum number of generated tokens before the end token ([SEP]; BLIP-2: a newline) may end the caption; when given (0 too), replaces {min_length}",
   },
   maxLength: {
     key: "max_length", kind: "int", min: 1, serverMax: { limit: "maxNewTokens", plus: PROMPT_ROOM }, default: 20, fromModel: true,
