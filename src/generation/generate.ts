@@ -18,7 +18,8 @@ export type ScoreObserver = (row: number, step: number, scores: Float32Array) =>
 
 /**
  * Generates for every row of `model` (row r is fed `prompts[r]` first); returns, per row,
- * `numReturnSequences` sequences. The model must hold `prompts.length` rows with empty caches.
+ * `numReturnSequences` sequences. The model must hold `prompts.length` rows that have been fed no
+ * tokens yet (BLIP-2's rows still hold its queries, which its first step puts in front of the prompt).
  */
 export async function generate(
   model: StepModel, prompts: readonly (readonly number[])[], special: SpecialIds,
@@ -77,18 +78,20 @@ export function resolveOptions(
   if (options.maxNewTokens !== undefined) o.maxLength = options.maxNewTokens + promptLength;
   // transformers 4.40's _prepare_generated_length: given min_new_tokens, min_length is no longer read.
   if (options.minNewTokens !== undefined) o.minLength = options.minNewTokens + promptLength;
-  if (o.maxLength - reserve <= promptLength) {
-    // transformers 4.40 refuses this too for BLIP (an input as long as max_length leaves nothing to generate).
+  const limit = o.maxLength - reserve;
+  if (limit <= promptLength) {
+    // transformers 4.40 refuses this too, for BLIP and BLIP-2 (_validate_generated_length: nothing left to generate).
     const reserved = reserve ? ` plus the ${reserve} this model's max_length reserves` : "";
     throw new GenerationOptionsError(`maxLength (${o.maxLength}) must be greater than the prompt's ${promptLength} tokens (start token included)${reserved}; raise maxLength or use maxNewTokens`, "option_out_of_range");
   }
-  o.maxLength -= reserve;
-  if (o.maxLength > maxPositions) {
+  if (limit > maxPositions) {
+    const reserved = reserve ? `, less the ${reserve} this model's max_length reserves: ${limit} tokens` : "";
     throw new GenerationOptionsError(
-      `maxLength ${o.maxLength} (the prompt's ${promptLength} tokens, start token included, plus new tokens) exceeds the model's ${maxPositions} positions; shorten the prompt or lower maxNewTokens`,
+      `maxLength ${o.maxLength} (the prompt's ${promptLength} tokens, start token included, plus new tokens${reserved}) exceeds the model's ${maxPositions} positions; shorten the prompt or lower maxNewTokens`,
       "option_out_of_range",
     );
   }
+  o.maxLength = limit;
   return o;
 }
 
