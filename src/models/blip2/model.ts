@@ -4,6 +4,7 @@
 // quantise them twice); its first step takes those embeddings as a prefix before the prompt tokens.
 // A third graph runs a whole sequence without cache (teacher forcing).
 import { Graph, type LoweringOptions, type Param, type Tensor } from "../../engine/graph.js";
+import * as nn from "../../engine/nn.js";
 import type { KeyValue } from "../../engine/nn.js";
 import * as op from "../../engine/ops.js";
 import type { Weights } from "../../engine/weights.js";
@@ -52,7 +53,7 @@ export class Blip2ForConditionalGeneration {
     const { imageSize } = this.cfg.vision;
     const g = new Graph("blip2_vision", lowering);
     const imageEmbeds = this.visionModel.forward(g.input(io.pixelValues, "float32", ["batch", 3, imageSize, imageSize]));
-    const queries = this.batchedQueries(imageEmbeds);
+    const queries = nn.batchOf(this.queryTokens, imageEmbeds);
     const qformerOutput = this.qformer.forward(queries, imageEmbeds);
     const projected = this.languageProjection.forward(qformerOutput);
     g.output(imageEmbeds, io.imageEmbeds);
@@ -99,14 +100,6 @@ export class Blip2ForConditionalGeneration {
     });
     g.output(logits, io.logits);
     return g;
-  }
-
-  /** `query_tokens [1, Q, Hq]` repeated for every image of the batch. */
-  private batchedQueries(imageEmbeds: Tensor): Tensor {
-    const [batch] = imageEmbeds.shape;
-    const [, Q, Hq] = this.queryTokens.shape as number[];
-    const shape = op.concat([op.slice(op.shape(imageEmbeds), [0], [1], [0]), imageEmbeds.graph.constant([Q!, Hq!], "int64", [2])], 0);
-    return op.expand(this.queryTokens, shape, [batch!, Q!, Hq!]);
   }
 
   private cacheInput(g: Graph, name: string): Tensor {
