@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import * as fs from "node:fs/promises";
 import { captionOptions, type GenerationFlags, loadCaptioner, type ModelFlags, reportErrors, withGenerationFlags, withModelFlags } from "./common.js";
+import { readableText } from "../generation/captioner.js";
 
 interface CaptionFlags extends GenerationFlags, ModelFlags {
   json?: boolean;
@@ -22,7 +23,7 @@ export function captionCommand(): Command {
           const doc = { results: results.map((captions, i) => ({ image: images[i], captions: captions.map((c) => withScore(c)) })) };
           process.stdout.write(`${JSON.stringify(doc)}\n`);
         } else {
-          for (const captions of results) for (const c of captions) process.stdout.write(`${c.text}\n`);
+          for (const captions of results) for (const c of captions) process.stdout.write(`${readableText(c)}\n`);
         }
       } finally {
         await captioner.release();

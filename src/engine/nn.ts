@@ -124,6 +124,16 @@ export function activation(name: string): (x: Tensor) => Tensor {
   return act;
 }
 
+/**
+ * A learned `[1, ...rest]` tensor repeated for every row of `like`'s run-time batch:
+ * `batchOf(classEmbedding [1, 1, d], tokens [b, t, d])` → `[b, 1, d]`.
+ */
+export function batchOf(x: Param, like: Tensor): Tensor {
+  const rest = x.shape.slice(1) as number[];
+  const shape = op.concat([op.slice(op.shape(like), [0], [1], [0]), like.graph.constant(rest, "int64", [rest.length])], 0);
+  return op.expand(x, shape, [like.shape[0]!, ...rest]);
+}
+
 /** Token embedding lookup: `embedding(table, ids)`: `[vocab, d]` rows at `[b, t]` ids → `[b, t, d]`. */
 export function embedding(table: Param, ids: Tensor): Tensor {
   return op.gather(table, ids, 0);

@@ -180,6 +180,17 @@ export function slice(x: Operand, starts: number[], ends: number[], axes: number
   return g.node("Slice", [t!, c(starts), c(ends), c(axes)], { dtype: t!.dtype, shape: s });
 }
 
+/**
+ * The last `like.shape[axis]` positions of x along `axis` (a run-time length):
+ * `sliceLastLike(hidden [b, p + t, d], ids [b, t], 1)` → `[b, t, d]`.
+ */
+export function sliceLastLike(x: Tensor, like: Tensor, axis: number): Tensor {
+  const g = x.graph;
+  const length = like.graph.node("Slice", [shape(like), ...[[axis], [axis + 1], [0]].map((v) => g.constant(v, "int64", [1]))], { dtype: "int64", shape: [1] });
+  const s = x.shape.map((d, i) => (i === axis ? like.shape[axis]! : d));
+  return g.node("Slice", [x, neg(length), g.constant([Number.MAX_SAFE_INTEGER], "int64", [1]), g.constant([axis], "int64", [1])], { dtype: x.dtype, shape: s });
+}
+
 /** Zero padding: `pad(x, [before per axis], [after per axis])` (the backward of slice). */
 export function pad(x: Tensor, before: number[], after: number[]): Tensor {
   const s = x.shape.map((d, i) => (typeof d === "number" ? d + before[i]! + after[i]! : d));

@@ -1,7 +1,7 @@
 // Evaluating a captioner on a dataset split: caption every image in batches, score the captions
 // against the references with every metric, and measure throughput. The library behind `captioner eval`.
 import * as fs from "node:fs/promises";
-import type { Caption, CaptionOptions } from "../generation/captioner.js";
+import { type Caption, type CaptionOptions, readableText } from "../generation/captioner.js";
 import { scoreCorpus, type CorpusScores, type ItemScores } from "../metrics/corpus.js";
 import type { Tokenization } from "../metrics/coco.js";
 import { MetricsInputError } from "../metrics/text.js";
@@ -69,7 +69,7 @@ export async function evaluate(captioner: CaptionsImages, items: readonly EvalIn
     const batch = items.slice(at, at + batchSize);
     const images = await Promise.all(batch.map((it) => readImage(it.file)));
     const captions = await captioner.caption(images, opts.caption);
-    predictions.push(...captions.map((list) => list[0]?.text ?? ""));
+    predictions.push(...captions.map((list) => (list[0] ? readableText(list[0]) : "")));
     opts.onProgress?.(progress(predictions.length, items.length, performance.now() - start));
   }
   const seconds = (performance.now() - start) / 1000;

@@ -12,12 +12,23 @@ import type { CaptionOptions } from "./options.js";
 export type { CaptionOptions } from "./options.js";
 
 export interface Caption {
-  /** The decoded caption (what transformers' fast `batch_decode(skip_special_tokens=True)` gives). */
+  /**
+   * The decoded caption exactly as transformers' fast `batch_decode(skip_special_tokens=True)` gives
+   * it (BLIP-2's keeps a leading space and its newline stop token); people read `readableText()`.
+   */
   text: string;
   /** transformers' `output_ids` row, padded to the call's width: BLIP's starts with `[DEC]` and includes the prompt; BLIP-2's is its bos then the new tokens. */
   ids: number[];
   /** Beam search's normalised score (`sequences_scores`). */
   score?: number;
+}
+
+/**
+ * The caption as people read it (CLI lines, HTTP APIs, drafts): the exact text without surrounding
+ * whitespace, as BLIP-2's model card strips it. BLIP's texts have none, so theirs are unchanged.
+ */
+export function readableText(caption: Pick<Caption, "text">): string {
+  return caption.text.trim();
 }
 
 export type LoadCaptionerOptions = LoadModelOptions;

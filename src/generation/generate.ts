@@ -3,7 +3,7 @@
 // length. How the prompt relates to the generated sequence is the family's SequenceLayout.
 import * as proc from "./processors.js";
 import { PROMPT_IN_SEQUENCE, type SequenceLayout, type SpecialIds, type StepModel } from "../models/step_model.js";
-import { checkOptionValues, type GenerationDefaults, type GenerationOptions, GenerationOptionsError, OPTION_FIELDS, TRANSFORMERS_DEFAULTS } from "./options.js";
+import { checkOptionValues, type GenerationDefaults, type GenerationOptions, GenerationOptionsError, TRANSFORMERS_DEFAULTS } from "./options.js";
 
 export { type GenerationDefaults, type GenerationOptions, GenerationOptionsError, TRANSFORMERS_DEFAULTS } from "./options.js";
 
@@ -18,7 +18,8 @@ export type ScoreObserver = (row: number, step: number, scores: Float32Array) =>
 
 /**
  * Generates for every row of `model` (row r is fed `prompts[r]` first); returns, per row,
- * `numReturnSequences` sequences. The model must hold `prompts.length` rows with empty caches.
+ * `numReturnSequences` sequences. The model must hold `prompts.length` rows that have been fed no
+ * tokens yet (BLIP-2's rows still hold its queries, which its first step puts in front of the prompt).
  */
 export async function generate(
   model: StepModel, prompts: readonly (readonly number[])[], special: SpecialIds,
@@ -33,7 +34,7 @@ export async function generate(
   const search: Search = {
     start,
     maxLength: o.maxLength - outside,
-    processors: logitsProcessors(o, start, outside, stopIds(special)),
+    processors: logitsProcessors(o, outside, stopIds(special)),
     special,
   };
   const sequences = o.numBeams === 1
@@ -57,37 +58,40 @@ function stopIds(special: SpecialIds): number[] {
   return [special.eos, ...(special.moreEos ?? [])];
 }
 
-interface Resolved extends GenerationDefaults {
-  minNewTokens: number;
-}
+type Resolved = GenerationDefaults;
 
 /**
- * Checks options and applies transformers' length rules (max_new_tokens wins over max_length). The
- * returned maxLength counts the prompt and the new tokens (minus what the layout reserves).
+ * Checks options and applies transformers' length rules (max_new_tokens wins over max_length;
+ * min_new_tokens, 0 included, replaces min_length). The returned lengths count the prompt and the
+ * new tokens (maxLength minus what the layout reserves).
  * `maxPositions`: the tokens the model can hold; a longer sequence is refused (transformers crashes).
  */
 export function resolveOptions(
   options: GenerationOptions, defaults: GenerationDefaults, promptLength: number, maxPositions = Infinity, layout: SequenceLayout = PROMPT_IN_SEQUENCE,
 ): Resolved {
-  const o = { ...defaults, minNewTokens: OPTION_FIELDS.minNewTokens.default, ...definedOnly(options) } as Resolved & GenerationOptions;
+  const o = { ...defaults, ...definedOnly(options) } as Resolved & GenerationOptions;
   checkOptionValues(o);
   if (o.numReturnSequences > o.numBeams) {
     throw new GenerationOptionsError(`numReturnSequences (${o.numReturnSequences}) cannot exceed numBeams (${o.numBeams}); greedy search returns one sequence`);
   }
   const reserve = options.maxNewTokens === undefined ? layout.maxLengthReserve : 0;
   if (options.maxNewTokens !== undefined) o.maxLength = options.maxNewTokens + promptLength;
-  if (o.maxLength - reserve <= promptLength) {
-    // transformers 4.40 refuses this too for BLIP (an input as long as max_length leaves nothing to generate).
+  // transformers 4.40's _prepare_generated_length: given min_new_tokens, min_length is no longer read.
+  if (options.minNewTokens !== undefined) o.minLength = options.minNewTokens + promptLength;
+  const limit = o.maxLength - reserve;
+  if (limit <= promptLength) {
+    // transformers 4.40 refuses this too, for BLIP and BLIP-2 (_validate_generated_length: nothing left to generate).
     const reserved = reserve ? ` plus the ${reserve} this model's max_length reserves` : "";
     throw new GenerationOptionsError(`maxLength (${o.maxLength}) must be greater than the prompt's ${promptLength} tokens (start token included)${reserved}; raise maxLength or use maxNewTokens`, "option_out_of_range");
   }
-  o.maxLength -= reserve;
-  if (o.maxLength > maxPositions) {
+  if (limit > maxPositions) {
+    const reserved = reserve ? `, less the ${reserve} this model's max_length reserves: ${limit} tokens` : "";
     throw new GenerationOptionsError(
-      `maxLength ${o.maxLength} (the prompt's ${promptLength} tokens, start token included, plus new tokens) exceeds the model's ${maxPositions} positions; shorten the prompt or lower maxNewTokens`,
+      `maxLength ${o.maxLength} (the prompt's ${promptLength} tokens, start token included, plus new tokens${reserved}) exceeds the model's ${maxPositions} positions; shorten the prompt or lower maxNewTokens`,
       "option_out_of_range",
     );
   }
+  o.maxLength = limit;
   return o;
 }
 
@@ -95,13 +99,13 @@ function definedOnly<T extends object>(x: T): Partial<T> {
   return Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** transformers' processors over the generated sequence (`start`: its length before new tokens; `outside`: prompt tokens not in it). */
-function logitsProcessors(o: Resolved, start: number, outside: number, eos: readonly number[]): proc.LogitsProcessor[] {
+/** transformers' processors over the generated sequence (`outside`: prompt tokens not in it). */
+function logitsProcessors(o: Resolved, outside: number, eos: readonly number[]): proc.LogitsProcessor[] {
   const list: proc.LogitsProcessor[] = [];
   if (o.repetitionPenalty !== 1) list.push(proc.repetitionPenalty(o.repetitionPenalty));
   if (o.noRepeatNgramSize > 0) list.push(proc.noRepeatNgram(o.noRepeatNgramSize));
+  // min_new_tokens arrives as min_length (transformers' MinNewTokens processor then repeats the same rule).
   if (o.minLength - outside > 0) list.push(proc.minLength(o.minLength - outside, eos));
-  if (o.minNewTokens > 0) list.push(proc.minNewTokens(start, o.minNewTokens, eos));
   return list;
 }
 

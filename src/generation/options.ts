@@ -50,22 +50,22 @@ export interface OptionField {
 const PROMPT_ROOM = 64;
 
 export const OPTION_FIELDS = {
-  prompt: { key: "prompt", kind: "string", serverMax: 500, description: "text the caption must start with (conditional captioning)" },
+  prompt: { key: "prompt", kind: "string", serverMax: 500, description: "text to condition the caption on (BLIP: the caption starts with it; BLIP-2: the caption continues it, without repeating it)" },
   maxNewTokens: {
     key: "max_new_tokens", kind: "int", min: 1, serverMax: { limit: "maxNewTokens" },
     description: "maximum number of generated tokens (wins over {max_length})",
   },
   minNewTokens: {
-    key: "min_new_tokens", kind: "int", min: 0, serverMax: { limit: "maxNewTokens" }, default: 0,
-    description: "minimum number of generated tokens before [SEP] may end the caption",
+    key: "min_new_tokens", kind: "int", min: 0, serverMax: { limit: "maxNewTokens" },
+    description: "minimum number of generated tokens before the end token ([SEP]; BLIP-2: a newline) may end the caption; when given (0 too), replaces {min_length}",
   },
   maxLength: {
     key: "max_length", kind: "int", min: 1, serverMax: { limit: "maxNewTokens", plus: PROMPT_ROOM }, default: 20, fromModel: true,
-    description: "maximum total length, [DEC] and prompt included",
+    description: "maximum total length, start token ([DEC]; BLIP-2: </s>) and prompt included (BLIP-2 generates one token fewer)",
   },
   minLength: {
     key: "min_length", kind: "int", min: 0, serverMax: { limit: "maxNewTokens", plus: PROMPT_ROOM }, default: 0, fromModel: true,
-    description: "minimum total length, [DEC] and prompt included",
+    description: "minimum total length, start token ([DEC]; BLIP-2: </s>) and prompt included",
   },
   numBeams: {
     key: "num_beams", kind: "int", min: 1, serverMax: { limit: "maxBeams" }, default: 1, fromModel: true,

@@ -31,10 +31,3 @@ export function minLength(minLength: number, eos: readonly number[]): LogitsProc
     if (sequence.length < minLength) for (const id of eos) scores[id] = -Infinity;
   };
 }
-
-/** Forbids the stop ids `eos` until `minNewTokens` tokens follow the first `promptLength`. */
-export function minNewTokens(promptLength: number, minNew: number, eos: readonly number[]): LogitsProcessor {
-  return (sequence, scores) => {
-    if (sequence.length - promptLength < minNew) for (const id of eos) scores[id] = -Infinity;
-  };
-}

@@ -33,17 +33,6 @@ export class KvCache {
     return this.keys[0]!.dims[0]!;
   }
 
-  /**
-   * Starts from `length` positions computed elsewhere (BLIP-2: the queries' K/V from the vision
-   * phase, one row per image) instead of an empty cache.
-   */
-  prefill(keys: readonly ort.Tensor[], values: readonly ort.Tensor[], length: number): void {
-    if (keys.length !== this.keys.length || values.length !== this.values.length) throw new Error(`prefill needs ${this.keys.length} layers of keys and values`);
-    this.keys = [...keys];
-    this.values = [...values];
-    this.length = length;
-  }
-
   /** Adds the past of every layer to `feeds`. */
   feed(feeds: Feeds): void {
     this.keys.forEach((t, i) => ((feeds[this.names.pastKey(i)] = t), (feeds[this.names.pastValue(i)] = this.values[i]!)));

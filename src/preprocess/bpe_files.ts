@@ -91,7 +91,9 @@ export function readTokenizerConfig(folder: string): TokenizerConfig | null {
   }
   return {
     cleanUpTokenizationSpaces: optional("clean_up_tokenization_spaces"),
-    addPrefixSpace: optional("add_prefix_space"),
+    // GPT2TokenizerFast's own default (transformers 4.40): a tokenizer_config.json without the key
+    // still rebuilds tokenizer.json's pre-tokenizer with add_prefix_space false.
+    addPrefixSpace: config ? (optional("add_prefix_space") ?? false) : undefined,
     addBosToken: optional("add_bos_token"),
     specialTokens,
     additionalSpecialTokens: additional,

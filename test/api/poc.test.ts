@@ -57,7 +57,9 @@ test("a configured model named blip2 (a BLIP-2 checkpoint) has POST /image2capti
     const res = await app.inject({ method: "POST", url: "/image2caption/blip2", ...upload });
     assert.equal(res.statusCode, 200, res.body);
     const call = readBlip2Expected("opt_28px_q8").generation.find((g: { name: string }) => g.name === "greedy_default");
-    assert.deepEqual(res.json(), { caption: call.decoded.fast_skip_special[0], model: "blip2" });
+    // People read the stripped caption (BLIP-2's model card: `.strip()`): no leading space, no newline stop token.
+    assert.notEqual(call.decoded.fast_skip_special[0], call.decoded.fast_skip_special[0].trim(), "the golden text has surrounding whitespace to strip");
+    assert.deepEqual(res.json(), { caption: call.decoded.fast_skip_special[0].trim(), model: "blip2" });
     const viaDefault = await app.inject({ method: "POST", url: "/image2caption/blip", ...pocUpload(goldenImage("rgb_square.png")) });
     assert.deepEqual(viaDefault.json(), { caption: expectedCaptions("greedy_default")[0], model: "blip" });
     // /v1/captions with options: beam scores, and BLIP-2's length rule (max_length also reserves its bos).
@@ -66,7 +68,7 @@ test("a configured model named blip2 (a BLIP-2 checkpoint) has POST /image2capti
     const v1 = await app.inject({ method: "POST", url: "/v1/captions", ...multipart([image, { name: "model", value: "blip2" }, { name: "num_beams", value: "3" }, { name: "max_new_tokens", value: "10" }]) });
     assert.equal(v1.statusCode, 200, v1.body);
     const [best] = v1.json().results[0].captions;
-    assert.equal(best.text, beam.decoded.fast_skip_special[0]);
+    assert.equal(best.text, beam.decoded.fast_skip_special[0].trim());
     assert.ok(Math.abs(best.score - beam.sequences_scores[0]) <= 1e-4);
     const tooShort = await app.inject({ method: "POST", url: "/v1/captions", ...multipart([image, { name: "model", value: "blip2" }, { name: "max_length", value: "2" }]) });
     assert.equal(tooShort.statusCode, 400);

@@ -35,6 +35,13 @@ for (const caseName of blip2Cases) {
       });
     });
 
+    test("plain output: one line per image, the caption stripped as BLIP-2's model card does (the --json text stays exact)", async () => {
+      const c = call("batch3_greedy_default");
+      const { stdout } = await captioner(["caption", "--model", dir, "--threads", "1", ...c.images.map(file)]);
+      const expectedLines = c.decoded.fast_skip_special.map((t) => t.trim());
+      assert.equal(stdout, expectedLines.map((t) => `${t}\n`).join(""));
+    });
+
     // Each call with its kwargs as the CLI's flags; one prompt for all images (the golden calls repeat it).
     // batch3_beam3 holds beam3's row (rgb_square) too.
     for (const name of ["batch3_beam3", "cond_beam3"]) {

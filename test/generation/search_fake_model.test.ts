@@ -190,3 +190,33 @@ test("BLIP-2 layout: the repetition penalty sees only the new tokens; a list of 
   }
   assert.ok(differs > 0, "some case tells penalising the prompt apart");
 });
+
+/** Always prefers EOS, then token 2: what a caption's length is comes only from the length options. */
+class EosFirstModel implements StepModel {
+  readonly vocabSize = V;
+  readonly maxPositions = 64;
+  rows = 1;
+  async forward(tokens: readonly (readonly number[])[]): Promise<{ logits: Float32Array; length: number }> {
+    const T = tokens[0]!.length;
+    const logits = new Float32Array(tokens.length * T * V);
+    for (let i = 0; i < tokens.length * T; i++) logits.set([0, 3, 2, 1], i * V);
+    return { logits, length: T };
+  }
+  async step(tokens: readonly (readonly number[])[]): Promise<Float32Array> {
+    return (await this.forward(tokens.map((t) => [t.at(-1)!]))).logits;
+  }
+  reorder(order: readonly number[]): void {
+    this.rows = order.length;
+  }
+}
+
+test("min_new_tokens replaces min_length when given, 0 included (transformers 4.40's _prepare_generated_length)", async () => {
+  const run = async (options: Parameters<typeof generate>[3]) => (await generate(new EosFirstModel(), [[5]], special, options))[0]![0]!.ids;
+  assert.deepEqual(await run({}), [5, EOS]);
+  assert.deepEqual(await run({ minLength: 4 }), [5, 2, 2, 2, EOS], "min_length counts the prompt");
+  assert.deepEqual(await run({ minLength: 8, minNewTokens: 1 }), [5, 2, EOS]);
+  assert.deepEqual(await run({ minLength: 8, minNewTokens: 0 }), [5, EOS]);
+  assert.deepEqual(await run({ minNewTokens: 3 }), [5, 2, 2, 2, EOS]);
+  // Beam search reads the same resolved length.
+  assert.deepEqual(await run({ minLength: 8, minNewTokens: 1, numBeams: 2 }), [5, 2, EOS]);
+});

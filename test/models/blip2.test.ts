@@ -168,6 +168,9 @@ test("a max_length that leaves nothing after the prompt and the reserved bos is 
   assert.deepEqual((await run({ maxLength: 3 }))[0]![0]!.ids.length, 2); // [bos, one new token]
   // Positions: 64 in OPT, 8 taken by the queries.
   await assert.rejects(run({ maxNewTokens: 56 }), /maxLength 57 .* exceeds the model's 56 positions/);
+  // The message names the maxLength asked for and what is left of it after the reserved bos.
+  await assert.rejects(run({ maxLength: 58 }), /maxLength 58 \(.*less the 1 this model's max_length reserves: 57 tokens\) exceeds the model's 56 positions/);
+  assert.equal((await run({ maxLength: 57 }))[0]![0]!.ids.length <= 57, true);
   assert.equal((await run({ maxNewTokens: 55 }))[0]![0]!.ids.length <= 56, true);
   await network.release();
 });

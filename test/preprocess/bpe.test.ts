@@ -398,6 +398,19 @@ describe("loadTokenizer with only the slow files (vocab.json + merges.txt)", () 
     });
   });
 
+  it("a tokenizer_config.json without add_prefix_space means false, whatever tokenizer.json says (GPT2TokenizerFast's default)", () => {
+    withTempDir((dir) => {
+      for (const f of [...SLOW_FILES, "tokenizer.json"]) copyFileSync(join(golden, f), join(dir, f));
+      const json = readJson(join(golden, "tokenizer.json")) as { pre_tokenizer: Record<string, unknown> };
+      writeFileSync(join(dir, "tokenizer.json"), JSON.stringify({ ...json, pre_tokenizer: { ...json.pre_tokenizer, add_prefix_space: true } }));
+      const { add_prefix_space: _dropped, ...config } = readJson(join(golden, "tokenizer_config.json")) as Record<string, unknown>;
+      writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(config));
+      assert.equal(loadTokenizer(join(dir, "tokenizer.json")).encode("a photo").tokens[1], "a");
+      writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ ...config, add_prefix_space: true }));
+      assert.equal(loadTokenizer(join(dir, "tokenizer.json")).encode("a photo").tokens[1], "Ġa", "the key, when present, decides");
+    });
+  });
+
   it("says which file is missing", () => {
     withTempDir((dir) => {
       copyFileSync(join(golden, "vocab.json"), join(dir, "vocab.json"));

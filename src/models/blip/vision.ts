@@ -30,9 +30,7 @@ class VisionEmbeddings {
   forward(pixels: Tensor): Tensor {
     const patches = nn.conv2d(pixels, this.patchWeight, this.patchBias, this.cfg.patchSize);
     const tokens = op.transpose(op.reshape(patches, [0, 0, -1]), [0, 2, 1]);
-    const [batch, , hidden] = tokens.shape;
-    const batchAndRest = op.concat([op.slice(op.shape(tokens), [0], [1], [0]), tokens.graph.constant([1, hidden as number], "int64", [2])], 0);
-    const cls = op.expand(this.classEmbedding, batchAndRest, [batch!, 1, hidden!]);
+    const cls = nn.batchOf(this.classEmbedding, tokens);
     return op.add(op.concat([cls, tokens], 1), this.positionEmbedding);
   }
 }

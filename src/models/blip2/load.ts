@@ -9,12 +9,12 @@ import { Weights } from "../../engine/weights.js";
 import { parseImageProcessorConfig, type ImageProcessorConfig } from "../../preprocess/image_processor.js";
 import { loadTokenizer, type Tokenizer } from "../../preprocess/tokenizers.js";
 import type { CaptionModel, CheckpointGenerationConfig, ImageFeatures, LoadModelOptions } from "../caption_model.js";
-import { causalBias, type Feeds, idsAndPositions, KvCache, lastPositions } from "../decoder_state.js";
+import { causalBias, type Feeds, idsAndPositions, KvCache, lastPositions, selectRows } from "../decoder_state.js";
 import type { CaptionSpecialIds, StepModel } from "../step_model.js";
 import { type Blip2Config, loadBlip2Config } from "./config.js";
 import { Blip2ForConditionalGeneration, io } from "./model.js";
 
-/** What the vision phase computed for a batch of images; the OPT cache of the query positions seeds the decoder. */
+/** What the vision phase computed for a batch of images; the projected queries are the decoder's first prefix. */
 export interface Blip2ImageFeatures extends ImageFeatures {
   /** The network that computed them: a step model only reads its own network's features. */
   readonly owner: Blip2Network;
@@ -22,8 +22,6 @@ export interface Blip2ImageFeatures extends ImageFeatures {
   readonly qformerOutput: ort.Tensor;
   /** `[images, Q, text hidden]`: the queries as OPT input embeddings. */
   readonly languageProjection: ort.Tensor;
-  readonly prefixKeys: ort.Tensor[];
-  readonly prefixValues: ort.Tensor[];
 }
 
 /** The compiled graphs of a BLIP-2 checkpoint and its generation conventions. */
@@ -84,15 +82,12 @@ export class Blip2Network {
   async encode(pixels: Float32Array, images: number): Promise<Blip2ImageFeatures> {
     const S = this.config.vision.imageSize;
     const out = await this.vision.run({ [io.pixelValues]: new ort.Tensor("float32", pixels, [images, 3, S, S]) });
-    const layers = this.config.text.numHiddenLayers;
     return {
       owner: this,
       images,
       imageEmbeds: out[io.imageEmbeds]!,
       qformerOutput: out[io.qformerOutput]!,
       languageProjection: out[io.languageProjection]!,
-      prefixKeys: Array.from({ length: layers }, (_, i) => out[io.prefixKey(i)]!),
-      prefixValues: Array.from({ length: layers }, (_, i) => out[io.prefixValue(i)]!),
     };
   }
 
@@ -107,11 +102,13 @@ export class Blip2Network {
   }
 }
 
-/** OPT over a self-attention cache that starts with each image's query positions. */
+/** OPT over a self-attention cache; the first step puts each row's projected queries before its tokens. */
 export class OptStepModel implements StepModel {
   readonly vocabSize: number;
   readonly maxPositions: number;
   private readonly cache: KvCache;
+  /** The queries as embeddings `[rows, Q, hidden]` until the first step consumes them; then an empty prefix. */
+  private prefix: ort.Tensor;
 
   constructor(private readonly decoder: CompiledGraph, cfg: Blip2Config, features: Blip2ImageFeatures) {
     const t = cfg.text;
@@ -119,7 +116,7 @@ export class OptStepModel implements StepModel {
     this.maxPositions = t.maxPositionEmbeddings - cfg.numQueryTokens;
     const heads = t.numAttentionHeads;
     this.cache = new KvCache(io, t.numHiddenLayers, features.images, heads, t.hiddenSize / heads);
-    this.cache.prefill(features.prefixKeys, features.prefixValues, cfg.numQueryTokens);
+    this.prefix = features.languageProjection;
   }
 
   get rows(): number {
@@ -131,11 +128,14 @@ export class OptStepModel implements StepModel {
     const T = tokens[0]!.length;
     if (rows !== this.rows || tokens.some((t) => t.length !== T)) throw new Error(`step needs ${this.rows} rows of equal length`);
     // Positions count the queries: the first token is at position Q (OPT adds its offset of 2).
-    const { ids, positions } = idsAndPositions(tokens, this.cache.length);
-    const feeds: Feeds = { [io.inputIds]: ids, [io.positionIds]: positions, [io.mask]: causalBias(rows, T, this.cache.length) };
+    const [, p, hidden] = this.prefix.dims as [number, number, number];
+    const { ids } = idsAndPositions(tokens, 0);
+    const { positions } = idsAndPositions(tokens.map(() => new Array<number>(p + T).fill(0)), this.cache.length);
+    const feeds: Feeds = { [io.prefixEmbeds]: this.prefix, [io.inputIds]: ids, [io.positionIds]: positions, [io.mask]: causalBias(rows, p + T, this.cache.length) };
     this.cache.feed(feeds);
     const out = await this.decoder.run(feeds);
-    this.cache.update(out, T);
+    this.cache.update(out, p + T);
+    this.prefix = new ort.Tensor("float32", new Float32Array(0), [rows, 0, hidden]);
     return { logits: out[io.logits]!.data as Float32Array, length: T };
   }
 
@@ -146,6 +146,7 @@ export class OptStepModel implements StepModel {
 
   reorder(order: readonly number[]): void {
     this.cache.reorder(order);
+    this.prefix = selectRows(this.prefix, order);
   }
 }
 

@@ -1,15 +1,14 @@
-// `Blip2ForConditionalGeneration` (OPT) as graphs. The vision phase runs everything that depends on
-// the image alone: ViT → Q-Former over the learned queries → language projection → OPT over those
-// projected queries, whose self-attention K/V become the first Q positions of the decoder's cache
-// (OPT is causal, so later tokens never change them). The decoder step then only sees tokens.
+// `Blip2ForConditionalGeneration` (OPT) as graphs. The vision phase runs ViT → Q-Former over the
+// learned queries → language projection, ending with the queries as OPT input embeddings. Only the
+// decoder step graph holds OPT (its weights are the bulk of the model: two graphs would hold and
+// quantise them twice); its first step takes those embeddings as a prefix before the prompt tokens.
 // A third graph runs a whole sequence without cache (teacher forcing).
-import { Graph, type LoweringOptions, type Tensor } from "../../engine/graph.js";
+import { Graph, type LoweringOptions, type Param, type Tensor } from "../../engine/graph.js";
+import * as nn from "../../engine/nn.js";
 import type { KeyValue } from "../../engine/nn.js";
 import * as op from "../../engine/ops.js";
-import type { Param } from "../../engine/graph.js";
 import type { Weights } from "../../engine/weights.js";
 import { Linear } from "../common.js";
-import { BLOCKED } from "../decoder_state.js";
 import { BlipVisionModel } from "../blip/vision.js";
 import type { Blip2Config } from "./config.js";
 import { OptForCausalLM } from "./opt.js";
@@ -21,8 +20,7 @@ export const io = {
   imageEmbeds: "image_embeds",
   qformerOutput: "qformer_last_hidden_state",
   languageProjection: "language_projection",
-  prefixKey: (layer: number) => `prefix_key_${layer}`,
-  prefixValue: (layer: number) => `prefix_value_${layer}`,
+  prefixEmbeds: "prefix_embeds",
   inputIds: "input_ids",
   positionIds: "position_ids",
   mask: "attention_bias",
@@ -48,40 +46,40 @@ export class Blip2ForConditionalGeneration {
   }
 
   /**
-   * `pixel_values [b, 3, S, S]` → `image_embeds`, `qformer_last_hidden_state [b, Q, Hq]`,
-   * `language_projection [b, Q, Ht]` and the decoder cache of the Q query positions,
-   * `prefix_key_i`/`prefix_value_i` `[b, heads, Q, headDim]`.
+   * `pixel_values [b, 3, S, S]` → `image_embeds`, `qformer_last_hidden_state [b, Q, Hq]` and
+   * `language_projection [b, Q, Ht]` (the decoder's first prefix).
    */
   visionGraph(lowering?: LoweringOptions): Graph {
     const { imageSize } = this.cfg.vision;
-    const Q = this.cfg.numQueryTokens;
     const g = new Graph("blip2_vision", lowering);
     const imageEmbeds = this.visionModel.forward(g.input(io.pixelValues, "float32", ["batch", 3, imageSize, imageSize]));
-    const queries = this.batchedQueries(imageEmbeds);
+    const queries = nn.batchOf(this.queryTokens, imageEmbeds);
     const qformerOutput = this.qformer.forward(queries, imageEmbeds);
     const projected = this.languageProjection.forward(qformerOutput);
-    const positions = g.constant(Array.from({ length: Q }, (_, i) => i), "int64", [1, Q]);
-    const { present } = this.languageModel.decode({ embeds: projected, positionIds: positions, mask: causalConstant(g, Q) });
     g.output(imageEmbeds, io.imageEmbeds);
     g.output(qformerOutput, io.qformerOutput);
     g.output(projected, io.languageProjection);
-    present.forEach((kv, i) => (g.output(kv.key, io.prefixKey(i)), g.output(kv.value, io.prefixValue(i))));
     return g;
   }
 
-  /** One decoder step over `t` new tokens after a cache of `past` positions (the queries included). */
+  /**
+   * One decoder step over `prefix_embeds [b, p, Ht]` then `t` new tokens, after a cache of `past`
+   * positions: the first step's prefix is the projected queries, later steps' is empty (p = 0).
+   * `position_ids` and `attention_bias` cover the p + t positions; logits `[b, t, vocab]` only the tokens.
+   */
   decoderGraph(lowering?: LoweringOptions): Graph {
     const g = new Graph("blip2_language_model", lowering);
     const past: KeyValue[] = [];
     for (let i = 0; i < this.cfg.text.numHiddenLayers; i++) past.push({ key: this.cacheInput(g, io.pastKey(i)), value: this.cacheInput(g, io.pastValue(i)) });
+    const prefix = g.input(io.prefixEmbeds, "float32", ["batch", "prefix", this.cfg.text.hiddenSize]);
     const ids = g.input(io.inputIds, "int64", ["batch", "new"]);
-    const { logits, present } = this.languageModel.forward({
-      embeds: this.languageModel.embed(ids),
-      positionIds: g.input(io.positionIds, "int64", ["batch", "new"]),
-      mask: g.input(io.mask, "float32", ["batch", 1, "new", "total"]),
+    const { hidden, present } = this.languageModel.decode({
+      embeds: op.concat([prefix, this.languageModel.embed(ids)], 1),
+      positionIds: g.input(io.positionIds, "int64", ["batch", "step"]),
+      mask: g.input(io.mask, "float32", ["batch", 1, "step", "total"]),
       past,
     });
-    g.output(logits, io.logits);
+    g.output(this.languageModel.head(op.sliceLastLike(hidden, ids, 1)), io.logits);
     present.forEach((kv, i) => (g.output(kv.key, io.presentKey(i)), g.output(kv.value, io.presentValue(i))));
     return g;
   }
@@ -104,23 +102,8 @@ export class Blip2ForConditionalGeneration {
     return g;
   }
 
-  /** `query_tokens [1, Q, Hq]` repeated for every image of the batch. */
-  private batchedQueries(imageEmbeds: Tensor): Tensor {
-    const [batch] = imageEmbeds.shape;
-    const [, Q, Hq] = this.queryTokens.shape as number[];
-    const shape = op.concat([op.slice(op.shape(imageEmbeds), [0], [1], [0]), imageEmbeds.graph.constant([Q!, Hq!], "int64", [2])], 0);
-    return op.expand(this.queryTokens, shape, [batch!, Q!, Hq!]);
-  }
-
   private cacheInput(g: Graph, name: string): Tensor {
     const { numAttentionHeads: heads, hiddenSize } = this.cfg.text;
     return g.input(name, "float32", ["batch", heads, "past", hiddenSize / heads]);
   }
-}
-
-/** The additive causal mask `[1, 1, n, n]` as a constant (the queries' fixed length). */
-function causalConstant(g: Graph, n: number): Tensor {
-  const mask = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) mask.fill(BLOCKED, i * n + i + 1, (i + 1) * n);
-  return g.constant(mask, "float32", [1, 1, n, n]);
 }

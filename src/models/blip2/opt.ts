@@ -117,7 +117,12 @@ export class OptForCausalLM {
 
   forward(inputs: OptInputs): { logits: Tensor; present: KeyValue[] } {
     const { hidden, present } = this.decode(inputs);
-    return { logits: nn.linear(hidden, this.lmHead, null), present };
+    return { logits: this.head(hidden), present };
+  }
+
+  /** The LM head: hidden states `[b, t, hidden]` → logits `[b, t, vocab]`. */
+  head(hidden: Tensor): Tensor {
+    return nn.linear(hidden, this.lmHead, null);
   }
 
   /** The decoder alone: last hidden state `[b, t, hidden]` and each layer's grown cache. */

@@ -1,7 +1,7 @@
 // Every job kind of the queue with its payload and result, in one place: the routes that enqueue,
 // the handlers that run them and the access policy read the types from here. A new kind (eval,
 // train, draft) is one entry in `JobTypes` plus its handler file.
-import type { Caption, CaptionOptions } from "../../generation/captioner.js";
+import { type Caption, type CaptionOptions, readableText } from "../../generation/captioner.js";
 import type { Split } from "../../datasets/store.js";
 import type { EvaluationResult } from "../../eval/evaluate.js";
 import type { TrainingSettings } from "../../training/options.js";
@@ -22,9 +22,10 @@ export interface ApiCaption {
   score?: number;
 }
 
-/** The API's caption: text and, for beam search, the score. */
+/** The API's caption: the readable text and, for beam search, the score. */
 export function toApiCaption(c: Caption): ApiCaption {
-  return c.score === undefined ? { text: c.text } : { text: c.text, score: c.score };
+  const text = readableText(c);
+  return c.score === undefined ? { text } : { text, score: c.score };
 }
 
 /** Payload fields of the kinds users submit themselves (see access.ts). */
