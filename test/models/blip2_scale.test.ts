@@ -7,7 +7,6 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { openCheckpoint, readSafetensors } from "../../src/engine/checkpoint/index.js";
-import { DTYPE_SIZE } from "../../src/engine/dtype.js";
 import { writeSafetensorsCheckpoint } from "../../src/engine/checkpoint/safetensors_write.js";
 import { ExternalDataFile } from "../../src/engine/onnx/external_data.js";
 import { CompiledGraph, ort } from "../../src/engine/runtime.js";
@@ -67,7 +66,7 @@ test("a sharded checkpoint (index + shards of ≤ max bytes) loads to transforme
   }
 });
 
-test("int8 weights written to an external-data file give the same outputs as inline ones, each written once for both graphs", async () => {
+test("int8 weights written to an external-data file give the same outputs as inline ones, and each weight is written once", async () => {
   const cfg = loadBlip2Config(golden);
   const model = new Blip2ForConditionalGeneration(cfg, Weights.of(openCheckpoint(golden)));
   const lowering = { fused: true, quantize: "int8" as const };
@@ -77,21 +76,14 @@ test("int8 weights written to an external-data file give the same outputs as inl
   const spill = new ExternalDataFile(folder, "weights.bin", 0); // every weight spills, however small
   try {
     const external = await CompiledGraph.compile(model.visionGraph(lowering), { threads: 1, spill });
-    const afterVision = spill.bytes;
-    await (await CompiledGraph.compile(model.decoderGraph(lowering), { threads: 1, spill })).release();
-    // OPT's layers before the last are in both graphs (the vision graph runs OPT over the queries but
-    // needs only the last layer's K/V): the decoder must not write them again.
-    const last = cfg.text.numHiddenLayers - 1;
-    const decoderWeights = [...model.decoderGraph(lowering).initializers].filter((i) => i.weight);
-    const pages = (i: (typeof decoderWeights)[number]) => Math.ceil((i.data.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[i.data.dtype]) / 4096) * 4096;
-    const shared = decoderWeights.filter((i) => Number(/\.layers\.(\d+)\./.exec(i.tensor.name)?.[1] ?? last) < last);
-    const notShared = decoderWeights.reduce((s, i) => s + pages(i), 0) - shared.reduce((s, i) => s + pages(i), 0);
-    assert.ok(shared.length > 0 && spill.bytes - afterVision <= notShared, `decoder added ${spill.bytes - afterVision} bytes; its weights outside the shared layers take ${notShared}`);
+    const written = spill.bytes;
+    assert.ok(written > 0);
+    // Another graph of the same model with the same weights (a second session) adds nothing to the file.
+    await (await CompiledGraph.compile(model.visionGraph(lowering), { threads: 1, spill })).release();
+    assert.equal(spill.bytes, written);
     const a = await inline.run(feeds);
     const b = await external.run(feeds);
-    for (const name of [io.imageEmbeds, io.languageProjection, io.prefixKey(0)]) {
-      assert.deepEqual(b[name]!.data, a[name]!.data, name);
-    }
+    for (const name of [io.imageEmbeds, io.qformerOutput, io.languageProjection]) assert.deepEqual(b[name]!.data, a[name]!.data, name);
     await external.release();
   } finally {
     await inline.release();

@@ -16,7 +16,7 @@ import type { CaptionSpecialIds, StepModel } from "../step_model.js";
 import { type Blip2Config, loadBlip2Config } from "./config.js";
 import { Blip2ForConditionalGeneration, io } from "./model.js";
 
-/** What the vision phase computed for a batch of images; the OPT cache of the query positions seeds the decoder. */
+/** What the vision phase computed for a batch of images; the projected queries are the decoder's first positions. */
 export interface Blip2ImageFeatures extends ImageFeatures {
   /** The network that computed them: a step model only reads its own network's features. */
   readonly owner: Blip2Network;
@@ -24,8 +24,6 @@ export interface Blip2ImageFeatures extends ImageFeatures {
   readonly qformerOutput: ort.Tensor;
   /** `[images, Q, text hidden]`: the queries as OPT input embeddings. */
   readonly languageProjection: ort.Tensor;
-  readonly prefixKeys: ort.Tensor[];
-  readonly prefixValues: ort.Tensor[];
 }
 
 /** The compiled graphs of a BLIP-2 checkpoint and its generation conventions. */
@@ -94,15 +92,12 @@ export class Blip2Network {
   async encode(pixels: Float32Array, images: number): Promise<Blip2ImageFeatures> {
     const S = this.config.vision.imageSize;
     const out = await this.vision.run({ [io.pixelValues]: new ort.Tensor("float32", pixels, [images, 3, S, S]) });
-    const layers = this.config.text.numHiddenLayers;
     return {
       owner: this,
       images,
       imageEmbeds: out[io.imageEmbeds]!,
       qformerOutput: out[io.qformerOutput]!,
       languageProjection: out[io.languageProjection]!,
-      prefixKeys: Array.from({ length: layers }, (_, i) => out[io.prefixKey(i)]!),
-      prefixValues: Array.from({ length: layers }, (_, i) => out[io.prefixValue(i)]!),
     };
   }
 
@@ -117,11 +112,14 @@ export class Blip2Network {
   }
 }
 
-/** OPT over a self-attention cache that starts with each image's query positions. */
+/** OPT whose first step runs each image's projected queries before the tokens (cache positions 0..Q-1). */
 export class OptStepModel implements StepModel {
   readonly vocabSize: number;
   readonly maxPositions: number;
   private readonly cache: KvCache;
+  /** `[rows, Q, Ht]` until the first step has consumed it, then `[rows, 0, Ht]`. */
+  private prefix: ort.Tensor;
+  private readonly hidden: number;
 
   constructor(private readonly decoder: CompiledGraph, cfg: Blip2Config, features: Blip2ImageFeatures) {
     const t = cfg.text;
@@ -129,7 +127,8 @@ export class OptStepModel implements StepModel {
     this.maxPositions = t.maxPositionEmbeddings - cfg.numQueryTokens;
     const heads = t.numAttentionHeads;
     this.cache = new KvCache(io, t.numHiddenLayers, features.images, heads, t.hiddenSize / heads);
-    this.cache.prefill(features.prefixKeys, features.prefixValues, cfg.numQueryTokens);
+    this.prefix = features.languageProjection;
+    this.hidden = t.hiddenSize;
   }
 
   get rows(): number {
@@ -141,12 +140,20 @@ export class OptStepModel implements StepModel {
     const T = tokens[0]!.length;
     if (rows !== this.rows || tokens.some((t) => t.length !== T)) throw new Error(`step needs ${this.rows} rows of equal length`);
     // Positions count the queries: the first token is at position Q (OPT adds its offset of 2).
-    const { ids, positions } = idsAndPositions(tokens, this.cache.length);
-    const feeds: Feeds = { [io.inputIds]: ids, [io.positionIds]: positions, [io.mask]: causalBias(rows, T, this.cache.length) };
+    const P = this.prefix.dims[1]!;
+    const { ids, positions } = idsAndPositions(tokens, this.cache.length + P);
+    const feeds: Feeds = {
+      [io.prefixEmbeds]: this.prefix,
+      [io.inputIds]: ids,
+      [io.positionIds]: P ? withPrefixPositions(positions, rows, P) : positions,
+      [io.mask]: causalBias(rows, P + T, this.cache.length),
+    };
     this.cache.feed(feeds);
     const out = await this.decoder.run(feeds);
-    this.cache.update(out, T);
-    return { logits: out[io.logits]!.data as Float32Array, length: T };
+    this.cache.update(out, P + T);
+    const all = out[io.logits]!.data as Float32Array;
+    if (P) this.prefix = new ort.Tensor("float32", new Float32Array(0), [rows, 0, this.hidden]);
+    return { logits: P ? dropPrefix(all, rows, P, T, this.vocabSize) : all, length: T };
   }
 
   async step(tokens: readonly (readonly number[])[]): Promise<Float32Array> {
@@ -155,8 +162,37 @@ export class OptStepModel implements StepModel {
   }
 
   reorder(order: readonly number[]): void {
+    this.prefix = gatherRows(this.prefix, order);
     this.cache.reorder(order);
   }
+}
+
+/** Rows `order` of a `[rows, P, H]` tensor (beams share their image's query prefix before the first step). */
+function gatherRows(t: ort.Tensor, order: readonly number[]): ort.Tensor {
+  const [, P, H] = t.dims as [number, number, number];
+  const src = t.data as Float32Array;
+  const out = new Float32Array(order.length * P * H);
+  order.forEach((row, r) => out.set(src.subarray(row * P * H, (row + 1) * P * H), r * P * H));
+  return new ort.Tensor("float32", out, [order.length, P, H]);
+}
+
+/** Positions `0..P-1` of the prefix in front of each row's token positions (`[rows, T]` → `[rows, P + T]`). */
+function withPrefixPositions(positions: ort.Tensor, rows: number, P: number): ort.Tensor {
+  const T = positions.dims[1]!;
+  const src = positions.data as BigInt64Array;
+  const out = new BigInt64Array(rows * (P + T));
+  for (let r = 0; r < rows; r++) {
+    for (let p = 0; p < P; p++) out[r * (P + T) + p] = BigInt(p);
+    out.set(src.subarray(r * T, (r + 1) * T), r * (P + T) + P);
+  }
+  return new ort.Tensor("int64", out, [rows, P + T]);
+}
+
+/** The token positions' logits of `[rows, P + T, V]`: `[rows, T, V]`. */
+function dropPrefix(logits: Float32Array, rows: number, P: number, T: number, V: number): Float32Array {
+  const out = new Float32Array(rows * T * V);
+  for (let r = 0; r < rows; r++) out.set(logits.subarray((r * (P + T) + P) * V, (r + 1) * (P + T) * V), r * T * V);
+  return out;
 }
 
 export class Blip2CaptionModel implements CaptionModel {

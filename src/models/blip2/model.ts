@@ -1,7 +1,7 @@
-// `Blip2ForConditionalGeneration` (OPT) as graphs. The vision phase runs everything that depends on
-// the image alone: ViT → Q-Former over the learned queries → language projection → OPT over those
-// projected queries, whose self-attention K/V become the first Q positions of the decoder's cache
-// (OPT is causal, so later tokens never change them). The decoder step then only sees tokens.
+// `Blip2ForConditionalGeneration` (OPT) as graphs. The vision phase runs ViT → Q-Former over the
+// learned queries → language projection. The decoder step takes those projected queries as a prefix
+// of embeddings on its first call (`prefix_embeds`, zero positions afterwards), so OPT's weights live
+// in one session only: a 2.7B model would otherwise hold OPT twice.
 // A third graph runs a whole sequence without cache (teacher forcing).
 import { Graph, type LoweringOptions, type Tensor } from "../../engine/graph.js";
 import type { KeyValue } from "../../engine/nn.js";
@@ -9,7 +9,6 @@ import * as op from "../../engine/ops.js";
 import type { Param } from "../../engine/graph.js";
 import type { Weights } from "../../engine/weights.js";
 import { Linear } from "../common.js";
-import { BLOCKED } from "../decoder_state.js";
 import { BlipVisionModel } from "../blip/vision.js";
 import type { Blip2Config } from "./config.js";
 import { OptForCausalLM } from "./opt.js";
@@ -21,8 +20,7 @@ export const io = {
   imageEmbeds: "image_embeds",
   qformerOutput: "qformer_last_hidden_state",
   languageProjection: "language_projection",
-  prefixKey: (layer: number) => `prefix_key_${layer}`,
-  prefixValue: (layer: number) => `prefix_value_${layer}`,
+  prefixEmbeds: "prefix_embeds",
   inputIds: "input_ids",
   positionIds: "position_ids",
   mask: "attention_bias",
@@ -47,38 +45,35 @@ export class Blip2ForConditionalGeneration {
     this.languageModel = new OptForCausalLM(cfg.text, vb.at("language_model"));
   }
 
-  /**
-   * `pixel_values [b, 3, S, S]` → `image_embeds`, `qformer_last_hidden_state [b, Q, Hq]`,
-   * `language_projection [b, Q, Ht]` and the decoder cache of the Q query positions,
-   * `prefix_key_i`/`prefix_value_i` `[b, heads, Q, headDim]`.
-   */
+  /** `pixel_values [b, 3, S, S]` → `image_embeds`, `qformer_last_hidden_state [b, Q, Hq]`, `language_projection [b, Q, Ht]`. */
   visionGraph(lowering?: LoweringOptions): Graph {
     const { imageSize } = this.cfg.vision;
-    const Q = this.cfg.numQueryTokens;
     const g = new Graph("blip2_vision", lowering);
     const imageEmbeds = this.visionModel.forward(g.input(io.pixelValues, "float32", ["batch", 3, imageSize, imageSize]));
     const queries = this.batchedQueries(imageEmbeds);
     const qformerOutput = this.qformer.forward(queries, imageEmbeds);
     const projected = this.languageProjection.forward(qformerOutput);
-    const positions = g.constant(Array.from({ length: Q }, (_, i) => i), "int64", [1, Q]);
-    const { present } = this.languageModel.decode({ embeds: projected, positionIds: positions, mask: causalConstant(g, Q) });
     g.output(imageEmbeds, io.imageEmbeds);
     g.output(qformerOutput, io.qformerOutput);
     g.output(projected, io.languageProjection);
-    present.forEach((kv, i) => (g.output(kv.key, io.prefixKey(i)), g.output(kv.value, io.prefixValue(i))));
     return g;
   }
 
-  /** One decoder step over `t` new tokens after a cache of `past` positions (the queries included). */
+  /**
+   * One decoder step over `prefix` embeddings then `t` new tokens after a cache of `past` positions:
+   * the first step's prefix is the projected queries, later steps' is empty (`[b, 0, Ht]`). Logits,
+   * positions and the mask cover prefix + new positions.
+   */
   decoderGraph(lowering?: LoweringOptions): Graph {
     const g = new Graph("blip2_language_model", lowering);
     const past: KeyValue[] = [];
     for (let i = 0; i < this.cfg.text.numHiddenLayers; i++) past.push({ key: this.cacheInput(g, io.pastKey(i)), value: this.cacheInput(g, io.pastValue(i)) });
+    const prefix = g.input(io.prefixEmbeds, "float32", ["batch", "prefix", this.cfg.text.hiddenSize]);
     const ids = g.input(io.inputIds, "int64", ["batch", "new"]);
     const { logits, present } = this.languageModel.forward({
-      embeds: this.languageModel.embed(ids),
-      positionIds: g.input(io.positionIds, "int64", ["batch", "new"]),
-      mask: g.input(io.mask, "float32", ["batch", 1, "new", "total"]),
+      embeds: op.concat([prefix, this.languageModel.embed(ids)], 1),
+      positionIds: g.input(io.positionIds, "int64", ["batch", "positions"]),
+      mask: g.input(io.mask, "float32", ["batch", 1, "positions", "total"]),
       past,
     });
     g.output(logits, io.logits);
@@ -116,11 +111,4 @@ export class Blip2ForConditionalGeneration {
     const { numAttentionHeads: heads, hiddenSize } = this.cfg.text;
     return g.input(name, "float32", ["batch", heads, "past", hiddenSize / heads]);
   }
-}
-
-/** The additive causal mask `[1, 1, n, n]` as a constant (the queries' fixed length). */
-function causalConstant(g: Graph, n: number): Tensor {
-  const mask = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) mask.fill(BLOCKED, i * n + i + 1, (i + 1) * n);
-  return g.constant(mask, "float32", [1, 1, n, n]);
 }
