@@ -5,6 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import sharp from "sharp";
 import type { LoweringOptions } from "../engine/graph.js";
+import { openCheckpoint } from "../engine/checkpoint/index.js";
 import { Captioner } from "../generation/captioner.js";
 import { generate } from "../generation/generate.js";
 import type { StepModel } from "../models/step_model.js";
@@ -53,7 +54,8 @@ const NEW_TOKENS = 20;
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const folder = o.folder ?? ensureRandomModel(o.shape);
-  const weightsBytes = fs.statSync(path.join(folder, "model.safetensors")).size;
+  // The checkpoint's files, one or the shards (openCheckpoint picks them as loading does).
+  const weightsBytes = openCheckpoint(folder, { maxInMemoryBytes: 0 }).files.reduce((sum, f) => sum + fs.statSync(f).size, 0);
 
   let t = performance.now();
   const captioner = await Captioner.load(folder, { threads: o.threads, lowering: o.lowering });

@@ -73,6 +73,8 @@ export interface Node {
 export interface Initializer {
   readonly tensor: Tensor;
   readonly data: WeightData;
+  /** A weight (named model-wide, the same bytes in every graph of a model), not a graph's own constant. */
+  readonly weight?: boolean;
 }
 
 /** How the engine lowers high-level ops (see nn.ts): plain ONNX, fused onnxruntime kernels, int8. */
@@ -188,7 +190,7 @@ export class Graph {
     } else {
       this.claim(p.name);
       t = new Tensor(this, p.name, dtype, p.shape);
-      this.initializerMap.set(p.name, { tensor: t, data: dtype === p.dtype ? p.data : widen(p.data) });
+      this.initializerMap.set(p.name, { tensor: t, data: dtype === p.dtype ? p.data : widen(p.data), weight: true });
     }
     this.bound.set(p, t);
     return t;

@@ -2,7 +2,7 @@
 // per-output-channel int8, laid out as the `[in, out]` B matrix that DynamicQuantizeMatMul takes.
 import * as fs from "node:fs";
 import * as os from "node:os";
-import { Param } from "./graph.js";
+import { Param, type WeightData } from "./graph.js";
 
 /**
  * The largest int8 weight magnitude. x86 CPUs without VNNI multiply u8 activations by s8 weights with
@@ -28,11 +28,26 @@ export interface Int8Linear {
 }
 
 /**
- * Quantises a Linear weight `[out, in]`: `quantizeInt8(w).weight` is int8 `[in, out]`. Pure: callers
- * that need it once per weight cache it where it has a lifetime (nn.linear: the graph's `memo`).
+ * Quantises a Linear weight `[out, in]`: `quantizeInt8(w).weight` is int8 `[in, out]`. Lazy: the int8
+ * bytes are computed from the fp32 ones each time they are read and never kept, so a load can quantise
+ * a tensor, write it out and drop it (a 2.7B model never holds all its int8 weights in JS). Only the
+ * per-channel scales (4 bytes per output) are kept once computed. Callers that need it once per weight
+ * cache the pair where it has a lifetime (nn.linear: the graph's `memo`).
  */
 export function quantizeInt8(w: Param): Int8Linear {
   const [outF, inF] = w.shape as [number, number];
+  let scales: Float32Array | null = null;
+  const quantised = () => {
+    const r = quantizeValues(w, outF, inF);
+    scales = r.scales;
+    return r.q;
+  };
+  const weight: WeightData = { dtype: "int8", shape: [inF, outF], get bytes() { return new Uint8Array(quantised().buffer); } };
+  const scale: WeightData = { dtype: "float32", shape: [outF], get bytes() { return new Uint8Array((scales ?? (quantised(), scales!)).buffer); } };
+  return { weight: new Param(`${w.name}.int8`, weight), scale: new Param(`${w.name}.scale`, scale) };
+}
+
+function quantizeValues(w: Param, outF: number, inF: number): { q: Int8Array; scales: Float32Array } {
   const bytes = w.data.bytes;
   const src = new Float32Array(bytes.buffer, bytes.byteOffset, outF * inF);
   const q = new Int8Array(inF * outF);
@@ -56,8 +71,5 @@ export function quantizeInt8(w: Param): Int8Linear {
       for (let o = o0; o < o1; o++) q[base + o] = Math.round(src[o * inF + i]! * inverse[o]!);
     }
   }
-  return {
-    weight: new Param(`${w.name}.int8`, { dtype: "int8", shape: [inF, outF], bytes: new Uint8Array(q.buffer) }),
-    scale: new Param(`${w.name}.scale`, { dtype: "float32", shape: [outF], bytes: new Uint8Array(scales.buffer) }),
-  };
+  return { q, scales };
 }

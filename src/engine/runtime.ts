@@ -3,6 +3,7 @@
 import * as ort from "onnxruntime-node";
 import * as os from "node:os";
 import type { Graph } from "./graph.js";
+import type { ExternalDataFile } from "./onnx/external_data.js";
 import { modelProto } from "./onnx/writer.js";
 
 export interface RuntimeOptions {
@@ -24,6 +25,11 @@ export interface RuntimeOptions {
    * sleep: slower on a quiet machine, kinder to the other processes of a busy one.
    */
   spinning?: boolean;
+  /**
+   * Where initializers that are not in the checkpoint (int8 weights made at load time) are written
+   * as external data; its folder replaces `weightsFolder`, so everything large must then go there.
+   */
+  spill?: ExternalDataFile;
   /** onnxruntime's CPU memory arena (default off, see sessionOptions). */
   memArena?: boolean;
 }
@@ -38,7 +44,7 @@ export class CompiledGraph {
 
   /** Builds the ModelProto of `graph` and opens an onnxruntime session on it. */
   static async compile(graph: Graph, opts: RuntimeOptions = {}): Promise<CompiledGraph> {
-    const model = modelProto(graph, { externalDataFolder: opts.weightsFolder });
+    const model = modelProto(graph, { externalDataFolder: opts.spill?.folder ?? opts.weightsFolder, spill: opts.spill });
     const session = await ort.InferenceSession.create(model, sessionOptions(opts));
     return new CompiledGraph(session, graph.name);
   }
@@ -66,7 +72,8 @@ export class CompiledGraph {
 
 export function sessionOptions(opts: RuntimeOptions): ort.InferenceSession.SessionOptions {
   const config: Record<string, string> = {};
-  if (opts.weightsFolder) config.model_external_initializers_file_folder_path = opts.weightsFolder;
+  const folder = opts.spill?.folder ?? opts.weightsFolder;
+  if (folder) config.model_external_initializers_file_folder_path = folder;
   if (opts.spinning !== undefined) config["session.intra_op.allow_spinning"] = opts.spinning ? "1" : "0";
   return {
     intraOpNumThreads: opts.threads ?? os.availableParallelism(),

@@ -1,7 +1,7 @@
 // safetensors writer: the inverse of the reader, streamed tensor by tensor so large models never
 // sit twice in memory. Files it writes load in transformers (`{"format": "pt"}` metadata).
 import * as fs from "node:fs";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import type { DType } from "./types.js";
 
 const DTYPE_CODES: Record<DType, string> = {
@@ -62,4 +62,37 @@ export function fsyncFolder(folder: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** transformers' default `max_shard_size` ("5GB", decimal). */
+export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
+
+/**
+ * Writes `tensors` as a Hugging Face checkpoint in `folder`: one `model.safetensors` when they fit in
+ * `maxShardBytes`, else `model-0000i-of-0000n.safetensors` shards (tensors kept in order, a new shard
+ * when the next would overflow) and `model.safetensors.index.json` with `weight_map`, as
+ * `save_pretrained` does. Returns the files written.
+ */
+export function writeSafetensorsCheckpoint(folder: string, tensors: readonly TensorToWrite[], maxShardBytes = DEFAULT_MAX_SHARD_BYTES): string[] {
+  const shards: TensorToWrite[][] = [[]];
+  let size = 0;
+  for (const t of tensors) {
+    if (size > 0 && size + t.byteLength > maxShardBytes) shards.push([]), (size = 0);
+    shards.at(-1)!.push(t);
+    size += t.byteLength;
+  }
+  if (shards.length === 1) {
+    writeSafetensors(join(folder, "model.safetensors"), tensors);
+    return ["model.safetensors"];
+  }
+  const pad = (i: number) => String(i).padStart(5, "0");
+  const names = shards.map((_, i) => `model-${pad(i + 1)}-of-${pad(shards.length)}.safetensors`);
+  const weightMap: Record<string, string> = {};
+  shards.forEach((shard, i) => {
+    writeSafetensors(join(folder, names[i]!), shard);
+    for (const t of shard) weightMap[t.name] = names[i]!;
+  });
+  const totalSize = tensors.reduce((s, t) => s + t.byteLength, 0);
+  fs.writeFileSync(join(folder, "model.safetensors.index.json"), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2));
+  return [...names, "model.safetensors.index.json"];
 }

@@ -4,8 +4,9 @@
 // initializers the outputs depend on are written.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ONNX_DTYPE } from "../dtype.js";
+import { DTYPE_SIZE, ONNX_DTYPE } from "../dtype.js";
 import { type AttrValue, FloatAttr, FloatsAttr, type Graph, type Initializer, type Node, type Tensor } from "../graph.js";
+import { type ExternalDataFile, type ExternalLocation } from "./external_data.js";
 import { Message } from "./protobuf.js";
 
 export interface WriterOptions {
@@ -15,6 +16,11 @@ export interface WriterOptions {
    * bytes hold no copy of them.
    */
   externalDataFolder?: string;
+  /**
+   * Where initializers of at least `spill.minBytes` that are not referenced in place go (its folder
+   * must be `externalDataFolder`): needed past protobuf's 2 GB limit, e.g. a 2.7B model's int8 weights.
+   */
+  spill?: ExternalDataFile;
 }
 
 /** `graph` as ONNX ModelProto bytes: `ort.InferenceSession.create(modelProto(g))`. */
@@ -30,7 +36,7 @@ export function modelProto(graph: Graph, opts: WriterOptions = {}): Uint8Array {
   const real = memoRealpath();
   const folder = opts.externalDataFolder;
   const locate = (file: string) => (folder === undefined ? null : path.relative(real(folder), real(file)));
-  for (const init of graph.initializers) if (used.has(init.tensor)) g.message(5, tensorProto(init, locate));
+  for (const init of graph.initializers) if (used.has(init.tensor)) g.message(5, tensorProto(init, locate, opts.spill, graph.name));
   for (const i of graph.inputs) g.message(11, valueInfo(i));
   for (const o of graph.outputs) g.message(12, valueInfo(o));
   const model = new Message().int(1, 8).string(2, "captioner").string(3, "0.1.0").message(7, g);
@@ -71,19 +77,29 @@ function memoRealpath(): (file: string) => string {
   };
 }
 
-/** `locate(file)`: the weights file's path relative to the external-data folder, or null for inline data. */
-function tensorProto({ tensor, data }: Initializer, locate: (file: string) => string | null): Message {
+/**
+ * `locate(file)`: the weights file's path relative to the external-data folder, or null for inline
+ * data. Data neither in place nor small goes to `spill` when given (read once: its bytes may be lazy); a weight is written once for all graphs of a model.
+ */
+function tensorProto({ tensor, data, weight }: Initializer, locate: (file: string) => string | null, spill: ExternalDataFile | undefined, graphName: string): Message {
   const m = new Message().packedInts(1, data.shape as number[]).int(2, ONNX_DTYPE[data.dtype]).string(8, tensor.name);
   const src = data.source;
   const location = src ? locate(src.file) : null;
   if (src && location && !location.startsWith("..") && !path.isAbsolute(location)) {
     // Point at the checkpoint file itself: no copy of the weights in the model bytes.
-    m.message(13, new Message().string(1, "location").string(2, location));
-    m.message(13, new Message().string(1, "offset").string(2, String(src.offset)));
-    m.message(13, new Message().string(1, "length").string(2, String(src.length)));
-    return m.int(14, 1);
+    return external(m, { location, offset: src.offset, length: src.length });
   }
+  const size = data.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[data.dtype];
+  // Constants stay inline: onnxruntime reads shapes and axes from them while checking the graph.
+  if (spill && weight && size >= spill.minBytes) return external(m, spill.put(weight ? tensor.name : `${graphName}/${tensor.name}`, () => data.bytes));
   return m.bytesField(9, data.bytes);
+}
+
+function external(m: Message, at: ExternalLocation): Message {
+  m.message(13, new Message().string(1, "location").string(2, at.location));
+  m.message(13, new Message().string(1, "offset").string(2, String(at.offset)));
+  m.message(13, new Message().string(1, "length").string(2, String(at.length)));
+  return m.int(14, 1);
 }
 
 function valueInfo(v: Tensor): Message {

@@ -2,8 +2,10 @@
 // (config, weights, the compiled graphs, the StepModel); `Blip2CaptionModel` adds the tokenizer and
 // the image processor.
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { openCheckpoint } from "../../engine/checkpoint/index.js";
+import { ExternalDataFile } from "../../engine/onnx/external_data.js";
 import { CompiledGraph, ort } from "../../engine/runtime.js";
 import { Weights } from "../../engine/weights.js";
 import { parseImageProcessorConfig, type ImageProcessorConfig } from "../../preprocess/image_processor.js";
@@ -56,12 +58,20 @@ export class Blip2Network {
     const weights = Weights.of(checkpoint);
     const model = new Blip2ForConditionalGeneration(config, weights);
     const lowering = opts.lowering ?? { fused: true, quantize: "none" };
-    const runtime = { threads: opts.threads, weightsFolder: path.dirname(fs.realpathSync(checkpoint.files[0]!)) };
-    const decoder = await CompiledGraph.compile(model.decoderGraph(lowering), runtime);
-    const vision = await CompiledGraph.compile(model.visionGraph(lowering), runtime).catch(async (error: unknown) => {
-      await decoder.release();
-      throw error;
-    });
+    // Quantised weights are made here, not in the checkpoint: each is quantised, written to a
+    // temporary external-data file and dropped (never all in memory, never inline past 2 GB).
+    const spill = lowering.quantize === "none" ? undefined : new ExternalDataFile(fs.mkdtempSync(path.join(os.tmpdir(), "captioner-weights-")), "weights.bin");
+    const runtime = { threads: opts.threads, weightsFolder: path.dirname(fs.realpathSync(checkpoint.files[0]!)), spill };
+    let decoder: CompiledGraph, vision: CompiledGraph;
+    try {
+      decoder = await CompiledGraph.compile(model.decoderGraph(lowering), runtime);
+      vision = await CompiledGraph.compile(model.visionGraph(lowering), runtime).catch(async (error: unknown) => {
+        await decoder.release();
+        throw error;
+      });
+    } finally {
+      if (spill) spill.remove(), fs.rmSync(spill.folder, { recursive: true, force: true });
+    }
     return new Blip2Network(config, vision, decoder, weights.unused());
   }
 

@@ -1,18 +1,18 @@
 // BLIP-2 checkpoints with random weights, written as ordinary HF folders (config.json,
-// model.safetensors, tokenizer.json + tokenizer_config.json, preprocessor_config.json) so a benchmark measures the whole
+// model.safetensors or its shards, tokenizer.json + tokenizer_config.json, preprocessor_config.json) so a benchmark measures the whole
 // loading path. Shapes come from the model code itself; each tensor's values are generated only
 // when it is written (seeded by its name), so a 3.8B-parameter folder never sits in memory.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { writeSafetensors } from "../../engine/checkpoint/safetensors_write.js";
+import { writeSafetensorsCheckpoint } from "../../engine/checkpoint/safetensors_write.js";
 import { Weights } from "../../engine/weights.js";
 import { BYTE_TO_CHAR } from "../../preprocess/byte_level.js";
 import { randomInitialiser } from "../random.js";
 import { type Blip2Config, toHfBlip2ConfigJson } from "./config.js";
 import { Blip2ForConditionalGeneration } from "./model.js";
 
-/** Writes a BLIP-2 folder with uniform random weights of std 0.02 (LayerNorms γ=1, β=0). */
-export function writeRandomBlip2(folder: string, cfg: Blip2Config, seed: number): void {
+/** Writes a BLIP-2 folder with uniform random weights of std 0.02 (LayerNorms γ=1, β=0); `maxShardBytes` as save_pretrained's. */
+export function writeRandomBlip2(folder: string, cfg: Blip2Config, seed: number, maxShardBytes?: number): void {
   fs.mkdirSync(folder, { recursive: true });
   // Built once with empty values: only the names and shapes are needed here.
   const weights = Weights.initialised(() => new Float32Array(0));
@@ -22,7 +22,8 @@ export function writeRandomBlip2(folder: string, cfg: Blip2Config, seed: number)
     const bytes = () => new Uint8Array(randomInitialiser(seed ^ hash(p.name))(p.name, p.shape).buffer);
     return { name: p.name, dtype: "float32" as const, shape: p.shape, bytes, byteLength: 4 * count };
   });
-  writeSafetensors(path.join(folder, "model.safetensors"), tensors);
+  // Sharded like the hub's repos (≤ 5 GB per file, with model.safetensors.index.json) when that large.
+  writeSafetensorsCheckpoint(folder, tensors, maxShardBytes);
   fs.writeFileSync(path.join(folder, "config.json"), JSON.stringify(toHfBlip2ConfigJson(cfg), null, 2));
   fs.writeFileSync(path.join(folder, "tokenizer.json"), JSON.stringify(optTokenizerJson(cfg.text.vocabSize, cfg.text.eosTokenIds[0]!)));
   // OPT's special tokens as its hub tokenizer_config.json names them (`</s>` doubles as bos, eos and unk).
