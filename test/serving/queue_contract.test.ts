@@ -422,10 +422,11 @@ describe("SqliteJobQueue: space of finished jobs", () => {
 
   test("a database made before the input column and incremental vacuum is converted on open", async () => {
     const file = tempDb();
-    // A version-3 file as an older captioner left it: no auto_vacuum, caption images inside the payload.
+    // A file as a captioner before the input column left it (migration 5 added the column): no
+    // auto_vacuum, caption images inside the payload.
     const old = openDatabase(file);
     old.pragma("auto_vacuum = NONE");
-    old.exec("VACUUM; ALTER TABLE jobs DROP COLUMN input; PRAGMA user_version = 3;");
+    old.exec("VACUUM; ALTER TABLE jobs DROP COLUMN input; PRAGMA user_version = 4;");
     const insert = old.prepare("INSERT INTO jobs (id, kind, payload, state, result, created_at, updated_at) VALUES (?, 'caption', ?, ?, ?, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')");
     insert.run("old-done", JSON.stringify({ model: "blip", images: ["aGk="], options: {} }), "done", JSON.stringify({ captions: [[{ text: "hi" }]] }));
     insert.run("old-queued", JSON.stringify({ model: "blip", images: ["aGk=", "aG8="], options: {}, owner: "k" }), "queued", null);
