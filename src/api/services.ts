@@ -69,7 +69,7 @@ export async function openServices(config: ServerConfig, opts: OpenServicesOptio
     const serving = versions.serving(name);
     if (serving) registry.setVersion(name, { id: serving.id, folder: versions.modelFolder(name, serving.id) });
   }
-  const promotions = new Promotions(registry, versions, config.threads);
+  const promotions = new Promotions(registry, versions, queue, config.threads);
   return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm), datasets: new DatasetStore(db, path.join(config.dataDir, "datasets")),
     importStaging: new ImportStaging(path.join(config.dataDir, "datasets", "uploads")), hub: opts.hub, versions, promotions, stopping: new AbortController() };
 }
