@@ -98,9 +98,11 @@ export function datasetJobs(services: Services): { deps: DatasetJobDeps; targets
 
 /** Graceful: finish in-flight captioning, stop the queue (queued jobs stay persisted; a running train job stops and is queued again), release models. */
 export async function closeServices(services: Services): Promise<void> {
+  // The queue stops taking jobs before the running ones are told to stop, so an interrupted job is not claimed again.
+  const queueClosed = services.queue.close();
   services.stopping.abort(new Error("the server is stopping"));
   await services.captions.close();
-  await services.queue.close();
+  await queueClosed;
   await services.registry.close();
   services.db.close();
 }
