@@ -15,7 +15,7 @@ import { DatasetStore } from "../datasets/store.js";
 import { ImportStaging } from "../datasets/staging.js";
 import { VersionStore } from "../serving/versions.js";
 import { Promotions } from "../serving/promotion.js";
-import { trainJobs, withVersions } from "../serving/jobs/index.js";
+import { sweepStagedUploads, trainJobs, withVersions } from "../serving/jobs/index.js";
 
 export interface Services {
   config: ServerConfig;
@@ -83,6 +83,8 @@ export async function startJobHandlers(services: Services): Promise<void> {
   // Train jobs need the stored datasets too (they load their models themselves).
   const train = trainJobs({ registry, datasets: services.datasets, versions: services.versions, promotions: services.promotions, threads: config.threads, stopping: services.stopping.signal });
   const datasetHandlers = [...datasetJobHandlers(deps, targets), importer, train];
+  // Uploads staged by an earlier run whose import will never run (it died before queueing, or the job was failed or cancelled).
+  await sweepStagedUploads(queue, services.importStaging);
   // In --redis mode the workers own the models, and caption jobs belong to them; jobs over stored
   // datasets stay with this process, which holds the store (they caption through the workers).
   if (config.redisUrl !== undefined) return serveJobs(queue, datasetHandlers);
