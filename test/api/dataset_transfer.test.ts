@@ -351,6 +351,11 @@ describe("dataset import and export", () => {
     assert.deepEqual(errorOf(res), [400, "invalid_request"]);
     res = await app.inject({ method: "POST", url: "/v1/datasets/bad/import", headers: admin, payload: { hub: "not a repo" } });
     assert.deepEqual(errorOf(res), [400, "invalid_request"]);
+    for (const revision of ["..", "main/../../../x", "a..b", "a//b", ".hidden"]) {
+      res = await app.inject({ method: "POST", url: "/v1/datasets/bad/import", headers: admin, payload: { hub: "acme/x", revision } });
+      assert.deepEqual(errorOf(res), [400, "invalid_request"], revision);
+      assert.match(res.json().error.message, /body\.revision must be a branch, tag or commit.*no "\.\."/, revision);
+    }
     res = await app.inject({ method: "POST", url: "/v1/datasets/bad/import", headers: admin, payload: { repo: "acme/x" } });
     assert.deepEqual(errorOf(res), [400, "invalid_request"]);
     res = await app.inject({ method: "POST", url: "/v1/datasets/bad/import", headers: { ...admin, "content-type": "text/plain" }, payload: "hello" });
