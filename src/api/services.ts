@@ -15,7 +15,7 @@ import { DatasetStore } from "../datasets/store.js";
 import { ImportStaging } from "../datasets/staging.js";
 import { VersionStore } from "../serving/versions.js";
 import { Promotions } from "../serving/promotion.js";
-import { trainJobs, withVersions } from "../serving/jobs/index.js";
+import { sweepStagedUploads, trainJobs, withVersions } from "../serving/jobs/index.js";
 
 export interface Services {
   config: ServerConfig;
@@ -69,7 +69,7 @@ export async function openServices(config: ServerConfig, opts: OpenServicesOptio
     const serving = versions.serving(name);
     if (serving) registry.setVersion(name, { id: serving.id, folder: versions.modelFolder(name, serving.id) });
   }
-  const promotions = new Promotions(registry, versions, config.threads);
+  const promotions = new Promotions(registry, versions, queue, config.threads);
   return { config, db, keys: new KeyStore(db), queue, registry, captions, defaultModel: names.includes("blip") ? "blip" : names[0]!, restyler: new Restyler(config.llm), datasets: new DatasetStore(db, path.join(config.dataDir, "datasets")),
     importStaging: new ImportStaging(path.join(config.dataDir, "datasets", "uploads")), hub: opts.hub, versions, promotions, stopping: new AbortController() };
 }
@@ -83,6 +83,8 @@ export async function startJobHandlers(services: Services): Promise<void> {
   // Train jobs need the stored datasets too (they load their models themselves).
   const train = trainJobs({ registry, datasets: services.datasets, versions: services.versions, promotions: services.promotions, threads: config.threads, stopping: services.stopping.signal });
   const datasetHandlers = [...datasetJobHandlers(deps, targets), importer, train];
+  // Uploads staged by an earlier run whose import will never run (it died before queueing, or the job was failed or cancelled).
+  await sweepStagedUploads(queue, services.importStaging);
   // In --redis mode the workers own the models, and caption jobs belong to them; jobs over stored
   // datasets stay with this process, which holds the store (they caption through the workers).
   if (config.redisUrl !== undefined) return serveJobs(queue, datasetHandlers);
@@ -98,9 +100,11 @@ export function datasetJobs(services: Services): { deps: DatasetJobDeps; targets
 
 /** Graceful: finish in-flight captioning, stop the queue (queued jobs stay persisted; a running train job stops and is queued again), release models. */
 export async function closeServices(services: Services): Promise<void> {
+  // The queue stops taking jobs before the running ones are told to stop, so an interrupted job is not claimed again.
+  const queueClosed = services.queue.close();
   services.stopping.abort(new Error("the server is stopping"));
   await services.captions.close();
-  await services.queue.close();
+  await queueClosed;
   await services.registry.close();
   services.db.close();
 }

@@ -9,6 +9,9 @@ import { pipeline } from "node:stream/promises";
 const STAGED_ID = /^[0-9a-f]{24}$/;
 
 export class ImportStaging {
+  /** Files staged from now on are this process's: a sweep never takes one (its job may not be queued yet). */
+  private readonly startedAt = Date.now();
+
   constructor(readonly dir: string) {}
 
   /** Where a staged upload lives; throws for anything that is not one of our ids. */
@@ -43,5 +46,23 @@ export class ImportStaging {
 
   async remove(id: string): Promise<void> {
     await fs.promises.rm(this.file(id), { force: true });
+  }
+
+  /**
+   * Removes the staged files that were written before this process started and are not in `inUse`
+   * (left by a process that died between staging and queueing, or by a job that never ran); returns their ids.
+   */
+  async sweep(inUse: ReadonlySet<string>): Promise<string[]> {
+    const names = await fs.promises.readdir(this.dir).catch(() => [] as string[]);
+    const removed: string[] = [];
+    for (const name of names) {
+      const id = name.endsWith(".upload") ? name.slice(0, -".upload".length) : "";
+      if (!STAGED_ID.test(id) || inUse.has(id)) continue;
+      const stat = await fs.promises.stat(this.file(id)).catch(() => null);
+      if (!stat || stat.mtimeMs >= this.startedAt) continue;
+      await this.remove(id);
+      removed.push(id);
+    }
+    return removed;
   }
 }

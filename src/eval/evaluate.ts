@@ -39,6 +39,8 @@ export interface EvaluateOptions {
   tokenization?: Tokenization;
   /** Called after every batch. */
   onProgress?: (progress: EvalProgress) => void;
+  /** Leave out items whose image file is gone (a stored item deleted meanwhile) and list them in `skipped`, instead of failing. */
+  skipMissing?: boolean;
 }
 
 /** One evaluated image: its prediction, references and per-item scores. */
@@ -53,6 +55,8 @@ export interface EvaluationResult extends Omit<CorpusScores, "items"> {
   /** Images captioned per second (reading, decoding, preprocessing and generation; not scoring). */
   images_per_s: number;
   items: EvaluatedItem[];
+  /** Ids of the items left out because their image was gone (with `skipMissing`). */
+  skipped?: string[];
 }
 
 /**
@@ -63,15 +67,23 @@ export async function evaluate(captioner: CaptionsImages, items: readonly EvalIn
   const batchSize = opts.batchSize ?? 8;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new MetricsInputError(`batch size must be a whole number ≥ 1, got ${batchSize}`);
   if (items.length === 0) throw new MetricsInputError("the dataset has no items to evaluate");
+  const all = items;
+  const kept: EvalInput[] = [];
+  const skipped: string[] = [];
   const predictions: string[] = [];
   const start = performance.now();
-  for (let at = 0; at < items.length; at += batchSize) {
-    const batch = items.slice(at, at + batchSize);
-    const images = await Promise.all(batch.map((it) => readImage(it.file)));
-    const captions = await captioner.caption(images, opts.caption);
-    predictions.push(...captions.map((list) => (list[0] ? readableText(list[0]) : "")));
-    opts.onProgress?.(progress(predictions.length, items.length, performance.now() - start));
+  for (let at = 0; at < all.length; at += batchSize) {
+    const read = await Promise.all(all.slice(at, at + batchSize).map(async (it) => ({ it, image: await readImage(it, opts.skipMissing === true) })));
+    const batch = read.filter((r): r is { it: EvalInput; image: Uint8Array } => r.image !== null || (skipped.push(r.it.id), false));
+    if (batch.length > 0) {
+      const captions = await captioner.caption(batch.map((r) => r.image), opts.caption);
+      predictions.push(...captions.map((list) => (list[0] ? readableText(list[0]) : "")));
+      kept.push(...batch.map((r) => r.it));
+    }
+    opts.onProgress?.(progress(Math.min(at + batchSize, all.length), all.length, performance.now() - start));
   }
+  if (kept.length === 0) throw new MetricsInputError("every item's image is gone (deleted during the evaluation); nothing to score");
+  items = kept;
   const seconds = (performance.now() - start) / 1000;
   const scores = scoreCorpus(
     items.map((it, i) => ({ id: it.id, prediction: predictions[i]!, references: it.references })),
@@ -83,6 +95,7 @@ export async function evaluate(captioner: CaptionsImages, items: readonly EvalIn
     images_per_s: items.length / Math.max(seconds, 1e-9),
     ...corpus,
     items: perItem.map((s, i) => ({ id: s.id, prediction: predictions[i]!, references: [...items[i]!.references], coco: s.coco, jiwer: s.jiwer, rouge: s.rouge, rouge_stemmed: s.rouge_stemmed })),
+    ...(opts.skipMissing ? { skipped } : {}),
   };
 }
 
@@ -91,11 +104,14 @@ function progress(done: number, total: number, elapsedMs: number): EvalProgress 
   return { done, total, elapsedMs, imagesPerSecond, etaMs: ((total - done) / imagesPerSecond) * 1000 };
 }
 
-async function readImage(file: string): Promise<Uint8Array> {
+/** The item's image; null when it is gone and `skipMissing`. The error names the item, not the file (a store's paths stay out of job errors). */
+async function readImage(item: EvalInput, skipMissing: boolean): Promise<Uint8Array | null> {
   try {
-    const b = await fs.readFile(file);
+    const b = await fs.readFile(item.file);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   } catch (error) {
-    throw new MetricsInputError(`cannot read image ${file}: ${(error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (skipMissing && code === "ENOENT") return null;
+    throw new MetricsInputError(`cannot read the image of item "${item.id}" (${code ?? (error as Error).message})`);
   }
 }

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { openDataset } from "../datasets/imagefolder.js";
 import { evaluate } from "../eval/evaluate.js";
 import { Captioner } from "../generation/captioner.js";
+import type { JobQueue } from "./queue/types.js";
 import { type ModelRegistry, type ModelStatus, UnknownModelError } from "./registry.js";
 import { snapshotSplit } from "./snapshot.js";
 import { type LatencyRecord, type ModelVersion, servingKey, type VersionStore } from "./versions.js";
@@ -29,7 +30,7 @@ export interface GateReport {
   latency: { candidateMs: number; servingMs: number; limitMs: number };
 }
 
-export type PromotionErrorKind = "unknown_version" | "gate_refused" | "promotion_in_progress" | "version_load_failed";
+export type PromotionErrorKind = "unknown_version" | "version_not_ready" | "gate_refused" | "promotion_in_progress" | "version_load_failed";
 
 export class PromotionError extends Error {
   override name = "PromotionError";
@@ -58,13 +59,15 @@ export function validationImages(versionFolder: string, n = LATENCY_IMAGES): Uin
  * Greedy caption latency of two checkpoint folders, loaded as `model`'s models are, on the same
  * batch: one warm-up each, then `runs` timed batches alternating which goes first; the medians.
  */
-export async function measureLatency(registry: ModelRegistry, model: string, folders: { candidate: string; serving: string }, images: Uint8Array[], maxNewTokens: number, runs = LATENCY_RUNS): Promise<Pick<LatencyRecord, "candidateMs" | "servingMs" | "images" | "runs">> {
+export async function measureLatency(registry: ModelRegistry, model: string, folders: { candidate: string; serving: string }, images: Uint8Array[], maxNewTokens: number, runs = LATENCY_RUNS, signal?: AbortSignal): Promise<Pick<LatencyRecord, "candidateMs" | "servingMs" | "images" | "runs">> {
   const loaded: Captioner[] = [];
   try {
+    signal?.throwIfAborted();
     const candidate = await registry.loadDetached(model, folders.candidate).then((c) => (loaded.push(c), c));
     const serving = await registry.loadDetached(model, folders.serving).then((c) => (loaded.push(c), c));
     const options = { maxNewTokens, numBeams: 1 };
     const time = async (c: Captioner) => {
+      signal?.throwIfAborted(); // a cancelled train job stops between batches
       const t0 = performance.now();
       await c.caption(images, options);
       return performance.now() - t0;
@@ -106,6 +109,8 @@ export class Promotions {
   constructor(
     private readonly registry: ModelRegistry,
     private readonly versions: VersionStore,
+    /** Where the train jobs are: a version whose job is still there and not done (running, cancelled) is not promoted. */
+    private readonly jobs: Pick<JobQueue, "get"> | null,
     /** onnxruntime threads of the validation scoring (default: every core). */
     private readonly threads?: number,
   ) {}
@@ -126,6 +131,7 @@ export class Promotions {
     if (!version || version.model !== model) {
       throw new PromotionError("unknown_version", `model "${model}" has no version "${versionId}"; GET /v1/admin/models/${model}/versions lists them`);
     }
+    await this.checkJobDone(version);
     if (this.busy.has(model)) throw new PromotionError("promotion_in_progress", `a promotion of "${model}" is already running; retry when it has finished`);
     this.busy.add(model);
     try {
@@ -142,6 +148,14 @@ export class Promotions {
       return { version: promoted, previous: served.version, gate, unchanged: false, status };
     } finally {
       this.busy.delete(model);
+    }
+  }
+
+  /** A version is promotable once its train job is done (a job past its retention is gone: it ended long ago). */
+  private async checkJobDone(version: ModelVersion): Promise<void> {
+    const job = await this.jobs?.get(version.jobId);
+    if (job && job.state !== "done") {
+      throw new PromotionError("version_not_ready", `version ${version.id} cannot be promoted: its train job ${job.id} is ${job.state}, not done`);
     }
   }
 

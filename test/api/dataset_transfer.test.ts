@@ -351,6 +351,11 @@ describe("dataset import and export", () => {
     assert.deepEqual(errorOf(res), [400, "invalid_request"]);
     res = await app.inject({ method: "POST", url: "/v1/datasets/bad/import", headers: admin, payload: { hub: "not a repo" } });
     assert.deepEqual(errorOf(res), [400, "invalid_request"]);
+    for (const revision of ["..", "main/../../../x", "a..b", "a//b", ".hidden"]) {
+      res = await app.inject({ method: "POST", url: "/v1/datasets/bad/import", headers: admin, payload: { hub: "acme/x", revision } });
+      assert.deepEqual(errorOf(res), [400, "invalid_request"], revision);
+      assert.match(res.json().error.message, /body\.revision must be a branch, tag or commit.*no "\.\."/, revision);
+    }
     res = await app.inject({ method: "POST", url: "/v1/datasets/bad/import", headers: admin, payload: { repo: "acme/x" } });
     assert.deepEqual(errorOf(res), [400, "invalid_request"]);
     res = await app.inject({ method: "POST", url: "/v1/datasets/bad/import", headers: { ...admin, "content-type": "text/plain" }, payload: "hello" });
@@ -388,4 +393,36 @@ describe("dataset import with Redis + BullMQ", { skip: redisSkip }, () => {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
+});
+
+test("staged uploads do not outlive their import: a cancelled import's file goes at once, a dead process's orphan at the next start", async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "captioner-import-staged-"));
+  const uploads = path.join(dataDir, "datasets", "uploads");
+  const start = async (handlers: boolean) => {
+    const services = await openServices(testConfig({ dataDir }), { dbFile: path.join(dataDir, "captioner.db") });
+    if (handlers) await startJobHandlers(services);
+    return { services, app: await buildApp({ services }) };
+  };
+  let { services, app } = await start(false); // no handlers: the imports stay queued
+  try {
+    services.datasets.createDataset("pets");
+    const headers = { "x-api-key": services.keys.create("admin").key };
+    const [a] = shapes("train", 1);
+    const body = multipart([{ name: "file", file: { data: zipSync({ [`train/${a!.file_name}`]: a!.bytes }), filename: "pets.zip" } }]);
+    const post = async () => (await app.inject({ method: "POST", url: "/v1/datasets/pets/import", headers: { ...headers, ...body.headers }, payload: body.payload })).json().id as string;
+    const [cancelled, kept] = [await post(), await post()];
+    assert.equal(fs.readdirSync(uploads).length, 2);
+    await app.inject({ method: "POST", url: `/v1/jobs/${cancelled}/cancel`, headers });
+    assert.equal(fs.readdirSync(uploads).length, 1, "the cancelled import's upload is gone");
+    fs.writeFileSync(path.join(uploads, `${"ab".repeat(12)}.upload`), "staged, then the process died before queueing");
+    await app.close();
+    await new Promise((r) => setTimeout(r, 10));
+    ({ services, app } = await start(true));
+    const job = await services.queue.waitFor(kept, 30_000);
+    assert.equal(job.state, "done", job.error ?? "");
+    assert.deepEqual(fs.readdirSync(uploads), [], "the orphan was swept, the queued import ran and removed its own");
+  } finally {
+    await app.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
 });

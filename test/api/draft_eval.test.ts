@@ -12,8 +12,9 @@ import type { Services } from "../../src/api/services.js";
 import { datasetJobs } from "../../src/api/services.js";
 import { evaluate } from "../../src/eval/evaluate.js";
 import { Captioner } from "../../src/generation/captioner.js";
-import { DRAFT_JOB, type DraftJobResult, type EvalJobResult } from "../../src/serving/jobs/index.js";
+import { DRAFT_JOB, type DraftJobResult, EVAL_JOB, type EvalJobResult } from "../../src/serving/jobs/index.js";
 import { draftJobs } from "../../src/serving/jobs/draft.js";
+import { evalJobs } from "../../src/serving/jobs/eval.js";
 import type { Job } from "../../src/serving/queue/types.js";
 import { buildApp } from "../../src/api/app.js";
 import { openServices, startJobHandlers } from "../../src/api/services.js";
@@ -151,7 +152,7 @@ describe("draft → review → eval jobs", () => {
       await captioner.release();
     }
     const { images_per_s: _rate, ...scores } = expected;
-    assert.deepEqual({ ...result, images_per_s: undefined }, { dataset: "shapes", split: "validation", model: "blip", reviewed_only: true, report: `/v1/admin/jobs/${job.id}/report`, ...scores, images_per_s: undefined });
+    assert.deepEqual({ ...result, images_per_s: undefined }, { dataset: "shapes", split: "validation", model: "blip", reviewed_only: true, report: `/v1/admin/jobs/${job.id}/report`, ...scores, images_per_s: undefined, skipped: [] });
     assert.equal(result.items.length, 3);
     assert.ok(result.images_per_s > 0);
 
@@ -204,6 +205,21 @@ describe("draft → review → eval jobs", () => {
     const result = await handler.handle(job, ctx);
     assert.deepEqual([result.total, result.drafted, result.skipped, result.failed], [4, 2, { captioned: 1, deleted: 1 }, []]);
     assert.deepEqual((await item(added[3]!.id, "racing")).captions, ["by hand"]);
+  });
+
+  test("an item deleted while an eval job runs is left out (listed in `skipped`), not a failure", async () => {
+    await createDataset("evalrace");
+    const added: Item[] = [];
+    for (let i = 0; i < 4; i++) added.push(await addItem("evalrace", shape("train", 10 + i), "train", ["a shape"]));
+    const { deps, targets } = datasetJobs(services);
+    const handler = evalJobs({ ...deps, limits: { ...deps.limits, maxImagesPerRequest: 2 } }, targets);
+    let batches = 0;
+    // After the first batch, an item of the second goes (synchronously: before the next batch is read).
+    const ctx = { signal: new AbortController().signal, progress: async () => void (batches++ === 0 && services.datasets.deleteItem("evalrace", added[2]!.id)) };
+    const payload = { dataset: "evalrace", split: "train" as const, target: { model: "blip" }, reviewedOnly: false, options: { maxNewTokens: 8 } };
+    const job = { id: "e", kind: EVAL_JOB, payload, state: "running", progress: 0, details: null, result: null, error: null, attempts: 1, createdAt: "", updatedAt: "" } as const;
+    const result = await handler.handle(job, ctx);
+    assert.deepEqual([result.n, result.items.map((i) => i.id), result.skipped], [3, [added[0]!.id, added[1]!.id, added[3]!.id], [added[2]!.id]]);
   });
 
   test("a cancelled draft stops after the batch in flight: drafted items keep their drafts, the rest stay uncaptioned", async () => {

@@ -159,13 +159,13 @@ test("the gate's rule: CIDEr-D above and latency within 5 % passes; 6 % slower i
   try {
     const { versions } = t.services;
     // Versions as a train job records them, with the numbers the gate reads (its folders: the golden model).
-    const make = (id: string, cider: number, candidateMs: number) => {
+    const make = (id: string, cider: number, candidateMs: number, jobId = `job-${id}`) => {
       fs.cpSync(goldenModel, versions.modelFolder("blip", id), { recursive: true });
       versions.add({
         id, model: "blip", base: { model: "blip", version: null }, dataset: "shapes",
         snapshot: { sha256: "0".repeat(64), trainItems: 1, validationItems: 1, reviewedOnly: true }, settings: { epochs: 1 },
         validation: { before: { CIDEr: 0.5 }, after: { CIDEr: cider }, epochs: [{ CIDEr: cider }], bestEpoch: 1, trainLoss: [1], steps: 1 },
-        latency: { candidateMs, servingMs: 100, servingVersion: null, images: 8, runs: 5, measuredAt: new Date().toISOString() }, jobId: `job-${id}`,
+        latency: { candidateMs, servingMs: 100, servingVersion: null, images: 8, runs: 5, measuredAt: new Date().toISOString() }, jobId,
       });
       versions.addBaseline(id, "source", 0.5);
     };
@@ -209,6 +209,14 @@ test("the gate's rule: CIDEr-D above and latency within 5 % passes; 6 % slower i
       assert.ok(res.json().error.message);
     }
     assert.equal((await t.app.inject({ method: "GET", url: "/v1/admin/models/nope/versions", headers: admin })).statusCode, 404);
+    // A version whose train job was cancelled (it recorded the version before it saw the cancel) is not promoted, even with an override.
+    const cancelled = await t.services.queue.enqueue("no-worker", {});
+    await t.services.queue.cancel(cancelled.id);
+    make("v_000000000003", 0.9, 50, cancelled.id);
+    res = await t.app.inject({ method: "POST", url: "/v1/admin/models/blip/promote", headers: admin, payload: { version: "v_000000000003", override_reason: "x" } });
+    assert.equal(res.statusCode, 409, res.body);
+    assert.equal(res.json().error.code, "version_not_ready");
+    assert.match(res.json().error.message, /train job .* is cancelled, not done/);
   } finally {
     await close();
   }
@@ -303,7 +311,7 @@ test("a graceful stop puts a running train job back in the queue; the next start
     await t.services.queue.waitFor(job.id, 150_000);
     job = (await t.app.inject({ method: "GET", url, headers: admin })).json();
     assert.equal(job.state, "done", job.error);
-    assert.equal(job.attempts, 2);
+    assert.equal(job.attempts, 1, "the stopped run gave its attempt back");
     assert.ok(job.details.resumedFromStep >= seen && job.details.resumedFromStep < job.details.totalSteps, `resumed at ${job.details.resumedFromStep}, stopped after step ${seen} of ${job.details.totalSteps} (the stop took ${stopSeconds.toFixed(1)} s)`);
     assert.equal(job.details.trainLoss.length, 3);
     assert.equal((await t.app.inject({ method: "GET", url: "/v1/admin/models/blip/versions", headers: admin })).json().versions.length, 1);

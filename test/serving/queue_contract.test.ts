@@ -161,19 +161,26 @@ function queueContract(backend: string, makeStore: () => Promise<QueueStore>, se
       }
     });
 
-    test("an interrupted handler (JobInterruptedError) puts its job back, without using up its one attempt: it runs again and finishes", async () => {
+    test("an interrupted handler (JobInterruptedError: its process is stopping) puts its job back with its attempt given back; the queue takes no more of the kind, the next one finishes it", async () => {
       await fresh();
       try {
         let runs = 0;
-        await queue.work("resumable", async () => {
+        const handler = async () => {
           runs += 1;
           if (runs === 1) throw new JobInterruptedError("the process is stopping");
           return { runs };
-        });
+        };
+        await queue.work("resumable", handler);
         const job = await queue.enqueue("resumable", {});
+        await eventually(async () => runs === 1 && (await queue.get(job.id))?.state === "queued", "the job back in the queue");
+        await sleep(300); // several polls: it is not claimed again
+        const back = (await queue.get(job.id))!;
+        assert.deepEqual([runs, back.state, back.attempts], [1, "queued", 0]);
+        await queue.close();
+        queue = store.open();
+        await queue.work("resumable", handler);
         const done = await queue.waitFor(job.id, 10_000);
-        assert.equal(done.state, "done", done.error ?? "");
-        assert.deepEqual(done.result, { runs: 2 });
+        assert.deepEqual([done.state, done.result, done.attempts], ["done", { runs: 2 }, 1], done.error ?? "");
       } finally {
         await cleanup();
       }

@@ -8,7 +8,7 @@ import type { FastifyError, FastifyInstance, FastifyRequest } from "fastify";
 import { ImportSourceError, openUpload, planNonEmptyImport } from "../../datasets/import.js";
 import { exportImagefolder } from "../../datasets/export.js";
 import { SPLITS, type Split } from "../../datasets/store.js";
-import { type HubOptions, isRepoId, resolveCachedSnapshot } from "../../hub/index.js";
+import { HubError, type HubOptions, isRepoId, resolveCachedSnapshot } from "../../hub/index.js";
 import { DATASET_IMPORT_JOB, type DatasetImportSource, enqueueJob, jobView, MAX_METADATA_BYTES } from "../../serving/jobs/index.js";
 import { security } from "../plugins/auth.js";
 import { ApiError, mapError } from "../plugins/errors.js";
@@ -16,7 +16,9 @@ import { errors, fileField, jobSchema } from "../schemas.js";
 
 const datasetParams = { type: "object", required: ["name"], properties: { name: { type: "string", minLength: 1, maxLength: 64 } } } as const;
 const splitSchema = { type: "string", enum: [...SPLITS], description: "the split of rows without a split column (default: the one their file name or folder names, else train)" } as const;
-const REVISION = "^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$";
+/** A git ref or commit as the hub's cache takes one: "/"-separated parts, none empty or starting with "."; no ".." anywhere. */
+const REVISION = "^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$";
+const REVISION_RULE = 'a branch, tag or commit: letters, digits, ".", "_", "-" in parts separated by "/", no part empty or starting with ".", no ".."';
 
 const SOURCE_STATUS: Record<ImportSourceError["code"], number> = { unsupported_file: 415, invalid_archive: 400, invalid_parquet: 400, nothing_to_import: 400 };
 
@@ -65,7 +67,7 @@ export async function datasetTransferRoutes(app: FastifyInstance): Promise<void>
                 additionalProperties: false,
                 properties: {
                   hub: { type: "string", minLength: 3, maxLength: 96, description: "a Hugging Face dataset repo id, org/name" },
-                  revision: { type: "string", pattern: REVISION, description: "branch, tag or commit (default main)" },
+                  revision: { type: "string", maxLength: 200, pattern: REVISION, description: `${REVISION_RULE} (default main)` },
                   split: splitSchema,
                 },
               },
@@ -158,10 +160,20 @@ async function hubSource(body: HubBody | undefined, deps: { hub?: HubOptions; al
     throw new ApiError(415, "unsupported_content_type", "send multipart/form-data with the file in field \"file\", or JSON {\"hub\": \"org/name\"}");
   }
   if (!isRepoId(body.hub)) throw new ApiError(400, "invalid_request", `"hub" must be a Hugging Face repo id like "org/name" (got ${JSON.stringify(body.hub)})`);
-  if (!deps.allowDownloads && resolveCachedSnapshot(body.hub, body.revision, { ...deps.hub, repoType: "dataset" }) === null) {
+  if (!deps.allowDownloads && cachedSnapshot(body.hub, body.revision, deps.hub) === null) {
     throw new ApiError(409, "downloads_disabled", `dataset ${body.hub}@${body.revision ?? "main"} is not in the Hugging Face cache and this server may not download (allowDownloads is off)`);
   }
   return { source: { kind: "hub", repo: body.hub, ...(body.revision && { revision: body.revision }) }, split: body.split };
+}
+
+/** The cached snapshot of a dataset repo, or null; the hub's refusal of the caller's repo or revision is a 400. */
+function cachedSnapshot(repo: string, revision: string | undefined, hub: HubOptions | undefined): string | null {
+  try {
+    return resolveCachedSnapshot(repo, revision, { ...hub, repoType: "dataset" });
+  } catch (error) {
+    if (error instanceof HubError) throw new ApiError(400, "invalid_request", error.message);
+    throw error;
+  }
 }
 
 /** The app's error mapping, plus the import's own: the upload limit, and files that cannot be imported. */
@@ -172,5 +184,7 @@ function transferError(error: unknown, request: FastifyRequest, maxImportBytes: 
     return { status: 413, code: "import_too_large", message: `the file is larger than ${maxImportBytes} bytes (maxImportBytes); split the dataset, or import it from the hub` };
   }
   if (code === "FST_FILES_LIMIT") return { status: 400, code: "invalid_multipart", message: 'send exactly one file, in field "file"' };
+  const invalid = (error as FastifyError).validation?.[0];
+  if (invalid?.instancePath === "/revision" && invalid.keyword === "pattern") return { status: 400, code: "invalid_request", message: `body.revision must be ${REVISION_RULE}` };
   return mapError(error, request);
 }

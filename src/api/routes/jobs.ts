@@ -1,7 +1,7 @@
 // Long-running captioning through the job queue: POST /v1/jobs/captions enqueues many images at
 // once and answers 202 with the job; GET /v1/jobs/:id reports its state, progress and result.
 import type { FastifyInstance } from "fastify";
-import { CAPTION_JOB, enqueueJob, findJobFor, jobView, MAX_JOB_IMAGES, ownedBy } from "../../serving/jobs/index.js";
+import { CAPTION_JOB, enqueueJob, findJobFor, jobView, MAX_JOB_IMAGES, ownedBy, stagedUpload } from "../../serving/jobs/index.js";
 import { security } from "../plugins/auth.js";
 import { ApiError } from "../plugins/errors.js";
 import { type ApiCaptionOptions, base64ImagesSchema, captionOptionProperties, errors, jobSchema } from "../schemas.js";
@@ -82,6 +82,9 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
       if (!job) throw new ApiError(404, "job_not_found", `no job ${id}; GET /v1/admin/jobs lists jobs (admins)`);
       if (job.state === "done" || job.state === "failed") throw new ApiError(409, "job_finished", `job ${id} already ${job.state === "done" ? "finished" : "failed"}; there is nothing to cancel`);
       if (job.state !== "cancelled") await queue.cancel(id);
+      // A cancelled upload import never reads its staged file (a running one stops; its own cleanup races harmlessly).
+      const staged = stagedUpload(job);
+      if (staged) await app.services.importStaging.remove(staged);
       return jobView((await queue.get(id)) ?? job);
     },
   );

@@ -8,6 +8,7 @@ import type { ImportStaging } from "../../datasets/staging.js";
 import type { DatasetStore } from "../../datasets/store.js";
 import { downloadDataset, HubError, type HubOptions, isDatasetFile, resolveCachedSnapshot } from "../../hub/index.js";
 import type { ServerLimits } from "../config.js";
+import type { Job, JobQueue } from "../queue/types.js";
 import type { JobHandlerSpec } from "./handlers.js";
 import { DATASET_IMPORT_JOB, type DatasetImportSource } from "./kinds.js";
 
@@ -50,6 +51,25 @@ export function datasetImportJobs(deps: DatasetImportDeps): JobHandlerSpec<typeo
       }
     },
   };
+}
+
+/** The staged upload a job imports, if it is an upload import (else null). */
+export function stagedUpload(job: Pick<Job, "kind" | "payload">): string | null {
+  if (job.kind !== DATASET_IMPORT_JOB) return null;
+  const source = (job.payload as { source?: DatasetImportSource } | null)?.source;
+  return source?.kind === "upload" ? source.staged : null;
+}
+
+/** At startup: staged uploads no queued or running import job will read are deleted (see ImportStaging.sweep). */
+export async function sweepStagedUploads(queue: JobQueue, staging: ImportStaging): Promise<string[]> {
+  const inUse = new Set<string>();
+  for (const state of ["queued", "running"] as const) {
+    for (const job of await queue.list({ kind: DATASET_IMPORT_JOB, state, limit: 1_000_000 })) {
+      const staged = stagedUpload(job);
+      if (staged) inUse.add(staged);
+    }
+  }
+  return staging.sweep(inUse);
 }
 
 async function openSource(deps: DatasetImportDeps, source: DatasetImportSource): Promise<{ tree: FileTree; commit?: string }> {

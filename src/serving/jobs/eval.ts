@@ -84,6 +84,7 @@ export function evalJobs(deps: DatasetJobDeps, targets: EvalTargets): JobHandler
         result = await evaluate(opened.captioner, inputs, {
           batchSize: Math.min(deps.limits.batchSize, deps.limits.maxImagesPerRequest),
           caption: options,
+          skipMissing: true, // an item deleted while the job runs is left out, not a failure
           onProgress: (p) => {
             if (ctx.signal.aborted) throw new Error("the job was cancelled");
             void reportProgress(ctx, p.done, p.total).catch(() => {});
@@ -93,7 +94,8 @@ export function evalJobs(deps: DatasetJobDeps, targets: EvalTargets): JobHandler
         await opened.release();
       }
       const settings = { split, reviewed_only: reviewedOnly, job: job.id, ...(toKwargs(options) as Record<string, string | number | boolean>) };
-      const html = await buildReport(result, { model: opened.label, dataset, settings }, inputs.map((input) => input.file));
+      const files = new Map(inputs.map((input) => [input.id, input.file]));
+      const html = await buildReport(result, { model: opened.label, dataset, settings }, result.items.map((item) => files.get(item.id)!));
       await writeReport(deps.reportsDir, job.id, html);
       return { dataset, split, model: opened.label, reviewed_only: reviewedOnly, ...result, report: reportUrl(job.id) };
     },

@@ -41,4 +41,4 @@ export function datasetJobHandlers(deps: DatasetJobDeps, targets: EvalTargets): 
   return [draftJobs(deps), evalJobs(deps, targets)];
 }
 
-export { datasetImportJobs, type DatasetImportDeps, MAX_METADATA_BYTES } from "./dataset_import.js";
+export { datasetImportJobs, type DatasetImportDeps, MAX_METADATA_BYTES, stagedUpload, sweepStagedUploads } from "./dataset_import.js";

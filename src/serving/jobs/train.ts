@@ -51,8 +51,9 @@ async function runTrainJob(services: TrainJobServices, jobId: string, payload: T
   } catch (error) {
     // Stopped with the server: the folder stays, and the job runs (resumes) at the next start.
     if (services.stopping?.aborted && !ctx.signal.aborted) throw new JobInterruptedError(`the server stopped during the training; it resumes at the next start (${(error as Error).message})`);
-    // A cancelled or failed job is not run again: its files go. (A killed process never gets here: they stay for the resume.)
-    fs.rmSync(folder, { recursive: true, force: true });
+    // A cancelled or failed job is not run again: its files go (a killed process never gets here: they stay for
+    // the resume) — unless its version was recorded already: a recorded version keeps its folder.
+    if (!versions.byJob(jobId)) fs.rmSync(folder, { recursive: true, force: true });
     throw error;
   }
   await details.report({ phase: "done" }, 1);
@@ -86,7 +87,8 @@ async function train(services: TrainJobServices, jobId: string, payload: TrainJo
   // Caption latency of the new model and of the served one, same images, same batch.
   await details.report({ phase: "measuring" });
   const served = await services.promotions.served(payload.model);
-  const latency = await measureLatency(registry, payload.model, { candidate: out, serving: served.folder }, validationImages(folder), settings.maxNewTokens, LATENCY_RUNS);
+  const latency = await measureLatency(registry, payload.model, { candidate: out, serving: served.folder }, validationImages(folder), settings.maxNewTokens, LATENCY_RUNS, ctx.signal);
+  ctx.signal.throwIfAborted(); // a job cancelled by now records nothing
   const version = versions.add({
     id: payload.version,
     model: payload.model,

@@ -195,7 +195,10 @@ export class BullJobQueue implements JobQueue {
           // A cancelled job must not be retried.
           if (await this.redis.exists(this.key(`cancelled:${id}`))) throw new UnrecoverableError(`job ${id} was cancelled`);
           if (error instanceof JobInterruptedError) {
-            // Back to waiting (BullMQ's way: delayed until now, then DelayedError), without using up an attempt.
+            // This process is stopping: the worker takes no more jobs (a claim would only be interrupted again)...
+            void worker.close().catch(() => {});
+            // ...and the job goes back to waiting (BullMQ's way: delayed until now, then DelayedError), its start given back.
+            await this.redis.hincrby(`${bull.queueQualifiedName}:${id}`, "ats", -1);
             await bull.moveToDelayed(Date.now(), token);
             throw new DelayedError();
           }

@@ -62,7 +62,8 @@ export interface SweepReport {
 export class SqliteJobQueue implements JobQueue {
   private readonly maxDepth: number;
   private readonly pollMs: number;
-  private readonly workers: { kind: string; concurrency: number; handler: JobHandler<any, any>; running: number }[] = [];
+  /** `stopped`: a handler of the kind was interrupted (its process is stopping), so the kind is not claimed again here. */
+  private readonly workers: { kind: string; concurrency: number; handler: JobHandler<any, any>; running: number; stopped: boolean }[] = [];
   /** Running handlers of this process, by job id: their abort controllers and completion promises. */
   private readonly running = new Map<string, { abort: AbortController; done: Promise<void> }>();
   /** Resolvers of `waitFor` calls, woken whenever a job of this process changes state. */
@@ -129,7 +130,7 @@ export class SqliteJobQueue implements JobQueue {
     checkKind(kind);
     const concurrency = opts.concurrency ?? 1;
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a whole number ≥ 1, got ${concurrency}`);
-    this.workers.push({ kind, concurrency, handler, running: 0 });
+    this.workers.push({ kind, concurrency, handler, running: 0, stopped: false });
     this.timer ??= setInterval(() => this.tick(), this.pollMs);
     this.pump();
   }
@@ -214,7 +215,7 @@ export class SqliteJobQueue implements JobQueue {
   private pump(): void {
     if (this.closed || !this.db.open) return;
     for (const worker of this.workers) {
-      while (worker.running < worker.concurrency) {
+      while (!worker.stopped && worker.running < worker.concurrency) {
         const row = this.claim(worker.kind);
         if (!row) break;
         this.start(worker, row);
@@ -250,8 +251,9 @@ export class SqliteJobQueue implements JobQueue {
         const result = await worker.handler(job, ctx);
         this.update("UPDATE jobs SET state = 'done', progress = 1, result = ?, error = NULL, input = NULL, updated_at = ? WHERE id = ? AND state = 'running'", JSON.stringify(result ?? null), new Date().toISOString(), row.id);
       } catch (error) {
-        // Retry while attempts remain (an interrupted job always goes back); the error of the last try stays visible either way.
-        const next: JobState = error instanceof JobInterruptedError || row.attempts < row.max_attempts ? "queued" : "failed";
+        if (error instanceof JobInterruptedError) return this.requeueInterrupted(worker, row, error);
+        // Retry while attempts remain; the error of the last try stays visible either way.
+        const next: JobState = row.attempts < row.max_attempts ? "queued" : "failed";
         // A retry needs the input again; a failed job's input goes.
         this.update("UPDATE jobs SET state = ?, error = ?, input = CASE WHEN ? = 'failed' THEN NULL ELSE input END, updated_at = ? WHERE id = ? AND state = 'running'", next, errorMessage(error), next, new Date().toISOString(), row.id);
       } finally {
@@ -262,6 +264,15 @@ export class SqliteJobQueue implements JobQueue {
       }
     })();
     this.running.set(row.id, { abort, done });
+  }
+
+  /**
+   * An interrupted job goes back to the queue with its attempt given back (it did not fail), and its kind
+   * is not claimed again by this process: it is stopping, and a claim would only be interrupted again.
+   */
+  private requeueInterrupted(worker: (typeof this.workers)[number], row: JobRow, error: JobInterruptedError): void {
+    worker.stopped = true;
+    this.update("UPDATE jobs SET state = 'queued', attempts = MAX(0, attempts - 1), error = ?, updated_at = ? WHERE id = ? AND state = 'running'", errorMessage(error), new Date().toISOString(), row.id);
   }
 
   /** Aborts running handlers whose job was cancelled through another connection to the file. */
