@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { zipSync } from "fflate";
 import type { Page } from "playwright-core";
 import { testApp, type TestApp } from "../helpers/app.js";
 import { shapesRoot } from "../helpers/shapes.js";
@@ -384,6 +385,33 @@ describe("the admin console", { skip: noChromium }, () => {
     assert.equal(await page.locator("#job-rows tr[data-id='train-1'] button").count(), 0);
     assert.match(await text("#status"), /train job train-1 cancelled/);
     await page.unrouteAll();
+    assert.deepEqual(problems, []);
+  });
+
+  test("import a zip of an imagefolder into a new dataset; the page follows the job and shows the items", async () => {
+    await page.click("#nav-datasets");
+    await page.fill("#dataset-name", "imported");
+    await page.click("#create-dataset-button");
+    await page.locator("#dataset-title:text-is('Dataset imported')").waitFor();
+    const [a, b] = [shape("train", 0), shape("validation", 0)];
+    const metadata = [
+      { file_name: `train/${a.name}`, text: "an imported caption" },
+      { file_name: `validation/${b.name}`, captions: ["one", "two"] },
+    ].map((row) => JSON.stringify(row)).join("\n");
+    const zip = zipSync({ "metadata.jsonl": new TextEncoder().encode(metadata), [`train/${a.name}`]: a.buffer, [`validation/${b.name}`]: b.buffer });
+    await page.setInputFiles("#import-file", { name: "set.zip", mimeType: "application/zip", buffer: Buffer.from(zip) });
+    await page.click("#import-button");
+    await page.locator("#status:has-text('Import into imported done: 2 items added, 0 skipped.')").waitFor({ timeout: 30_000 }).catch(async (e) => {
+      throw new Error(`${e}; status: ${await text("#status")}; error: ${await text("#error")}`);
+    });
+    await page.locator("#items .item >> nth=1").waitFor();
+    const stored: Item[] = (await api("/v1/datasets/imported/items?limit=10")).items;
+    assert.deepEqual(stored.map((i) => [i.split, i.captions, i.reviewed]).sort(), [["train", ["an imported caption"], true], ["validation", ["one", "two"], true]]);
+    assert.equal(await page.locator("#items .item").count(), 2);
+
+    // Neither a file nor a repo (or both): the page says what to send and sends nothing.
+    await page.click("#import-button");
+    await page.locator("#status:has-text('Choose a file or name a hub dataset repo')").waitFor();
     assert.deepEqual(problems, []);
   });
 

@@ -81,6 +81,17 @@ export function addItem(name: string, image: File, captions: string[], split: Sp
   return call<Item>(`${ds(name)}/items`, { method: "POST", body: form });
 }
 
+/** Imports a zip of an imagefolder, a parquet file or an exported tar (a job; 202 with it). */
+export function importFile(name: string, file: File, split?: Split): Promise<Job> {
+  const form = new FormData();
+  if (split) form.append("split", split);
+  form.append("file", file, file.name);
+  return call<Job>(`${ds(name)}/import`, { method: "POST", body: form });
+}
+
+/** Imports a dataset repo from the Hugging Face hub, e.g. `Ilia-Iliev/example_captioner` (a job). */
+export const importHub = (name: string, hub: string, split?: Split) => call<Job>(`${ds(name)}/import`, json("POST", split ? { hub, split } : { hub }));
+
 export const editCaptions = (name: string, id: string, captions: string[]) => call<Item>(itemPath(name, id), json("PATCH", { captions }));
 export const deleteItem = (name: string, id: string) => call<void>(itemPath(name, id), { method: "DELETE" });
 export const review = (name: string, id: string, decision: { action: "accept" | "reject" } | { action: "edit"; captions: string[] }) =>

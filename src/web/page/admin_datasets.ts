@@ -1,6 +1,7 @@
 // The Datasets view: the list with item counts, create one, and a dataset's items as thumbnails
-// with their captions: add (image + captions + split), edit the captions, delete.
-import { addItem, captionLines, createDataset, type Dataset, deleteItem, editCaptions, type Item, listDatasets, listItems, type Split } from "./admin_api.ts";
+// with their captions: add (image + captions + split), import (an archive or a hub repo, as a job
+// followed until it ends), edit the captions, delete.
+import { addItem, captionLines, createDataset, type Dataset, deleteItem, editCaptions, getJob, importFile, importHub, type Item, type Job, listDatasets, listItems, type Split } from "./admin_api.ts";
 import { attempt, itemImg, say, when } from "./admin_ui.ts";
 import { byId, h } from "./dom.ts";
 
@@ -155,6 +156,47 @@ byId<HTMLFormElement>("add-item").addEventListener("submit", (e) => {
     void showDatasets();
   })();
 });
+
+byId<HTMLFormElement>("import-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  void (async () => {
+    const fileInput = byId<HTMLInputElement>("import-file");
+    const hubInput = byId<HTMLInputElement>("import-hub");
+    const file = fileInput.files?.[0];
+    const hub = hubInput.value.trim();
+    const split = (byId<HTMLSelectElement>("import-split").value || undefined) as Split | undefined;
+    if (!current) return;
+    if (!file === !hub) {
+      say("Choose a file or name a hub dataset repo (one of the two).");
+      (file ? hubInput : fileInput).focus();
+      return;
+    }
+    const dataset = current;
+    const job = await attempt(() => (file ? importFile(dataset, file, split) : importHub(dataset, hub, split)));
+    if (!job) return;
+    fileInput.value = "";
+    hubInput.value = "";
+    say(`Import job ${job.id} queued for ${dataset}.`);
+    const ended = await attempt(() => untilEnded(job.id));
+    if (!ended) return;
+    // The items first: showing them announces their count, and the import's outcome must be what stays said.
+    if (current === dataset) await loadItems(true);
+    void showDatasets();
+    const result = ended.result as { added?: number; skippedCount?: number } | null | undefined;
+    say(ended.state === "done"
+      ? `Import into ${dataset} done: ${result?.added ?? 0} items added, ${result?.skippedCount ?? 0} skipped.`
+      : `Import job ${ended.id} ${ended.state}${ended.error ? `: ${ended.error}` : ""}.`);
+  })();
+});
+
+/** Polls a job until it is done, failed or cancelled (the Jobs view follows its events instead). */
+async function untilEnded(id: string): Promise<Job> {
+  for (;;) {
+    const job = await getJob(id);
+    if (job.state !== "queued" && job.state !== "running") return job;
+    await new Promise((resolve) => setTimeout(resolve, 400));
+  }
+}
 
 splitFilter.addEventListener("change", () => void loadItems(true));
 more.addEventListener("click", () => void loadItems(false));
