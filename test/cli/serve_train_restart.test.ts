@@ -4,12 +4,13 @@
 // serves after another restart.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { blipCaseDir, repoRoot } from "../helpers/golden.js";
+import { serveProcess } from "../helpers/serve_process.js";
 import { goldenImage, multipart } from "../helpers/app.js";
 import { shapesRoot } from "../helpers/shapes.js";
 
@@ -17,18 +18,6 @@ const model = blipCaseDir("base_like_32px");
 const cli = path.join(repoRoot, "dist/src/cli/main.js");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function serve(home: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [cli, "serve", "--host", "127.0.0.1", "--port", "0", "--model", `blip=${model}`], { env: { ...process.env, CAPTIONER_HOME: home, HF_HUB_OFFLINE: "1" } });
-  let log = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (child.kill("SIGKILL"), reject(new Error(`serve did not start:\n${log}`))), 30_000);
-    child.stderr!.on("data", (chunk: Buffer) => {
-      log += chunk.toString();
-      const m = /listening on (http:\/\/[^\s]+)/.exec(log);
-      if (m) (clearTimeout(timer), resolve({ url: m[1]!, child }));
-    });
-  });
-}
 
 async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   const exited = new Promise((r) => child.once("exit", r));
@@ -51,7 +40,7 @@ test("a train job killed with the server resumes from its checkpoint after the r
     const { stdout } = await promisify(execFile)(process.execPath, [cli, "keys", "create", "--role", "admin"], { env: { ...process.env, CAPTIONER_HOME: home } });
     const headers = { authorization: `Bearer ${stdout.trim()}` };
     const json = { ...headers, "content-type": "application/json" };
-    let server = await serve(home);
+    let server = await serveProcess(home);
     servers.push(server.child);
     const call = async (method: string, route: string, body?: unknown) => {
       const res = await fetch(`${server.url}${route}`, { method, headers: body === undefined ? headers : json, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
@@ -82,7 +71,7 @@ test("a train job killed with the server resumes from its checkpoint after the r
     const killedAt = job.details!.step;
     assert.ok(killedAt < job.details!.totalSteps!, "killed mid-run");
 
-    server = await serve(home);
+    server = await serveProcess(home);
     servers.push(server.child);
     for (let i = 0; ; i++) {
       job = (await call("GET", jobUrl)).body;
@@ -107,7 +96,7 @@ test("a train job killed with the server resumes from its checkpoint after the r
     const before = await call("POST", "/v1/captions", { images: [image] });
     assert.equal(before.status, 200);
     await stop(server.child, "SIGTERM");
-    server = await serve(home);
+    server = await serveProcess(home);
     servers.push(server.child);
     let models;
     for (let i = 0; i < 300; i++) {

@@ -3,29 +3,18 @@
 // acknowledged is there with its image byte for byte.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { blipCaseDir, repoRoot } from "../helpers/golden.js";
+import { serveProcess } from "../helpers/serve_process.js";
 import { multipart } from "../helpers/app.js";
 
 const model = blipCaseDir("base_like_32px");
 const cli = path.join(repoRoot, "dist/src/cli/main.js");
 
-function serve(home: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [cli, "serve", "--host", "127.0.0.1", "--port", "0", "--model", `blip=${model}`], { env: { ...process.env, CAPTIONER_HOME: home, HF_HUB_OFFLINE: "1" } });
-  let log = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (child.kill("SIGKILL"), reject(new Error(`serve did not start:\n${log}`))), 30_000);
-    child.stderr!.on("data", (chunk: Buffer) => {
-      log += chunk.toString();
-      const m = /listening on (http:\/\/[^\s]+)/.exec(log);
-      if (m) (clearTimeout(timer), resolve({ url: m[1]!, child }));
-    });
-  });
-}
 
 test("items acknowledged before a SIGKILL are there after the restart, byte for byte", { timeout: 120_000 }, async () => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "captioner-sigkill-"));
@@ -35,7 +24,7 @@ test("items acknowledged before a SIGKILL are there after the restart, byte for 
     const images = fs.readdirSync(path.join(model, "images")).filter((f) => /\.(png|jpe?g)$/.test(f) && !f.startsWith("large")).map((f) => fs.readFileSync(path.join(model, "images", f)));
     assert.ok(images.length >= 4);
 
-    const first = await serve(home);
+    const first = await serveProcess(home);
     const exited = new Promise((r) => first.child.once("exit", r));
     let res = await fetch(`${first.url}/v1/datasets`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ name: "pets" }) });
     assert.equal(res.status, 201);
@@ -59,7 +48,7 @@ test("items acknowledged before a SIGKILL are there after the restart, byte for 
     await exited;
     assert.ok(killed && acknowledged.size >= 1);
 
-    const second = await serve(home);
+    const second = await serveProcess(home);
     try {
       res = await fetch(`${second.url}/v1/datasets/pets/items?limit=100`, { headers });
       assert.equal(res.status, 200);
