@@ -1,7 +1,8 @@
 // The Datasets view: the list with item counts, create one, and a dataset's items as thumbnails
 // with their captions: add (image + captions + split), import (an archive or a hub repo, as a job
 // followed until it ends), edit the captions, delete.
-import { addItem, captionLines, createDataset, type Dataset, deleteItem, editCaptions, getJob, importFile, importHub, type Item, type Job, listDatasets, listItems, type Split } from "./admin_api.ts";
+import { addItem, captionLines, createDataset, type Dataset, deleteItem, editCaptions, importFile, importHub, type Item, listDatasets, listItems, type Split } from "./admin_api.ts";
+import { untilSettled } from "./admin_jobs.ts";
 import { attempt, itemImg, say, when } from "./admin_ui.ts";
 import { byId, h } from "./dom.ts";
 
@@ -177,8 +178,7 @@ byId<HTMLFormElement>("import-form").addEventListener("submit", (e) => {
     fileInput.value = "";
     hubInput.value = "";
     say(`Import job ${job.id} queued for ${dataset}.`);
-    const ended = await attempt(() => untilEnded(job.id));
-    if (!ended) return;
+    const ended = await untilSettled(job.id);
     // The items first: showing them announces their count, and the import's outcome must be what stays said.
     if (current === dataset) await loadItems(true);
     void showDatasets();
@@ -188,15 +188,6 @@ byId<HTMLFormElement>("import-form").addEventListener("submit", (e) => {
       : `Import job ${ended.id} ${ended.state}${ended.error ? `: ${ended.error}` : ""}.`);
   })();
 });
-
-/** Polls a job until it is done, failed or cancelled (the Jobs view follows its events instead). */
-async function untilEnded(id: string): Promise<Job> {
-  for (;;) {
-    const job = await getJob(id);
-    if (job.state !== "queued" && job.state !== "running") return job;
-    await new Promise((resolve) => setTimeout(resolve, 400));
-  }
-}
 
 splitFilter.addEventListener("change", () => void loadItems(true));
 more.addEventListener("click", () => void loadItems(false));

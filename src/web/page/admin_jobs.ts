@@ -103,19 +103,28 @@ function follow(id: string): void {
 
 /** Asks GET /v1/jobs/{id} every POLL_MS until the job settles. */
 function poll(id: string, done: (job: Job) => void): void {
-  const tick = async () => {
+  void untilSettled(id, update).then(done);
+}
+
+/**
+ * Polls GET /v1/jobs/{id} every POLL_MS (more slowly while the server is away) and resolves with the
+ * job once it is done, failed or cancelled; `onUpdate` sees every answer.
+ */
+export async function untilSettled(id: string, onUpdate: (job: Job) => void = () => {}): Promise<Job> {
+  let wait = POLL_MS;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
     let job: Job;
     try {
       job = await getJob(id);
     } catch {
-      setTimeout(tick, POLL_MS * 4); // the server is away for a moment: keep asking, more slowly
-      return;
+      wait = POLL_MS * 4; // the server is away for a moment: keep asking, more slowly
+      continue;
     }
-    update(job);
-    if (settled(job)) done(job);
-    else setTimeout(tick, POLL_MS);
-  };
-  setTimeout(tick, POLL_MS);
+    onUpdate(job);
+    if (settled(job)) return job;
+    wait = POLL_MS;
+  }
 }
 
 function update(job: Job): void {
