@@ -10,7 +10,7 @@ interface CaptionFlags extends GenerationFlags, ModelFlags {
 
 export function captionCommand(): Command {
   return withGenerationFlags(
-    withModelFlags(new Command("caption").description("caption images with a BLIP checkpoint (all images form one batch)"))
+    withModelFlags(new Command("caption").description("caption images with a BLIP or BLIP-2 checkpoint (all images form one batch)"))
       .option("--json", "print one JSON document: {results: [{image, captions: [{text, ids}]}]}")
       .argument("<images...>", "image files (PNG, JPEG, WebP, GIF)"),
   ).action(
