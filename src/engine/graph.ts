@@ -108,7 +108,7 @@ export class Graph {
   private readonly constantValues = new Map<Tensor, readonly number[]>();
   private readonly bound = new Map<Param, Tensor>();
   private readonly trainableList: TrainableBinding[] = [];
-  private readonly memos = new Map<string, Map<Param, unknown>>();
+  private readonly memos = new Map<string, Map<Param | string, unknown>>();
   private readonly usedNames = new Set<string>();
   private readonly domainSet = new Set<string>();
   private counter = 0;
@@ -224,10 +224,11 @@ export class Graph {
   }
 
   /**
-   * A value derived from a weight, computed once per graph (e.g. its int8 quantisation): the cache
-   * lives and dies with the graph, not in a module global. `g.memo("int8", w, () => quantize(w))`
+   * A value derived from a weight (or from a string key), computed once per graph (e.g. its int8
+   * quantisation): the cache lives and dies with the graph, not in a module global.
+   * `g.memo("int8", w, () => quantize(w))`
    */
-  memo<T>(kind: string, p: Param, make: () => T): T {
+  memo<T>(kind: string, p: Param | string, make: () => T): T {
     let m = this.memos.get(kind);
     if (!m) this.memos.set(kind, (m = new Map()));
     if (!m.has(p)) m.set(p, make());

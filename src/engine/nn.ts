@@ -16,9 +16,45 @@ export function linear(x: Tensor, w: Param, b: Param | null, viewAs?: number[]):
     const shape = [...x.shape.slice(0, -1), w.shape[0]!];
     return x.graph.node("DynamicQuantizeMatMul", [x, q.weight, q.scale, null, b], { dtype: "float32", shape }, {}, MS);
   }
+  if (x.graph.lowering.fused && !viewAs && x.dtype === "float32") return gemmLinear(x, w, b);
   const weight = viewAs ? op.reshape(x.graph.bind(w), viewAs) : x.graph.bind(w);
   const y = op.matMul(x, op.transpose(weight, [1, 0]));
   return b ? op.add(y, b) : y;
+}
+
+/**
+ * The fused Linear: Gemm reads w `[out, in]` as stored (transB), so onnxruntime prepacks it straight
+ * from the checkpoint. `MatMul(x, Transpose(w))` made it constant-fold a transposed copy of every
+ * weight first: measured on blip-base fp32, session creation 2.4 → 1.4 s and 140 MB less peak RSS.
+ * Gemm is 2-D: x is flattened to `[rows, in]` and the result given x's leading dims back.
+ */
+function gemmLinear(x: Tensor, w: Param, b: Param | null): Tensor {
+  const g = x.graph;
+  const [outF, inF] = w.shape as [number, number];
+  const flat = x.rank === 2 ? x : op.reshape(x, [-1, inF]);
+  const y = g.node("Gemm", b ? [flat, g.bind(w), g.bind(b)] : [flat, g.bind(w)], { dtype: "float32", shape: [flat.shape[0]!, outF] }, { transB: 1 });
+  if (x.rank === 2) return y;
+  const lead = x.shape.slice(0, -1);
+  return g.node("Reshape", [y, leadingShape(x, outF)], { dtype: "float32", shape: [...lead, outF] });
+}
+
+/**
+ * `[...x.shape[:-1], last]` as an int64 vector: a constant when at most one leading dim is symbolic
+ * (it becomes -1), else computed from x's run-time shape — once per graph for each set of symbolic
+ * dims and `last` (a decoder's linears share it: measured, a Shape/Slice/Concat per linear cost 9% of
+ * a decode step).
+ */
+function leadingShape(x: Tensor, last: number): Tensor {
+  const g = x.graph;
+  const lead = x.shape.slice(0, -1);
+  if (lead.filter((d) => typeof d !== "number").length <= 1) {
+    const target = [...lead.map((d) => (typeof d === "number" ? d : -1)), last];
+    return g.constant(target, "int64", [target.length]);
+  }
+  return g.memo("leadingShape", `${lead.join(",")}|${last}`, () => {
+    const dims = op.slice(op.shape(x), [0], [-1], [0]);
+    return op.concat([dims, g.constant([last], "int64", [1])], 0);
+  });
 }
 
 /** Mean over static `axes`, keeping them as size 1: `reduceMean(x, [-1])` on `[b, t, d]` → `[b, t, 1]`. */

@@ -52,8 +52,11 @@ export class Message {
     return this.key(field, WireType.LengthDelimited).push(varint(BigInt(value.length))).push(value);
   }
 
+  /** A nested message: its chunks are taken over, not copied (a model's weights are copied once, by `bytes()`). */
   message(field: number, value: Message): this {
-    return this.bytesField(field, value.bytes());
+    this.key(field, WireType.LengthDelimited).push(varint(BigInt(value.length)));
+    for (const chunk of value.chunks) this.push(chunk);
+    return this;
   }
 
   /** The encoded message. */
