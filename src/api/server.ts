@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyServerOptions } from "fastify";
 import type { ServerConfig } from "../serving/config.js";
 import { buildApp } from "./app.js";
-import { redactedUrl } from "../serving/queue/bullmq.js";
+import { redactedUrl } from "../serving/queue/index.js";
 import { openServices, type Services, startJobHandlers } from "./services.js";
 import { warmUpEnrichment } from "../enrich/index.js";
 

@@ -4,7 +4,7 @@
 import { Command } from "commander";
 import { loadServerConfig } from "../serving/config.js";
 import { type JobQueue, openJobQueue } from "../serving/queue/index.js";
-import { redactedUrl } from "../serving/queue/bullmq.js";
+import { redactedUrl } from "../serving/queue/index.js";
 import { ModelRegistry } from "../serving/registry.js";
 import { serveJobs, workerId, workerJobHandlers } from "../serving/jobs/index.js";
 import { intAtLeast, reportErrors } from "./common.js";

@@ -12,7 +12,7 @@ import { openServices } from "../../src/api/services.js";
 import { Captioner } from "../../src/generation/captioner.js";
 import { RemoteCaptionService } from "../../src/serving/caption_service.js";
 import { ConfigError, DEFAULT_LIMITS, loadServerConfig } from "../../src/serving/config.js";
-import { BullJobQueue } from "../../src/serving/queue/index.js";
+import { BullJobQueue } from "../../src/serving/queue/bullmq.js";
 import { serveCaptionJobs } from "../../src/serving/jobs/index.js";
 import { expectedCaptions, goldenImage, goldenModel, pocUpload } from "../helpers/app.js";
 import { redisSkip } from "../helpers/redis.js";

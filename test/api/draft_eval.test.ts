@@ -19,7 +19,7 @@ import type { Job } from "../../src/serving/queue/types.js";
 import { buildApp } from "../../src/api/app.js";
 import { openServices, startJobHandlers } from "../../src/api/services.js";
 import { serveJobs, workerJobHandlers } from "../../src/serving/jobs/index.js";
-import { BullJobQueue } from "../../src/serving/queue/index.js";
+import { BullJobQueue } from "../../src/serving/queue/bullmq.js";
 import { ModelRegistry } from "../../src/serving/registry.js";
 import { goldenModel, multipart, type Part, testApp, testConfig } from "../helpers/app.js";
 import { redisSkip, startRedis } from "../helpers/redis.js";

@@ -8,7 +8,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { openDatabase, type Database } from "../../src/serving/db.js";
-import { BullJobQueue, JobInterruptedError, type JobQueue, JobTimeoutError, QueueFullError, SqliteJobQueue } from "../../src/serving/queue/index.js";
+import { BullJobQueue } from "../../src/serving/queue/bullmq.js";
+import { JobInterruptedError, type JobQueue, JobTimeoutError, QueueFullError, SqliteJobQueue } from "../../src/serving/queue/index.js";
 import { Redis } from "ioredis";
 import { redisSkip, startRedis, type RedisServer } from "../helpers/redis.js";
 

@@ -23,6 +23,7 @@ import {
   JobInterruptedError,
   JobTimeoutError,
   joinInput,
+  redactedUrl,
   type ListOptions,
   QueueFullError,
   type QueueRetention,
@@ -316,17 +317,6 @@ export class BullJobQueue implements JobQueue {
     for (const [id, worker] of this.running) {
       if (await this.redis.exists(this.key(`cancelled:${id}`))) worker.cancelJob(id, "cancelled");
     }
-  }
-}
-
-/** The URL without its password, for logs and messages. */
-export function redactedUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "(invalid URL)";
   }
 }
 

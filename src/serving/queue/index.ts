@@ -1,12 +1,10 @@
 // The job queue: one interface (types.ts), an embedded SQLite backend and a Redis + BullMQ backend.
 import type { Database } from "../db.js";
-import { BullJobQueue } from "./bullmq.js";
 import { SqliteJobQueue } from "./sqlite.js";
 import type { JobQueue } from "./types.js";
 
 export * from "./types.js";
 export { SqliteJobQueue, type SweepReport } from "./sqlite.js";
-export { BullJobQueue } from "./bullmq.js";
 
 export interface OpenJobQueueOptions {
   /** Use Redis + BullMQ at this URL (scale-out); otherwise the SQLite queue in `db`. */
@@ -23,6 +21,8 @@ export interface OpenJobQueueOptions {
  */
 export async function openJobQueue(opts: OpenJobQueueOptions): Promise<JobQueue> {
   if (opts.redisUrl) {
+    // Imported only here: BullMQ and ioredis cost a server without Redis ≈ 0.3 s of start-up.
+    const { BullJobQueue } = await import("./bullmq.js");
     const bull = new BullJobQueue(opts.redisUrl, { maxDepth: opts.maxDepth, retentionSeconds: opts.retentionSeconds });
     try {
       await bull.connect();
