@@ -31,8 +31,6 @@ export async function startServer(config: ServerConfig, opts: StartServerOptions
   const log = opts.log ?? (() => undefined);
   const services = await openServices(config, { log });
   const app = await buildApp({ services, logger: opts.logger });
-  // Compiles the colour and NLP code once, so the first request with features is not the slow one.
-  warmUpEnrichment();
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= app.close());
   try {
@@ -46,9 +44,11 @@ export async function startServer(config: ServerConfig, opts: StartServerOptions
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   log(`listening on ${url} (${config.redisUrl ? `captioning through Redis workers at ${redactedUrl(config.redisUrl)}` : "captioning in this process"})`);
   // Jobs start once the models are loaded, unless the server is already stopping.
+  // The colour and NLP code is compiled once, so the first request with features is not the slow
+  // one — after the models, whose load (on this thread too) it would otherwise delay.
   const modelsLoaded = services.registry
     .loadAll()
-    .then(() => (closing ? undefined : startJobHandlers(services)))
+    .then(() => (closing ? undefined : (warmUpEnrichment(), startJobHandlers(services))))
     .catch((error: Error) => log(`could not start the job handlers: ${error.message}`));
   if (opts.handleSignals) {
     const onSignal = (signal: NodeJS.Signals) => {

@@ -3,17 +3,6 @@
 // returns a commander Command. This file only assembles them; no logic lives here.
 import { Command } from "commander";
 import { createRequire } from "node:module";
-import { benchCommand } from "./bench.js";
-import { captionCommand } from "./caption.js";
-import { describeCommand } from "./describe.js";
-import { evalCommand } from "./eval.js";
-import { metricsCommand } from "./metrics.js";
-import { preprocessCommand } from "./preprocess.js";
-import { pullCommand } from "./pull.js";
-import { serveCommand } from "./serve.js";
-import { trainCommand } from "./train.js";
-import { keysCommand } from "./keys.js";
-import { workerCommand } from "./worker.js";
 
 const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
 
@@ -21,16 +10,23 @@ const program = new Command("captioner")
   .version(version)
   .description("Image captioning with Hugging Face BLIP checkpoints on onnxruntime")
   .showHelpAfterError();
-program.addCommand(captionCommand());
-program.addCommand(describeCommand());
-program.addCommand(benchCommand());
-program.addCommand(evalCommand());
-program.addCommand(metricsCommand());
-program.addCommand(preprocessCommand());
-program.addCommand(pullCommand());
-program.addCommand(serveCommand());
-program.addCommand(trainCommand());
-program.addCommand(keysCommand());
-program.addCommand(workerCommand());
+// Only the sub-command being run is imported (the server's modules cost `caption` ≈ 1 s of start-up);
+// help and unknown names import them all, so every command is listed.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  caption: async () => (await import("./caption.js")).captionCommand(),
+  describe: async () => (await import("./describe.js")).describeCommand(),
+  bench: async () => (await import("./bench.js")).benchCommand(),
+  eval: async () => (await import("./eval.js")).evalCommand(),
+  metrics: async () => (await import("./metrics.js")).metricsCommand(),
+  preprocess: async () => (await import("./preprocess.js")).preprocessCommand(),
+  pull: async () => (await import("./pull.js")).pullCommand(),
+  serve: async () => (await import("./serve.js")).serveCommand(),
+  train: async () => (await import("./train.js")).trainCommand(),
+  keys: async () => (await import("./keys.js")).keysCommand(),
+  worker: async () => (await import("./worker.js")).workerCommand(),
+};
+const requested = process.argv[2];
+const names = requested !== undefined && requested in COMMANDS ? [requested] : Object.keys(COMMANDS);
+for (const name of names) program.addCommand(await COMMANDS[name]!());
 
 await program.parseAsync(process.argv);

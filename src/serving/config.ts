@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { defaultDataDir } from "./db.js";
 import { hubSettingsFromEnv } from "../hub/index.js";
 import type { OptionLimits } from "../generation/options.js";
-import { type LlmConfig, LlmConfigError, parseLlmConfig } from "../enrich/index.js";
+import { type LlmConfig, LlmConfigError, parseLlmConfig } from "../enrich/llm_config.js";
 
 export type Quantize = "none" | "int8";
 
