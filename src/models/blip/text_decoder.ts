@@ -7,6 +7,7 @@ import * as nn from "../../engine/nn.js";
 import type { KeyValue } from "../../engine/nn.js";
 import * as op from "../../engine/ops.js";
 import type { Weights } from "../../engine/weights.js";
+import { BertAttention, BertResidualOutput } from "../bert.js";
 import { LayerNorm, Linear } from "../common.js";
 import type { BlipTextConfig } from "./config.js";
 
@@ -27,83 +28,36 @@ class TextEmbeddings {
   }
 }
 
-/** `dense` + residual + LayerNorm: BERT's SelfOutput and Output blocks. */
-class ResidualOutput {
-  private readonly dense: Linear;
-  private readonly layerNorm: LayerNorm;
-  constructor(inFeatures: number, cfg: BlipTextConfig, vb: Weights) {
-    this.dense = new Linear(inFeatures, cfg.hiddenSize, vb.at("dense"));
-    this.layerNorm = new LayerNorm(cfg.hiddenSize, cfg.layerNormEps, vb.at("LayerNorm"));
-  }
-  forward(x: Tensor, residual: Tensor): Tensor {
-    return this.layerNorm.forwardWithResidual(this.dense.forward(x), residual);
-  }
-}
-
 /**
- * BERT attention (`self` projections + `output` block), used both ways like HF's `BlipTextAttention`:
- * causal self-attention over a K/V cache, or cross-attention to image K/V projected once per image.
+ * Causal self-attention over a K/V cache, cross-attention to image K/V projected once per image
+ * (`projectImage`), then the feed-forward.
  */
-class TextAttention {
-  private readonly query: Linear;
-  private readonly key: Linear;
-  private readonly value: Linear;
-  private readonly output: ResidualOutput;
-  private readonly heads: number;
-  private readonly scale: number;
-  /** `keyValueWidth`: the text width for self-attention, the vision width for cross-attention. */
-  constructor(cfg: BlipTextConfig, vb: Weights, keyValueWidth: number) {
-    const h = cfg.hiddenSize;
-    this.heads = cfg.numAttentionHeads;
-    this.scale = (h / this.heads) ** -0.5;
-    this.query = new Linear(h, h, vb.at("self", "query"));
-    this.key = new Linear(keyValueWidth, h, vb.at("self", "key"));
-    this.value = new Linear(keyValueWidth, h, vb.at("self", "value"));
-    this.output = new ResidualOutput(h, cfg, vb.at("output"));
-  }
-
-  /**
-   * Self-attention; `mask` is the additive causal mask `[b, 1, t, past + t]`. Returns the grown cache;
-   * without `past` (a whole teacher-forced sequence, training) the mask may also block padding.
-   */
-  selfAttend(x: Tensor, past: KeyValue | undefined, mask: Tensor): { hidden: Tensor; present?: KeyValue } {
-    const kv = { key: this.key.forward(x), value: this.value.forward(x) };
-    const { output, present } = nn.multiHeadAttention(this.query.forward(x), kv, { heads: this.heads, scale: this.scale, past, mask, causal: past !== undefined });
-    return { hidden: this.output.forward(output, x), present };
+class TextLayer {
+  private readonly attention: BertAttention;
+  private readonly crossattention: BertAttention;
+  private readonly intermediate: Linear;
+  private readonly act: (x: Tensor) => Tensor;
+  private readonly output: BertResidualOutput;
+  constructor(cfg: BlipTextConfig, vb: Weights) {
+    this.attention = new BertAttention(cfg, vb.at("attention"), cfg.hiddenSize, "self");
+    this.crossattention = new BertAttention(cfg, vb.at("crossattention"), cfg.encoderHiddenSize, "self");
+    this.intermediate = new Linear(cfg.hiddenSize, cfg.intermediateSize, vb.at("intermediate", "dense"));
+    this.act = nn.activation(cfg.hiddenAct);
+    this.output = new BertResidualOutput(cfg.intermediateSize, cfg, vb.at("output"));
   }
 
   /** Image tokens `[b, s, visionHidden]` → this layer's cross-attention K/V `[b, heads, s, headDim]`. */
   projectImage(imageEmbeds: Tensor): KeyValue {
-    return {
-      key: nn.splitHeads(this.key.forward(imageEmbeds), this.heads),
-      value: nn.splitHeads(this.value.forward(imageEmbeds), this.heads),
-    };
+    return this.crossattention.splitKeyValue(imageEmbeds);
   }
 
-  /** Cross-attention to K/V from `projectImage`. */
-  crossAttend(x: Tensor, image: KeyValue): Tensor {
-    const { output } = nn.multiHeadAttention(this.query.forward(x), image, { heads: this.heads, scale: this.scale });
-    return this.output.forward(output, x);
-  }
-}
-
-class TextLayer {
-  private readonly attention: TextAttention;
-  readonly crossattention: TextAttention;
-  private readonly intermediate: Linear;
-  private readonly act: (x: Tensor) => Tensor;
-  private readonly output: ResidualOutput;
-  constructor(cfg: BlipTextConfig, vb: Weights) {
-    this.attention = new TextAttention(cfg, vb.at("attention"), cfg.hiddenSize);
-    this.crossattention = new TextAttention(cfg, vb.at("crossattention"), cfg.encoderHiddenSize);
-    this.intermediate = new Linear(cfg.hiddenSize, cfg.intermediateSize, vb.at("intermediate", "dense"));
-    this.act = nn.activation(cfg.hiddenAct);
-    this.output = new ResidualOutput(cfg.intermediateSize, cfg, vb.at("output"));
-  }
-
+  /**
+   * `mask` is the additive causal mask `[b, 1, t, past + t]`; without `past` (a whole teacher-forced
+   * sequence, training) it may also block padding.
+   */
   forward(x: Tensor, past: KeyValue | undefined, mask: Tensor, image: KeyValue): { hidden: Tensor; present?: KeyValue } {
-    const { hidden, present } = this.attention.selfAttend(x, past, mask);
-    const attended = this.crossattention.crossAttend(hidden, image);
+    const { hidden, present } = this.attention.attend(x, this.attention.keyValue(x), { past, mask, causal: past !== undefined });
+    const attended = this.crossattention.attend(hidden, image).hidden;
     return { hidden: this.output.forward(this.act(this.intermediate.forward(attended)), attended), present };
   }
 }
@@ -154,7 +108,7 @@ export class BlipTextLMHeadModel {
 
   /** Each layer's cross-attention K/V for the image tokens (run once per image). */
   projectImage(imageEmbeds: Tensor): KeyValue[] {
-    return this.layers.map((layer) => layer.crossattention.projectImage(imageEmbeds));
+    return this.layers.map((layer) => layer.projectImage(imageEmbeds));
   }
 
   forward(inputs: DecoderStepInputs): { logits: Tensor; present: KeyValue[] } {

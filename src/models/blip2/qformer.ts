@@ -6,69 +6,31 @@
 import type { Tensor } from "../../engine/graph.js";
 import * as nn from "../../engine/nn.js";
 import type { Weights } from "../../engine/weights.js";
+import { BertAttention, BertResidualOutput } from "../bert.js";
 import { LayerNorm, Linear } from "../common.js";
 import type { Blip2QFormerConfig } from "./config.js";
 
-/** `dense` + residual + LayerNorm: BERT's SelfOutput and Output blocks. */
-class ResidualOutput {
-  private readonly dense: Linear;
-  private readonly layerNorm: LayerNorm;
-  constructor(inFeatures: number, cfg: Blip2QFormerConfig, vb: Weights) {
-    this.dense = new Linear(inFeatures, cfg.hiddenSize, vb.at("dense")); // [hidden, in]
-    this.layerNorm = new LayerNorm(cfg.hiddenSize, cfg.layerNormEps, vb.at("LayerNorm")); // [hidden]
-  }
-  forward(x: Tensor, residual: Tensor): Tensor {
-    return this.layerNorm.forwardWithResidual(this.dense.forward(x), residual);
-  }
-}
-
-/** `Blip2QFormerAttention`: `attention.{query,key,value}` then the output block; self- or cross-attention. */
-class QFormerAttention {
-  private readonly query: Linear;
-  private readonly key: Linear;
-  private readonly value: Linear;
-  private readonly output: ResidualOutput;
-  private readonly heads: number;
-  private readonly scale: number;
-  /** `keyValueWidth`: the Q-Former width for self-attention, the vision width for cross-attention. */
-  constructor(cfg: Blip2QFormerConfig, vb: Weights, keyValueWidth: number) {
-    const h = cfg.hiddenSize;
-    this.heads = cfg.numAttentionHeads;
-    this.scale = (h / this.heads) ** -0.5;
-    this.query = new Linear(h, h, vb.at("attention", "query")); // [hidden, hidden]
-    this.key = new Linear(keyValueWidth, h, vb.at("attention", "key")); // [hidden, kv width]
-    this.value = new Linear(keyValueWidth, h, vb.at("attention", "value")); // [hidden, kv width]
-    this.output = new ResidualOutput(h, cfg, vb.at("output"));
-  }
-
-  /** Queries `[b, Q, hidden]` attend (unmasked) to `source` `[b, s, kv width]`: themselves, or the image tokens. */
-  forward(x: Tensor, source: Tensor = x): Tensor {
-    const kv = { key: this.key.forward(source), value: this.value.forward(source) };
-    const { output } = nn.multiHeadAttention(this.query.forward(x), kv, { heads: this.heads, scale: this.scale });
-    return this.output.forward(output, x);
-  }
-}
-
 class QFormerLayer {
-  private readonly attention: QFormerAttention;
-  private readonly crossattention: QFormerAttention | null;
+  private readonly attention: BertAttention;
+  private readonly crossattention: BertAttention | null;
   private readonly intermediateQuery: Linear;
   private readonly act: (x: Tensor) => Tensor;
-  private readonly outputQuery: ResidualOutput;
+  private readonly outputQuery: BertResidualOutput;
   constructor(cfg: Blip2QFormerConfig, vb: Weights, index: number) {
-    this.attention = new QFormerAttention(cfg, vb.at("attention"), cfg.hiddenSize);
+    this.attention = new BertAttention(cfg, vb.at("attention"), cfg.hiddenSize, "attention");
     const crosses = index % cfg.crossAttentionFrequency === 0;
-    this.crossattention = crosses ? new QFormerAttention(cfg, vb.at("crossattention"), cfg.encoderHiddenSize) : null;
+    this.crossattention = crosses ? new BertAttention(cfg, vb.at("crossattention"), cfg.encoderHiddenSize, "attention") : null;
     this.intermediateQuery = new Linear(cfg.hiddenSize, cfg.intermediateSize, vb.at("intermediate_query", "dense")); // [inter, hidden]
     this.act = nn.activation(cfg.hiddenAct);
-    this.outputQuery = new ResidualOutput(cfg.intermediateSize, cfg, vb.at("output_query"));
+    this.outputQuery = new BertResidualOutput(cfg.intermediateSize, cfg, vb.at("output_query"));
     // 4.40 has no text-path feed-forward; checkpoints written by other versions may carry one.
     for (const part of [vb.at("intermediate", "dense"), vb.at("output", "dense"), vb.at("output", "LayerNorm")]) for (const name of ["weight", "bias"]) part.ignored(name);
   }
 
   forward(x: Tensor, imageEmbeds: Tensor): Tensor {
-    let hidden = this.attention.forward(x);
-    if (this.crossattention) hidden = this.crossattention.forward(hidden, imageEmbeds);
+    // Queries `[b, Q, hidden]` attend (unmasked) to themselves, then to the image tokens.
+    let hidden = this.attention.attend(x, this.attention.keyValue(x)).hidden;
+    if (this.crossattention) hidden = this.crossattention.attend(hidden, this.crossattention.keyValue(imageEmbeds)).hidden;
     return this.outputQuery.forward(this.act(this.intermediateQuery.forward(hidden)), hidden);
   }
 }
