@@ -48,7 +48,16 @@ export async function startServer(config: ServerConfig, opts: StartServerOptions
   // one — after the models, whose load (on this thread too) it would otherwise delay.
   const modelsLoaded = services.registry
     .loadAll()
-    .then(() => (closing ? undefined : (warmUpEnrichment(), startJobHandlers(services))))
+    .then(() => {
+      if (closing) return undefined;
+      const handlers = startJobHandlers(services);
+      try {
+        warmUpEnrichment();
+      } catch (error) {
+        log(`could not warm up the enrichment code: ${(error as Error).message}`);
+      }
+      return handlers;
+    })
     .catch((error: Error) => log(`could not start the job handlers: ${error.message}`));
   if (opts.handleSignals) {
     const onSignal = (signal: NodeJS.Signals) => {

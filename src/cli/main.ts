@@ -26,7 +26,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   worker: async () => (await import("./worker.js")).workerCommand(),
 };
 const requested = process.argv[2];
-const names = requested !== undefined && requested in COMMANDS ? [requested] : Object.keys(COMMANDS);
+const names = requested !== undefined && Object.hasOwn(COMMANDS, requested) ? [requested] : Object.keys(COMMANDS);
 for (const name of names) program.addCommand(await COMMANDS[name]!());
 
 await program.parseAsync(process.argv);

@@ -25,7 +25,8 @@ export function linear(x: Tensor, w: Param, b: Param | null, viewAs?: number[]):
 /**
  * The fused Linear: Gemm reads w `[out, in]` as stored (transB), so onnxruntime prepacks it straight
  * from the checkpoint. `MatMul(x, Transpose(w))` made it constant-fold a transposed copy of every
- * weight first: measured on blip-base fp32, session creation 2.4 → 1.4 s and 140 MB less peak RSS.
+ * weight first: measured on blip-base fp32, session creation 2.4 → 1.4 s and RSS after the load
+ * 1,170 → 1,030 MB.
  * Gemm is 2-D: x is flattened to `[rows, in]` and the result given x's leading dims back.
  */
 function gemmLinear(x: Tensor, w: Param, b: Param | null): Tensor {
@@ -40,9 +41,11 @@ function gemmLinear(x: Tensor, w: Param, b: Param | null): Tensor {
 
 /**
  * `[...x.shape[:-1], last]` as an int64 vector: a constant when at most one leading dim is symbolic
- * (it becomes -1), else computed from x's run-time shape — once per graph for each set of symbolic
- * dims and `last` (a decoder's linears share it: measured, a Shape/Slice/Concat per linear cost 9% of
- * a decode step).
+ * (it becomes -1), else computed from x's run-time shape. Leading dims that are all the graph's
+ * declared input dims (`batch`, `new`, …) fix the run-time sizes, so the vector is built once per graph
+ * for them (a decoder's linears share it: measured, a Shape/Slice/Concat per linear cost 9% of a
+ * decode step); dims the ops invent (`concat`, `t_sliced`) can name different sizes, so those get
+ * one vector per tensor.
  */
 function leadingShape(x: Tensor, last: number): Tensor {
   const g = x.graph;
@@ -51,7 +54,9 @@ function leadingShape(x: Tensor, last: number): Tensor {
     const target = [...lead.map((d) => (typeof d === "number" ? d : -1)), last];
     return g.constant(target, "int64", [target.length]);
   }
-  return g.memo("leadingShape", `${lead.join(",")}|${last}`, () => {
+  const declared = new Set(g.inputs.flatMap((t) => t.shape.filter((d) => typeof d === "string")));
+  const key = lead.every((d) => typeof d === "number" || declared.has(d)) ? lead.join(",") : `tensor ${x.name}`;
+  return g.memo("leadingShape", `${key}|${last}`, () => {
     const dims = op.slice(op.shape(x), [0], [-1], [0]);
     return op.concat([dims, g.constant([last], "int64", [1])], 0);
   });
