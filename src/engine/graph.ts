@@ -77,10 +77,25 @@ export interface Initializer {
   readonly weight?: boolean;
 }
 
-/** How the engine lowers high-level ops (see nn.ts): plain ONNX, fused onnxruntime kernels, int8. */
+/**
+ * The weight precisions a model can be loaded in, with what each means: the one table that the
+ * `Quantize` type, the CLI's `--quantize` choices and the server config's check come from.
+ */
+export const QUANTIZE_MODES = {
+  none: "fp32 as in the checkpoint",
+  int8: "int8 per output channel, quantised at load",
+  int4: "4-bit in blocks along the input, quantised at load",
+} as const;
+
+export type Quantize = keyof typeof QUANTIZE_MODES;
+
+/** `QUANTIZE_MODES`'s names: `["none", "int8", "int4"]`. */
+export const quantizeModes = Object.keys(QUANTIZE_MODES) as Quantize[];
+
+/** How the engine lowers high-level ops (see nn.ts): plain ONNX, fused onnxruntime kernels, int8 or 4-bit weights. */
 export interface LoweringOptions {
   fused: boolean;
-  quantize: "none" | "int8";
+  quantize: Quantize;
 }
 
 /**

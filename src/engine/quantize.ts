@@ -1,5 +1,6 @@
 // Weight quantisation at load time, from the fp32 checkpoint (no export step): symmetric
-// per-output-channel int8, laid out as the `[in, out]` B matrix that DynamicQuantizeMatMul takes.
+// per-output-channel int8, laid out as the `[in, out]` B matrix that DynamicQuantizeMatMul takes;
+// 4-bit in blocks along the input, laid out as the packed B of com.microsoft MatMulNBits.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { Param, type WeightData } from "./graph.js";
@@ -101,4 +102,92 @@ function transposeQuantize4(src: Float32Array, inverse: Float32Array, q: Int8Arr
         (roundToInt(src[r3 + i]! * s3) << 24);
     }
   }
+}
+
+export interface Int4Linear {
+  /** uint8 `[out, blocks, blockSize / 2]`: two 4-bit codes a byte, the lower k in the low nibble. */
+  weight: Param;
+  /** float32 `[out, blocks]`: `w ≈ (code − zero point) · scale`. */
+  scales: Param;
+  /** uint8 `[out, ceil(blocks / 2)]`, packed like the weight; null when symmetric (MatMulNBits then uses 8). */
+  zeroPoints: Param | null;
+}
+
+/** One Linear's 4-bit codes, per-block scales and zero points, as MatMulNBits reads them. */
+interface Int4Values {
+  packed: Uint8Array;
+  scales: Float32Array;
+  zeroPoints: Uint8Array;
+}
+
+/**
+ * Quantises a Linear weight `[out, in]` to 4 bits in blocks of `blockSize` inputs, each block with its
+ * own scale: `asymmetric` maps the block's [min(0, lo), max(0, hi)] onto codes 0..15 through a zero point
+ * (0 stays exact); symmetric maps ±max|w| onto 1..15 around 8. Either way a value is off by at most
+ * half its block's step. `quantizeInt4(w, 32, true).weight` is uint8 `[out, in/32, 16]`.
+ *
+ * Lazy like `quantizeInt8`: the codes are computed when the weight's bytes are read; the scales and zero
+ * points of that pass are kept only until they are read in turn (a 2.7B model's scales are 0.4 GB),
+ * and recomputed if read again.
+ */
+export function quantizeInt4(w: Param, blockSize: number, asymmetric: boolean): Int4Linear {
+  const [outF, inF] = w.shape as [number, number];
+  if (blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new Error(`4-bit block size must be a power of two ≥ 16, got ${blockSize}`);
+  const blocks = Math.ceil(inF / blockSize);
+  let pending: Partial<Int4Values> = {};
+  const take = <K extends keyof Int4Values>(part: K): Int4Values[K] => {
+    if (!pending[part]) pending = quantizeBlocks(w, outF, inF, blockSize, asymmetric);
+    const v = pending[part]!;
+    delete pending[part];
+    return v;
+  };
+  const part = (name: string, dtype: "uint8" | "float32", shape: number[], key: keyof Int4Values) =>
+    new Param(`${w.name}.${name}`, { dtype, shape, get bytes() { const v = take(key); return new Uint8Array(v.buffer, v.byteOffset, v.byteLength); } });
+  return {
+    weight: part("int4", "uint8", [outF, blocks, blockSize / 2], "packed"),
+    scales: part("int4_scales", "float32", [outF, blocks], "scales"),
+    zeroPoints: asymmetric ? part("int4_zero_points", "uint8", [outF, Math.ceil(blocks / 2)], "zeroPoints") : null,
+  };
+}
+
+/** Codes, scales and zero points of every block of `w`'s rows (inputs past `inF` pad with the zero point). */
+function quantizeBlocks(w: Param, outF: number, inF: number, blockSize: number, asymmetric: boolean): Int4Values {
+  const bytes = w.data.bytes;
+  const src = new Float32Array(bytes.buffer, bytes.byteOffset, outF * inF);
+  const blocks = Math.ceil(inF / blockSize);
+  const zpRow = Math.ceil(blocks / 2);
+  const packed = new Uint8Array(outF * blocks * (blockSize / 2));
+  const scales = new Float32Array(outF * blocks);
+  const zeroPoints = new Uint8Array(outF * zpRow);
+  const codes = new Uint8Array(blockSize);
+  for (let o = 0; o < outF; o++) {
+    for (let b = 0; b < blocks; b++) {
+      const start = o * inF + b * blockSize;
+      const n = Math.min(blockSize, inF - b * blockSize);
+      let lo = 0, hi = 0;
+      for (let i = start; i < start + n; i++) {
+        const v = src[i]!;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      let scale: number, zp: number;
+      if (asymmetric) {
+        scale = (hi - lo) / 15;
+        zp = scale > 0 ? Math.min(15, Math.max(0, Math.round(-lo / scale))) : 8;
+      } else {
+        scale = Math.max(hi, -lo) / 7;
+        zp = 8;
+      }
+      scale = scale > 0 ? Math.fround(scale) : 1; // an all-zero block: every code is the zero point
+      const inverse = 1 / scale;
+      codes.fill(zp);
+      for (let i = 0; i < n; i++) codes[i] = Math.min(15, Math.max(0, Math.round(src[start + i]! * inverse) + zp));
+      const out = (o * blocks + b) * (blockSize / 2);
+      for (let j = 0; j < blockSize / 2; j++) packed[out + j] = codes[2 * j]! | (codes[2 * j + 1]! << 4);
+      scales[o * blocks + b] = scale;
+      const z = o * zpRow + (b >> 1);
+      zeroPoints[z] = zeroPoints[z]! | (zp << ((b & 1) * 4));
+    }
+  }
+  return { packed, scales, zeroPoints };
 }
