@@ -22,6 +22,7 @@ const ROWS: Record<string, string[]> = {
   "base-plain": ["--shape", "base", "--plain"],
   "large": ["--shape", "large"],
   "large-int8": ["--shape", "large", "--quantize", "int8"],
+  "base-int4": ["--shape", "base", "--quantize", "int4"],
 };
 const wanted = flag("--rows", Object.keys(ROWS).join(",")).split(",");
 

@@ -1,13 +1,14 @@
-// `captioner bench --shape base|large [--quantize int8] [--batch N] [--num-beams N] [--runs N] [--json]`
+// `captioner bench --shape base|large [--quantize int8|int4] [--batch N] [--num-beams N] [--runs N] [--json]`
 import { Command, Option } from "commander";
 import * as os from "node:os";
 import { runBench } from "../bench/measure.js";
 import { BENCH_SHAPES } from "../bench/random_models.js";
-import { intAtLeast, reportErrors } from "./common.js";
+import { intAtLeast, quantizeOption, reportErrors } from "./common.js";
+import type { Quantize } from "../engine/graph.js";
 
 interface BenchFlags {
   shape: string;
-  quantize: "none" | "int8";
+  quantize: Quantize;
   batch: number;
   numBeams: number;
   runs: number;
@@ -21,7 +22,7 @@ export function benchCommand(): Command {
   return new Command("bench")
     .description("time load, preprocessing, vision, decoding and a 20-token caption on a real-shaped checkpoint with random weights")
     .addOption(new Option("--shape <shape>", "checkpoint shape").choices(BENCH_SHAPES).default("base"))
-    .addOption(new Option("--quantize <mode>", "weight quantisation").choices(["none", "int8"]).default("none"))
+    .addOption(quantizeOption())
     .option("--batch <n>", "images per call", intAtLeast(1), 1)
     .option("--num-beams <n>", "beam width", intAtLeast(1), 1)
     .option("--runs <n>", "timed runs after one warm-up", intAtLeast(1), 5)

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { Captioner } from "../generation/captioner.js";
 import { type CaptionOptions, describeOption, OPTION_NAMES, type OptionField, type OptionKey, type OptionName, type OptionValue, optionField } from "../generation/options.js";
 import { ensureModelFolder } from "../hub/index.js";
+import { QUANTIZE_MODES, type Quantize, quantizeModes } from "../engine/graph.js";
 
 /** Parses a whole number ≥ min: `intAtLeast(1)`. */
 export const intAtLeast = (min: number) => (value: string) => {
@@ -67,7 +68,7 @@ export function withModelFlags(cmd: Command): Command {
     .requiredOption("--model <folder-or-hub-id>", "checkpoint folder, or a Hugging Face repo id (downloaded into the HF cache if missing)")
     .option("--revision <rev>", "hub revision of --model")
     .option("--threads <n>", "onnxruntime intra-op threads (default: all cores)", intAtLeast(1))
-    .addOption(new Option("--quantize <mode>", "weights: fp32 as in the checkpoint, or int8 quantised at load").choices(["none", "int8"]).default("none"))
+    .addOption(quantizeOption())
     .option("--plain", "plain ONNX ops only (the reference lowering) instead of fused onnxruntime kernels");
 }
 
@@ -75,8 +76,14 @@ export interface ModelFlags {
   model: string;
   revision?: string;
   threads?: number;
-  quantize: "none" | "int8";
+  quantize: Quantize;
   plain?: boolean;
+}
+
+/** `--quantize <mode>`, its choices and their help from the engine's one table (QUANTIZE_MODES). */
+export function quantizeOption(): Option {
+  const help = quantizeModes.map((m) => `${m}: ${QUANTIZE_MODES[m]}`).join("; ");
+  return new Option("--quantize <mode>", `weights (${help})`).choices(quantizeModes).default("none");
 }
 
 /** Loads the captioner the model flags describe. */

@@ -6,9 +6,10 @@ import * as path from "node:path";
 import { defaultDataDir } from "./db.js";
 import { hubSettingsFromEnv } from "../hub/index.js";
 import type { OptionLimits } from "../generation/options.js";
+import { type Quantize, quantizeModes } from "../engine/graph.js";
 import { type LlmConfig, LlmConfigError, parseLlmConfig } from "../enrich/llm_config.js";
 
-export type Quantize = "none" | "int8";
+export type { Quantize };
 
 /** One servable model: a Hugging Face repo id (+ revision) or a local checkpoint folder. */
 export interface ModelConfig {
@@ -222,10 +223,16 @@ function parseModelEntry(value: unknown, where: string): ModelConfig {
   const revision = optionalString(entry.revision, `revision of ${where}`);
   if (revision) model.revision = revision;
   if (entry.quantize !== undefined) {
-    if (entry.quantize !== "none" && entry.quantize !== "int8") throw new ConfigError(`quantize of ${where} must be "none" or "int8", got ${JSON.stringify(entry.quantize)}`);
-    model.quantize = entry.quantize;
+    if (!quantizeModes.includes(entry.quantize as Quantize)) throw new ConfigError(`quantize of ${where} must be ${orList(quantizeModes)}, got ${JSON.stringify(entry.quantize)}`);
+    model.quantize = entry.quantize as Quantize;
   }
   return model;
+}
+
+/** `"a", "b" or "c"`. */
+function orList(values: readonly string[]): string {
+  const quoted = values.map((v) => JSON.stringify(v));
+  return quoted.length < 2 ? quoted.join("") : `${quoted.slice(0, -1).join(", ")} or ${quoted.at(-1)}`;
 }
 
 function checkModelName(name: string, where: string): string {

@@ -67,7 +67,7 @@ test("bad settings are refused with the setting's name and what is allowed", () 
     [() => loadServerConfig({ file: write("{port:") }), /is not valid JSON/],
     [() => loadServerConfig({ file: write({ prot: 1 }) }), /unknown setting "prot".*known settings: host, port/],
     [() => loadServerConfig({ file: write({ limits: { maxBeam: 1 } }) }), /unknown setting limits.maxBeam/],
-    [() => loadServerConfig({ file: write({ models: { blip: { source: "a/b", quantize: "int4" } } }) }), /quantize of models.blip.*"none" or "int8"/],
+    [() => loadServerConfig({ file: write({ models: { blip: { source: "a/b", quantize: "int2" } } }) }), /quantize of models.blip.*"none", "int8" or "int4"/],
     [() => loadServerConfig({ file: path.join(dir, "missing.json") }), /cannot read the config file/],
   ];
   for (const [load, message] of cases) assert.throws(load, (e: Error) => e instanceof ConfigError && message.test(e.message), String(message));
