@@ -38,7 +38,7 @@ test("defaults: blip = Salesforce/blip-image-captioning-base on 0.0.0.0:8000", (
 test("file, then CAPTIONER_* environment, then flags; models merge by name", () => {
   const dir = tmp();
   const file = path.join(dir, "captioner.json");
-  fs.writeFileSync(file, JSON.stringify({ port: 9000, host: "127.0.0.1", models: { blip: "org/a", large: { source: "org/large", revision: "v2", quantize: "int8" } }, limits: { maxBeams: 3, batchSize: 4 }, dataDir: dir }));
+  fs.writeFileSync(file, JSON.stringify({ port: 9000, host: "127.0.0.1", models: { blip: "org/a", large: { source: "org/large", revision: "v2", quantize: "int8" }, small: { source: "org/small", quantize: "int4" } }, limits: { maxBeams: 3, batchSize: 4 }, dataDir: dir }));
   const config = loadServerConfig({
     file,
     env: { CAPTIONER_PORT: "9100", CAPTIONER_MAX_BEAMS: "7", CAPTIONER_MODELS: "extra=org/extra@dev", CAPTIONER_REDIS_URL: "redis://r:6379" },
@@ -50,7 +50,7 @@ test("file, then CAPTIONER_* environment, then flags; models merge by name", () 
   assert.equal(config.limits.batchSize, 4);
   assert.equal(config.dataDir, dir);
   assert.equal(config.redisUrl, "redis://r:6379");
-  assert.deepEqual(config.models, { blip: { source: goldenModel }, large: { source: "org/large", revision: "v2", quantize: "int8" }, extra: { source: "org/extra", revision: "dev" } });
+  assert.deepEqual(config.models, { blip: { source: goldenModel }, large: { source: "org/large", revision: "v2", quantize: "int8" }, small: { source: "org/small", quantize: "int4" }, extra: { source: "org/extra", revision: "dev" } });
   fs.rmSync(dir, { recursive: true });
 });
 
