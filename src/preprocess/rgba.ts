@@ -7,6 +7,7 @@
  */
 import sharp from "sharp";
 import { decodeImage, sniffImageFormat } from "./image.js";
+import { readJpegHeader } from "./decoders/sharp_formats.js";
 import { type DecodeLimits, DEFAULT_MAX_PIXELS, ImageDecodeError, checkDimensions, truncated } from "./decoders/types.js";
 
 /** An 8-bit RGBA image, rows top to bottom, pixels interleaved: `data.length === width * height * 4`. */
@@ -49,4 +50,57 @@ export async function decodeImageRgba(bytes: Uint8Array, options: RgbaDecodeOpti
     if (/premature end|truncat|end of file|unexpected end|not enough data/i.test(message)) throw truncated(format, message);
     throw new ImageDecodeError(`The ${format} file is corrupt (${message}).`, "Send an undamaged file.");
   }
+}
+
+/**
+ * True when `decodeImage(bytes)` gives exactly the colours `decodeImageRgba(bytes)` gives, every alpha
+ * being 255: nothing transparent to drop, no 16-bit clipping or CMYK formula on the way. Then colour
+ * work can take the caption path's decode instead of decoding the file again. From the headers alone
+ * (microseconds); false when unsure: an 8-bit grey or YCbCr JPEG, a PNG of 8-bit grey or RGB or a
+ * palette, without tRNS, and a WebP without alpha qualify; GIF (transparency may hide in any frame) does not.
+ */
+export function rgbMatchesRgba(bytes: Uint8Array): boolean {
+  try {
+    switch (sniffImageFormat(bytes)) {
+      case "jpeg":
+        return [1, 3].includes(readJpegHeader(bytes).components);
+      case "png":
+        return opaque8BitPng(bytes);
+      case "webp":
+        return opaqueWebp(bytes);
+      default:
+        return false;
+    }
+  } catch {
+    return false; // a header the decoders will refuse anyway
+  }
+}
+
+/** PNG colour types whose 8-bit samples carry no alpha: grey, RGB, palette. */
+const OPAQUE_PNG_TYPES = new Set([0, 2, 3]);
+
+function opaque8BitPng(bytes: Uint8Array): boolean {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // IHDR is the first chunk: its data starts at 16 (bit depth at 24, colour type at 25).
+  if (bytes.length < 33) return false;
+  const [bitDepth, colorType] = [bytes[24], bytes[25]];
+  if (!OPAQUE_PNG_TYPES.has(colorType) || (colorType !== 3 && bitDepth !== 8)) return false;
+  // tRNS (transparency for grey, RGB or palette entries) comes before the first IDAT.
+  for (let pos = 8; pos + 8 <= bytes.length; ) {
+    const type = String.fromCharCode(bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]);
+    if (type === "tRNS") return false;
+    if (type === "IDAT") return true;
+    pos += 12 + view.getUint32(pos);
+  }
+  return false;
+}
+
+function opaqueWebp(bytes: Uint8Array): boolean {
+  const chunk = String.fromCharCode(...bytes.subarray(12, 16));
+  if (chunk === "VP8 ") return true;
+  // VP8L: after the 0x2f signature, 14 + 14 bits of size, then the alpha_is_used bit.
+  if (chunk === "VP8L") return bytes.length > 25 && ((bytes[24] >> 4) & 1) === 0;
+  // VP8X: flags byte, alpha 0x10 (animation 0x02: frames may differ in alpha).
+  if (chunk === "VP8X") return bytes.length > 20 && (bytes[20] & 0x12) === 0;
+  return false;
 }
