@@ -55,9 +55,12 @@ export async function decodeImageRgba(bytes: Uint8Array, options: RgbaDecodeOpti
 /**
  * True when `decodeImage(bytes)` gives exactly the colours `decodeImageRgba(bytes)` gives, every alpha
  * being 255: nothing transparent to drop, no 16-bit clipping or CMYK formula on the way. Then colour
- * work can take the caption path's decode instead of decoding the file again. From the headers alone
- * (microseconds); false when unsure: an 8-bit grey or YCbCr JPEG, a PNG of 8-bit grey or RGB or a
- * palette, without tRNS, and a WebP without alpha qualify; GIF (transparency may hide in any frame) does not.
+ * work can take the caption path's decode instead of decoding the file again (when both decoders
+ * accept the file; decodeImage forgives some damage sharp refuses). From the headers alone
+ * (microseconds), false when unsure. Qualify: grey or YCbCr JPEGs; PNGs of grey (≤ 8 bits), 8-bit
+ * RGB, or a full palette table, without tRNS; WebPs without alpha. Not: CMYK JPEGs, 16-bit PNGs
+ * (Pillow clips), short palettes (decoders fill missing entries differently), GIFs (transparency
+ * may hide in any frame).
  */
 export function rgbMatchesRgba(bytes: Uint8Array): boolean {
   try {
@@ -65,7 +68,7 @@ export function rgbMatchesRgba(bytes: Uint8Array): boolean {
       case "jpeg":
         return [1, 3].includes(readJpegHeader(bytes).components);
       case "png":
-        return opaque8BitPng(bytes);
+        return opaquePng(bytes);
       case "webp":
         return opaqueWebp(bytes);
       default:
@@ -76,21 +79,24 @@ export function rgbMatchesRgba(bytes: Uint8Array): boolean {
   }
 }
 
-/** PNG colour types whose 8-bit samples carry no alpha: grey, RGB, palette. */
-const OPAQUE_PNG_TYPES = new Set([0, 2, 3]);
+/** The largest bit depth per PNG colour type whose samples decode alike in both paths: grey, RGB, palette. */
+const OPAQUE_PNG_DEPTH: Readonly<Record<number, number>> = { 0: 8, 2: 8, 3: 8 };
 
-function opaque8BitPng(bytes: Uint8Array): boolean {
+function opaquePng(bytes: Uint8Array): boolean {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // IHDR is the first chunk: its data starts at 16 (bit depth at 24, colour type at 25).
   if (bytes.length < 33) return false;
   const [bitDepth, colorType] = [bytes[24], bytes[25]];
-  if (!OPAQUE_PNG_TYPES.has(colorType) || (colorType !== 3 && bitDepth !== 8)) return false;
-  // tRNS (transparency for grey, RGB or palette entries) comes before the first IDAT.
+  if (!(bitDepth <= (OPAQUE_PNG_DEPTH[colorType] ?? 0))) return false;
+  let paletteEntries = 0;
+  // PLTE and tRNS (transparency for grey, RGB or palette entries) come before the first IDAT.
   for (let pos = 8; pos + 8 <= bytes.length; ) {
+    const length = view.getUint32(pos);
     const type = String.fromCharCode(bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]);
     if (type === "tRNS") return false;
-    if (type === "IDAT") return true;
-    pos += 12 + view.getUint32(pos);
+    if (type === "PLTE") paletteEntries = length / 3;
+    if (type === "IDAT") return colorType !== 3 || paletteEntries >= 1 << bitDepth;
+    pos += 12 + length;
   }
   return false;
 }

@@ -3,8 +3,9 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 
-import { Restyler, enrich, enrichAndDescribe, parseLlmConfig, warmUpEnrichment } from "../../src/enrich/index.js";
+import { EarlyColors, Restyler, colorsOf, enrich, enrichAndDescribe, parseLlmConfig, warmUpEnrichment } from "../../src/enrich/index.js";
 import { decodeImage } from "../../src/preprocess/image.js";
+import { decodeImageRgba } from "../../src/preprocess/rgba.js";
 import { repoRoot } from "../helpers/golden.js";
 
 const picture = path.resolve(repoRoot, "../shared/datasets/shapes/train/000000.png"); // two small blue circles on a red background
@@ -40,4 +41,19 @@ test("enrich + fallback description has the --json shape, palette largest first,
 test("enrich needs a caption", () => {
   warmUpEnrichment();
   assert.throws(() => enrich({ width: 1, height: 1, data: new Uint8Array(3) }, []), /at least one caption/);
+});
+
+test("EarlyColors: an opaque image's colours come from the caption path's RGB decode, equal to the RGBA decode's; one with alpha is left to the RGBA decode", async () => {
+  const golden = (file: string) => new Uint8Array(readFileSync(path.resolve(repoRoot, "../shared/golden/blip/base_like_32px/images", file)));
+  const images = [golden("large_1000x700_jpeg.jpg"), golden("rgba_transparent.png"), new Uint8Array(readFileSync(picture))];
+  const early = new EarlyColors();
+  const hook = early.hook(images);
+  for (const [i, bytes] of images.entries()) hook(await decodeImage(bytes), i);
+  const photo = early.colorsOf(0);
+  assert.deepEqual(photo, colorsOf(await decodeImageRgba(images[0]!)));
+  await new Promise((resolve) => setImmediate(resolve)); // the background computation has run by now
+  assert.deepEqual(early.colorsOf(2), colorsOf(await decodeImageRgba(images[2]!)));
+  assert.deepEqual(early.colorsOf(2)?.palette.map((s) => s.family), ["red", "blue"]);
+  assert.equal(early.colorsOf(1), undefined, "alpha: RGB alone would count hidden colours");
+  assert.equal(early.colorsOf(3), undefined, "never decoded");
 });
