@@ -53,7 +53,7 @@ export async function describeFiles(captioner: Captioner, files: readonly string
 
 async function describeBatch(captioner: Captioner, files: readonly string[], options: DescribeRunOptions): Promise<FileOutcome[]> {
   // Each file is read and decoded alone, so one bad file fails only itself.
-  // Colours from the caption's decode (no second decode), worked out while the other files load.
+  // Colours from the caption's decode: no second decode of the file.
   const early = wantsColors(options.features) ? new EarlyColors() : undefined;
   const loaded = await Promise.all(files.map(async (file, n) => {
     try {

@@ -109,17 +109,15 @@ export async function describeImage(bytes: Uint8Array, captions: readonly string
 }
 
 /**
- * Colours worked out from a caption path's own decode, so a request for colours decodes its images
- * once: pass {@link hook} (or call {@link see}) to the caption call's decode, then {@link colorsOf}
- * gives each image's colours.
- * Only images whose RGB decode is all the colour they have qualify ({@link rgbMatchesRgba}: no
- * alpha); for the others `colorsOf` is undefined and describeImage decodes them with alpha kept. The
- * palette is computed on the next turn of the event loop, while the batcher waits and the model runs.
+ * Colours taken from a caption path's own decode, so a request for colours decodes its images once:
+ * pass {@link hook} (or call {@link see}) to the caption call's decode, then {@link colorsOf} gives
+ * each image's colours. Only images whose RGB decode is all the colour they have qualify
+ * ({@link rgbMatchesRgba}: no alpha); for the others `colorsOf` is undefined and describeImage
+ * decodes them again with alpha kept. What is kept per image is a {@link ColorSample} (≈ 150 kB),
+ * never the decoded image (the decoding budget has let go of it).
  */
 export class EarlyColors {
   private readonly samples = new Map<number, ColorSample>();
-  private readonly done = new Map<number, ImageColors>();
-  private readonly scheduled = new Map<number, NodeJS.Immediate>();
 
   constructor(private readonly options?: ColorOptions) {}
 
@@ -128,30 +126,14 @@ export class EarlyColors {
     return (image, index) => this.see(index, images[index]!, image);
   }
 
-  /** Takes image `index`'s colours from `image`, its RGB decode of `bytes`, when that holds all its colour. */
+  /** Keeps image `index`'s colour sample from `image`, its RGB decode of `bytes`, when that holds all its colour. */
   see(index: number, bytes: Uint8Array, image: RgbImage): void {
-    if (!rgbMatchesRgba(bytes)) return;
-    this.samples.set(index, sampleColors(image, { maxSamples: this.options?.maxSamples }));
-    this.scheduled.set(index, setImmediate(() => {
-      try {
-        this.compute(index);
-      } catch {
-        // The sample stays: colorsOf(index) computes again and throws to the request.
-      }
-    }));
+    if (rgbMatchesRgba(bytes)) this.samples.set(index, sampleColors(image, { maxSamples: this.options?.maxSamples }));
   }
 
   /** The colours of image `index`, or undefined when its decode could not be used. */
   colorsOf(index: number): ImageColors | undefined {
-    return this.done.get(index) ?? (this.samples.has(index) ? this.compute(index) : undefined);
-  }
-
-  private compute(index: number): ImageColors {
-    clearImmediate(this.scheduled.get(index));
-    this.scheduled.delete(index);
-    const colors = colorsOf(this.samples.get(index)!, this.options);
-    this.done.set(index, colors);
-    this.samples.delete(index);
-    return colors;
+    const sample = this.samples.get(index);
+    return sample && colorsOf(sample, this.options);
   }
 }
