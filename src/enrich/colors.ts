@@ -13,13 +13,16 @@ import { type OptionTable, type OptionsOf, resolveOptions } from "./options.js";
 
 /**
  * Pixels to take colours from. `decodeImage()`'s {@link RgbImage} fits as it is; an RGBA buffer
- * (`channels: 4`, or a `data` of `width * height * 4` bytes) lets transparency count.
+ * (`channels: 4`, or a `data` of `width * height * 4` bytes), or RGB with an `alpha` plane beside
+ * it (what decodeImage keeps for RGBA PNGs), lets transparency count.
  */
 export interface PixelImage {
   width: number;
   height: number;
   data: Uint8Array | Uint8ClampedArray;
   channels?: 3 | 4;
+  /** With 3 channels: alpha, one byte a pixel. */
+  alpha?: Uint8Array;
 }
 
 /** One palette colour. `share` is its fraction of the image's visible (non-transparent) area. */
@@ -162,6 +165,9 @@ function channelsOf(image: PixelImage | RgbImage): 3 | 4 {
         " Pass interleaved 8-bit RGB or RGBA rows (what decodeImage() returns).",
     );
   }
+  if (channels === 3 && image.alpha !== undefined && image.alpha.length !== pixels) {
+    throw new RangeError(`colorsOf: a ${image.width}x${image.height} image's alpha plane needs ${pixels} bytes, got ${image.alpha.length}.`);
+  }
   return channels;
 }
 
@@ -171,6 +177,7 @@ function channelsOf(image: PixelImage | RgbImage): 3 | 4 {
  */
 function sampleImage(image: PixelImage | RgbImage, maxSamples: number): ColorSample {
   const channels = channelsOf(image);
+  const alphaPlane = channels === 3 ? image.alpha : undefined;
   const step = Math.max(1, Math.ceil(Math.sqrt((image.width * image.height) / maxSamples)));
   const gridWidth = Math.ceil(image.width / step);
   const gridHeight = Math.ceil(image.height / step);
@@ -181,7 +188,7 @@ function sampleImage(image: PixelImage | RgbImage, maxSamples: number): ColorSam
     for (let gx = 0; gx < gridWidth; gx++, s++) {
       const x = Math.min(image.width - 1, gx * step + offset);
       const p = (y * image.width + x) * channels;
-      const alpha = channels === 4 ? image.data[p + 3] : 255;
+      const alpha = channels === 4 ? image.data[p + 3] : alphaPlane ? alphaPlane[y * image.width + x] : 255;
       if (alpha < MIN_VISIBLE_ALPHA) continue;
       const r = image.data[p];
       const g = image.data[p + 1];

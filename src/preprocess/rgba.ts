@@ -53,14 +53,15 @@ export async function decodeImageRgba(bytes: Uint8Array, options: RgbaDecodeOpti
 }
 
 /**
- * True when `decodeImage(bytes)` gives exactly the colours `decodeImageRgba(bytes)` gives, every alpha
- * being 255: nothing transparent to drop, no 16-bit clipping or CMYK formula on the way. Then colour
- * work can take the caption path's decode instead of decoding the file again (when both decoders
- * accept the file; decodeImage forgives some damage sharp refuses). From the headers alone
- * (microseconds), false when unsure. Qualify: grey or YCbCr JPEGs; PNGs of grey (≤ 8 bits), 8-bit
- * RGB, or a full palette table, without tRNS; WebPs without alpha. Not: CMYK JPEGs, 16-bit PNGs
- * (Pillow clips), short palettes (decoders fill missing entries differently), GIFs (transparency
- * may hide in any frame).
+ * True when `decodeImage(bytes)` gives exactly the pixels `decodeImageRgba(bytes)` gives: the same
+ * RGB, and its `alpha` plane (when it keeps one) or else 255 everywhere — no transparency dropped,
+ * no 16-bit clipping or CMYK formula on the way. Then colour work can take the caption path's
+ * decode instead of decoding the file again (when both decoders accept the file; decodeImage
+ * forgives some damage sharp refuses). From the headers alone (microseconds), false when unsure.
+ * Qualify: grey or YCbCr JPEGs; PNGs of grey (≤ 8 bits), 8-bit RGB, a full palette table (all
+ * without tRNS), or 8-bit grey+alpha or RGBA; WebPs without alpha. Not: CMYK JPEGs, 16-bit PNGs
+ * (Pillow clips), short palettes (decoders fill missing entries differently), tRNS, GIFs
+ * (transparency may hide in any frame).
  */
 export function rgbMatchesRgba(bytes: Uint8Array): boolean {
   try {
@@ -68,7 +69,7 @@ export function rgbMatchesRgba(bytes: Uint8Array): boolean {
       case "jpeg":
         return [1, 3].includes(readJpegHeader(bytes).components);
       case "png":
-        return opaquePng(bytes);
+        return matchingPng(bytes);
       case "webp":
         return opaqueWebp(bytes);
       default:
@@ -79,15 +80,18 @@ export function rgbMatchesRgba(bytes: Uint8Array): boolean {
   }
 }
 
-/** The largest bit depth per PNG colour type whose samples decode alike in both paths: grey, RGB, palette. */
-const OPAQUE_PNG_DEPTH: Readonly<Record<number, number>> = { 0: 8, 2: 8, 3: 8 };
+/**
+ * The largest bit depth per PNG colour type whose pixels decode alike in both paths: grey, RGB,
+ * palette, and grey+alpha and RGBA (whose alpha decodePng keeps on the side at 8 bits).
+ */
+const MATCHING_PNG_DEPTH: Readonly<Record<number, number>> = { 0: 8, 2: 8, 3: 8, 4: 8, 6: 8 };
 
-function opaquePng(bytes: Uint8Array): boolean {
+function matchingPng(bytes: Uint8Array): boolean {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // IHDR is the first chunk: its data starts at 16 (bit depth at 24, colour type at 25).
   if (bytes.length < 33) return false;
   const [bitDepth, colorType] = [bytes[24], bytes[25]];
-  if (!(bitDepth <= (OPAQUE_PNG_DEPTH[colorType] ?? 0))) return false;
+  if (!(bitDepth <= (MATCHING_PNG_DEPTH[colorType] ?? 0))) return false;
   let paletteEntries = 0;
   // PLTE and tRNS (transparency for grey, RGB or palette entries) come before the first IDAT.
   for (let pos = 8; pos + 8 <= bytes.length; ) {

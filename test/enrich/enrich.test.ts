@@ -43,16 +43,21 @@ test("enrich needs a caption", () => {
   assert.throws(() => enrich({ width: 1, height: 1, data: new Uint8Array(3) }, []), /at least one caption/);
 });
 
-test("EarlyColors: an opaque image's colours come from the caption path's RGB decode, equal to the RGBA decode's; one with alpha is left to the RGBA decode", async () => {
+test("EarlyColors: colours from the caption path's decode equal the RGBA decode's (JPEG, RGBA PNG with its alpha plane, shapes PNG); a tRNS palette is left to the RGBA decode", async () => {
   const golden = (file: string) => new Uint8Array(readFileSync(path.resolve(repoRoot, "../shared/golden/blip/base_like_32px/images", file)));
-  const images = [golden("large_1000x700_jpeg.jpg"), golden("rgba_transparent.png"), new Uint8Array(readFileSync(picture))];
+  const images = [golden("large_1000x700_jpeg.jpg"), golden("rgba_transparent.png"), new Uint8Array(readFileSync(picture)), golden("palette_P.png")];
   const early = new EarlyColors();
   const hook = early.hook(images);
   for (const [i, bytes] of images.entries()) hook(await decodeImage(bytes), i);
-  const photo = early.colorsOf(0);
-  assert.deepEqual(photo, colorsOf(await decodeImageRgba(images[0]!)));
-  assert.deepEqual(early.colorsOf(2), colorsOf(await decodeImageRgba(images[2]!)));
+  for (const i of [0, 1, 2]) {
+    const colors = early.colorsOf(i);
+    assert.ok(colors && colors.palette.length > 0, `image ${i}`);
+    assert.deepEqual(colors, colorsOf(await decodeImageRgba(images[i]!)), `image ${i}`);
+  }
+  // The transparent PNG's hidden RGB differs from what shows: without its alpha the palette would differ.
+  const rgbOnly = await decodeImage(images[1]!);
+  assert.notDeepEqual(colorsOf({ width: rgbOnly.width, height: rgbOnly.height, data: rgbOnly.data }), early.colorsOf(1));
   assert.deepEqual(early.colorsOf(2)?.palette.map((s) => s.family), ["red", "blue"]);
-  assert.equal(early.colorsOf(1), undefined, "alpha: RGB alone would count hidden colours");
-  assert.equal(early.colorsOf(3), undefined, "never decoded");
+  assert.equal(early.colorsOf(3), undefined, "tRNS: the RGB decode drops transparency it does not keep");
+  assert.equal(early.colorsOf(4), undefined, "never decoded");
 });
