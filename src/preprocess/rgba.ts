@@ -59,8 +59,8 @@ export async function decodeImageRgba(bytes: Uint8Array, options: RgbaDecodeOpti
  * decode instead of decoding the file again (when both decoders accept the file; decodeImage
  * forgives some damage sharp refuses). From the headers alone (microseconds), false when unsure.
  * Qualify: grey or YCbCr JPEGs; PNGs of grey (≤ 8 bits), 8-bit RGB, a full palette table (all
- * without tRNS), or 8-bit grey+alpha or RGBA; WebPs without alpha. Not: CMYK JPEGs, 16-bit PNGs
- * (Pillow clips), short palettes (decoders fill missing entries differently), tRNS, GIFs
+ * without tRNS), or 8-bit grey+alpha or RGBA; still WebPs. Not: CMYK JPEGs, 16-bit PNGs (Pillow
+ * clips), short palettes (decoders fill missing entries differently), tRNS, animated WebPs, GIFs
  * (transparency may hide in any frame).
  */
 export function rgbMatchesRgba(bytes: Uint8Array): boolean {
@@ -71,7 +71,7 @@ export function rgbMatchesRgba(bytes: Uint8Array): boolean {
       case "png":
         return matchingPng(bytes);
       case "webp":
-        return opaqueWebp(bytes);
+        return stillWebp(bytes);
       default:
         return false;
     }
@@ -105,12 +105,10 @@ function matchingPng(bytes: Uint8Array): boolean {
   return false;
 }
 
-function opaqueWebp(bytes: Uint8Array): boolean {
+/** Both paths decode WebP with sharp, and decodeWebp keeps the alpha band; only animations are left out. */
+function stillWebp(bytes: Uint8Array): boolean {
   const chunk = String.fromCharCode(...bytes.subarray(12, 16));
-  if (chunk === "VP8 ") return true;
-  // VP8L: after the 0x2f signature, 14 + 14 bits of size, then the alpha_is_used bit.
-  if (chunk === "VP8L") return bytes.length > 25 && ((bytes[24] >> 4) & 1) === 0;
-  // VP8X: flags byte, alpha 0x10 (animation 0x02: frames may differ in alpha).
-  if (chunk === "VP8X") return bytes.length > 20 && (bytes[20] & 0x12) === 0;
-  return false;
+  if (chunk === "VP8 " || chunk === "VP8L") return true;
+  // VP8X: the flags byte; 0x02 marks an animation.
+  return chunk === "VP8X" && bytes.length > 20 && (bytes[20] & 0x02) === 0;
 }

@@ -76,11 +76,11 @@ test("rgbMatchesRgba: where it says so, the model's RGB decode and its alpha pla
     }
   }
   // Useful: the common opaque layouts qualify.
-  for (const file of ["large_1000x700_jpeg.jpg", "jpeg_gray.jpg", "jpeg_progressive.jpg", "rgb_square.png", "png_interlaced_rgb8.png", "png_gray4.png", "png_pal1.png", "png_la8.png", "png_rgba8_multi_idat.png", "webp_lossy.webp", "webp_lossless.webp"]) {
+  for (const file of ["large_1000x700_jpeg.jpg", "jpeg_gray.jpg", "jpeg_progressive.jpg", "rgb_square.png", "png_interlaced_rgb8.png", "png_gray4.png", "png_pal1.png", "png_la8.png", "png_rgba8_multi_idat.png", "webp_lossy.webp", "webp_lossless.webp", "webp_lossy_alpha.webp", "webp_lossless_alpha.webp"]) {
     assert.equal(verdicts.get(file), true, file);
   }
-  // The pitfalls do not: Pillow's CMYK formula, 16-bit clipping, a short palette, tRNS, GIF.
-  for (const file of ["jpeg_cmyk_adobe.jpg", "png_gray16.png", "png_rgb16.png", "png_rgba16.png", "png_pal4_short_plte.png", "png_rgb_trns.png", "png_pal8_alpha_trns.png", "gif_no_palette.gif", "webp_lossy_alpha.webp", "webp_animated.webp"]) {
+  // The pitfalls do not: Pillow's CMYK formula, 16-bit clipping, a short palette, tRNS, GIF, animation.
+  for (const file of ["jpeg_cmyk_adobe.jpg", "png_gray16.png", "png_rgb16.png", "png_rgba16.png", "png_pal4_short_plte.png", "png_rgb_trns.png", "png_pal8_alpha_trns.png", "gif_no_palette.gif", "webp_animated.webp"]) {
     assert.equal(verdicts.get(file), false, file);
   }
 });
