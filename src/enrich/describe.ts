@@ -11,7 +11,7 @@ import type { Captioner } from "../generation/captioner.js";
 import type { CaptionOptions } from "../generation/options.js";
 import { concatFloat32 } from "../preprocess/image_processor.js";
 import { exifTransposed } from "../preprocess/orientation.js";
-import { type DescribedImage, describeImage, type Feature, needsCaptions } from "./features.js";
+import { type DescribedImage, describeImage, EarlyColors, type Feature, needsCaptions, wantsColors } from "./features.js";
 import type { Restyler } from "./restyle.js";
 
 export interface DescribeRunOptions {
@@ -53,24 +53,26 @@ export async function describeFiles(captioner: Captioner, files: readonly string
 
 async function describeBatch(captioner: Captioner, files: readonly string[], options: DescribeRunOptions): Promise<FileOutcome[]> {
   // Each file is read and decoded alone, so one bad file fails only itself.
-  const loaded = await Promise.all(files.map(async (file) => {
+  // Colours from the caption's decode: no second decode of the file.
+  const early = wantsColors(options.features) ? new EarlyColors() : undefined;
+  const loaded = await Promise.all(files.map(async (file, n) => {
     try {
       const raw = new Uint8Array(await fs.readFile(file));
       const bytes = options.exifTranspose ? await exifTransposed(raw) : raw;
-      const pixels = needsCaptions(options.features) ? await captioner.pixels([bytes]) : undefined;
-      return { file, bytes, pixels };
+      const pixels = needsCaptions(options.features) ? await captioner.pixels([bytes], undefined, early && ((image) => early.see(n, bytes, image))) : undefined;
+      return { file, bytes, pixels, n };
     } catch (error) {
       return { file, error: (error as Error).message };
     }
   }));
-  const good = loaded.filter((l): l is { file: string; bytes: Uint8Array; pixels: Float32Array | undefined } => !("error" in l));
+  const good = loaded.filter((l): l is { file: string; bytes: Uint8Array; pixels: Float32Array | undefined; n: number } => !("error" in l));
   const captions = needsCaptions(options.features) && good.length > 0
     ? await captioner.captionPixels(concatFloat32(good.map((g) => g.pixels!)), good.length, options.caption)
     : good.map(() => []);
   const described = await Promise.all(good.map(async (g, i): Promise<FileOutcome> => {
     const texts = captions[i]!.map((c) => c.text);
     try {
-      const extras = await describeImage(g.bytes, texts, { features: options.features.filter((f) => f !== "caption"), restyler: options.restyler, style: options.style });
+      const extras = await describeImage(g.bytes, texts, { features: options.features.filter((f) => f !== "caption"), restyler: options.restyler, style: options.style, knownColors: early?.colorsOf(g.n) });
       return { file: g.file, result: { image: g.file, ...(options.features.includes("caption") ? { caption: texts[0] } : {}), ...extras } };
     } catch (error) {
       return { file: g.file, error: (error as Error).message };

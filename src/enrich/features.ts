@@ -3,10 +3,10 @@
  * (`caption,tags,colors,description`), shared by the HTTP routes and `captioner describe`, and
  * {@link describeImage}, which turns one image's file bytes and captions into the requested fields.
  */
-import { type RgbaImage, decodeImageRgba } from "../preprocess/rgba.js";
-import { sniffImageFormat } from "../preprocess/image.js";
-import type { DecodeLimits } from "../preprocess/decoders/types.js";
-import { type ColorOptions, type ImageColors, colorsOf } from "./colors.js";
+import { type RgbaImage, decodeImageRgba, rgbMatchesRgba } from "../preprocess/rgba.js";
+import { type OnDecoded, sniffImageFormat } from "../preprocess/image.js";
+import type { DecodeLimits, RgbImage } from "../preprocess/decoders/types.js";
+import { type ColorOptions, type ColorSample, type ImageColors, colorsOf, sampleColors } from "./colors.js";
 import { type Description, type Restyler, UnknownStyleError } from "./restyle.js";
 import { type Tag, type TagOptions, tagsOf } from "./tags.js";
 
@@ -48,6 +48,11 @@ export function needsCaptions(features: readonly Feature[]): boolean {
   return features.includes("caption") || features.includes("tags") || features.includes("description");
 }
 
+/** True when the features need the image's colours: colour tags need the palette even when colours were not asked for. */
+export function wantsColors(features: readonly Feature[]): boolean {
+  return features.includes("colors") || features.includes("tags") || features.includes("description");
+}
+
 /**
  * Checks `style` before any work starts: it must be a configured one, and only descriptions have a style.
  * Throws {@link UnknownStyleError} (naming the configured styles) or {@link FeatureError}.
@@ -76,6 +81,8 @@ export interface DescribeImageOptions {
   tags?: TagOptions;
   /** The pixels, when the caller decoded them already (with the same exifTranspose). */
   rgba?: RgbaImage;
+  /** The colours, when the caller worked them out already ({@link EarlyColors}); they stand for the `colors` options. */
+  knownColors?: ImageColors;
 }
 
 /**
@@ -86,9 +93,9 @@ export interface DescribeImageOptions {
 export async function describeImage(bytes: Uint8Array, captions: readonly string[], options: DescribeImageOptions): Promise<DescribedImage> {
   const { features } = options;
   const out: DescribedImage = {};
-  // Colour tags need the palette even when colours themselves were not asked for.
-  const wantColors = features.includes("colors") || features.includes("tags") || features.includes("description");
-  const colors = wantColors ? colorsOf(options.rgba ?? (await decodeImageRgba(bytes, { ...options.limits, exifTranspose: options.exifTranspose })), options.colors) : undefined;
+  const colors = !wantsColors(features)
+    ? undefined
+    : (options.knownColors ?? colorsOf(options.rgba ?? (await decodeImageRgba(bytes, { ...options.limits, exifTranspose: options.exifTranspose })), options.colors));
   const tags = features.includes("tags") || features.includes("description") ? tagsOf(captions, colors, options.tags) : undefined;
   if (features.includes("tags")) out.tags = tags;
   if (features.includes("colors")) out.colors = colors;
@@ -99,4 +106,34 @@ export async function describeImage(bytes: Uint8Array, captions: readonly string
     out.description = await options.restyler.describe({ caption: captions[0] ?? "", captions, tags, colors, image }, options.style);
   }
   return out;
+}
+
+/**
+ * Colours taken from a caption path's own decode, so a request for colours decodes its images once:
+ * pass {@link hook} (or call {@link see}) to the caption call's decode, then {@link colorsOf} gives
+ * each image's colours. Only images whose RGB decode is all the colour they have qualify
+ * ({@link rgbMatchesRgba}: no alpha); for the others `colorsOf` is undefined and describeImage
+ * decodes them again with alpha kept. What is kept per image is a {@link ColorSample} (≈ 150 kB),
+ * never the decoded image (the decoding budget has let go of it).
+ */
+export class EarlyColors {
+  private readonly samples = new Map<number, ColorSample>();
+
+  constructor(private readonly options?: ColorOptions) {}
+
+  /** The decode hook of a caption call over `images` (the same array, in the same order). */
+  hook(images: readonly Uint8Array[]): OnDecoded {
+    return (image, index) => this.see(index, images[index]!, image);
+  }
+
+  /** Keeps image `index`'s colour sample from `image`, its RGB decode of `bytes`, when that holds all its colour. */
+  see(index: number, bytes: Uint8Array, image: RgbImage): void {
+    if (rgbMatchesRgba(bytes)) this.samples.set(index, sampleColors(image, { maxSamples: this.options?.maxSamples }));
+  }
+
+  /** The colours of image `index`, or undefined when its decode could not be used. */
+  colorsOf(index: number): ImageColors | undefined {
+    const sample = this.samples.get(index);
+    return sample && colorsOf(sample, this.options);
+  }
 }

@@ -11,7 +11,7 @@ import { type Description, type Restyler } from "./restyle.js";
 import { type Tag, type TagOptions, tagsOf } from "./tags.js";
 
 export { COLOR_FAMILIES, COLOR_NAMES, type ColorFamily, type NamedColor, nameColor } from "./color_names.js";
-export { COLOR_OPTIONS, type ColorOptions, type ColorSwatch, type ImageColors, type PixelImage, colorsOf } from "./colors.js";
+export { COLOR_OPTIONS, type ColorOptions, ColorSample, type ColorSwatch, type ImageColors, type PixelImage, type SampleOptions, colorsOf, sampleColors } from "./colors.js";
 export {
   BUILTIN_STYLES,
   FALLBACK_KINDS,
@@ -86,4 +86,4 @@ export function warmUpEnrichment(): void {
   for (let i = 0; i < 256; i++) data.set(i % 16 < 8 ? [220, 30, 30] : [30, 60, 210], i * 3);
   enrich({ width: 16, height: 16, data }, ["a red square next to a blue square", "two squares"]);
 }
-export { FEATURES, FEATURE_NAMES, FEATURES_PATTERN, type Feature, FeatureError, type DescribedImage, type DescribeImageOptions, checkStyle, describeImage, needsCaptions, parseFeatures } from "./features.js";
+export { FEATURES, FEATURE_NAMES, FEATURES_PATTERN, type Feature, FeatureError, type DescribedImage, type DescribeImageOptions, checkStyle, describeImage, EarlyColors, needsCaptions, parseFeatures, wantsColors } from "./features.js";

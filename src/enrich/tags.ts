@@ -56,9 +56,10 @@ const KEEP_PLURAL = new Set(["glasses", "sunglasses", "scissors", "jeans", "pant
 /** Longest noun compound kept whole ("fire hydrant", "tennis racket", "hot dog stand"). */
 const MAX_COMPOUND = 3;
 
+/** A term as compromise keeps it (its `docs`; reading them directly skips `.json()`, a third of the parse cost). */
 interface Term {
   normal: string;
-  tags: string[];
+  tags?: Set<string>;
 }
 
 type SingularFn = (word: string, model: object) => string;
@@ -69,16 +70,21 @@ function singular(word: string): string {
   return world.methods.two.transform.noun.toSingular(word, world.model) || word;
 }
 
-const isNoun = (t: Term) => t.tags.includes("Noun") && !t.tags.includes("Pronoun") && !t.tags.includes("Value");
+const has = (t: Term, tag: string) => t.tags?.has(tag) ?? false;
+const isNoun = (t: Term) => has(t, "Noun") && !has(t, "Pronoun") && !has(t, "Value");
+
+interface CaptionTag {
+  tag: string;
+  source: TagSource;
+}
 
 /**
  * The tags of one caption, in order of appearance. A run of nouns is a compound whose last word is the
  * head; the compound and the head are tags, the modifiers alone are not (a "fire hydrant" is no fire).
  */
-function captionTags(caption: string): Array<{ tag: string; source: TagSource }> {
-  const sentences = nlp(caption).json({ terms: { normal: true } }) as Array<{ terms: Term[] }>;
-  const terms = sentences.flatMap((s) => s.terms).filter((t) => t.normal);
-  const out: Array<{ tag: string; source: TagSource }> = [];
+function captionTags(caption: string): CaptionTag[] {
+  const terms = (nlp(caption).docs as Term[][]).flat().filter((t) => t.normal);
+  const out: CaptionTag[] = [];
   // compromise reads "a man riding a wave" as a noun phrase; an -ing word straight after a noun is a verb.
   const nounAt = terms.map((t, i) => isNoun(t) && !(t.normal.endsWith("ing") && i > 0 && isNoun(terms[i - 1])));
   for (let i = 0; i < terms.length; ) {
@@ -87,9 +93,9 @@ function captionTags(caption: string): Array<{ tag: string; source: TagSource }>
       continue;
     }
     let end = i;
-    while (end + 1 < terms.length && nounAt[end + 1] && !terms[end].tags.includes("Plural")) end++;
+    while (end + 1 < terms.length && nounAt[end + 1] && !has(terms[end], "Plural")) end++;
     const words = terms.slice(Math.max(i, end - MAX_COMPOUND + 1), end + 1).map((t) => t.normal);
-    const head = terms[end].tags.includes("Plural") ? singular(words[words.length - 1]) : words[words.length - 1];
+    const head = has(terms[end], "Plural") ? singular(words[words.length - 1]) : words[words.length - 1];
     const compound = [...words.slice(0, -1), head].filter((w) => !STOP_NOUNS.has(w));
     const start = i;
     i = end + 1;
@@ -97,7 +103,7 @@ function captionTags(caption: string): Array<{ tag: string; source: TagSource }>
     const phrase = compound.join(" ");
     if (compound.length > 1) out.push({ tag: phrase, source: "noun" });
     out.push({ tag: head, source: "noun" });
-    for (let a = start - 1; a >= 0 && terms[a].tags.includes("Adjective"); a--) {
+    for (let a = start - 1; a >= 0 && has(terms[a], "Adjective"); a--) {
       if (!STOP_ADJECTIVES.has(terms[a].normal)) out.push({ tag: `${terms[a].normal} ${phrase}`, source: "adjective-noun" });
     }
   }

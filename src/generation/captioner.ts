@@ -3,7 +3,7 @@
 import type { CaptionModel, LoadModelOptions } from "../models/caption_model.js";
 import { loadCaptionModel } from "../models/index.js";
 import { PROMPT_IN_SEQUENCE } from "../models/step_model.js";
-import { type DecodeLimits, decodeImage } from "../preprocess/image.js";
+import { type DecodeLimits, decodeImage, type OnDecoded } from "../preprocess/image.js";
 import { concatFloat32 } from "../preprocess/image_processor.js";
 import { toPixelValuesOffThread } from "../preprocess/off_thread.js";
 import { type GenerationDefaults, GenerationOptionsError, generate } from "./generate.js";
@@ -59,9 +59,17 @@ export class Captioner {
     return layout.outputStart.length + (layout.promptInSequence ? this.promptLength(prompt) : 0);
   }
 
-  /** Decodes and preprocesses image files' bytes into one `[n, 3, S, S]` pixel batch (large images resized off the main thread). */
-  async pixels(images: readonly Uint8Array[], limits?: DecodeLimits): Promise<Float32Array> {
-    const parts = await Promise.all(images.map(async (bytes) => toPixelValuesOffThread(await decodeImage(bytes, limits), this.model.imageProcessor)));
+  /**
+   * Decodes and preprocesses image files' bytes into one `[n, 3, S, S]` pixel batch (large images
+   * resized off the main thread). `onDecoded` sees each decoded image before it is resized (and
+   * possibly handed to the worker): the one chance to look at the full pixels without decoding again.
+   */
+  async pixels(images: readonly Uint8Array[], limits?: DecodeLimits, onDecoded?: OnDecoded): Promise<Float32Array> {
+    const parts = await Promise.all(images.map(async (bytes, i) => {
+      const image = await decodeImage(bytes, limits);
+      onDecoded?.(image, i);
+      return toPixelValuesOffThread(image, this.model.imageProcessor);
+    }));
     return concatFloat32(parts);
   }
 

@@ -65,6 +65,13 @@ export async function decodeImage(bytes: Uint8Array, limits?: DecodeLimits): Pro
   throw new ImageDecodeError(`The data is not a recognised image (${bytes.length} bytes, starting ${hexStart(bytes)}).`);
 }
 
+/**
+ * Sees an image right after a caption path decoded it (`index`: its place in the request), before the
+ * pixels are resized and let go: lets other work (colours) use the decode instead of repeating it.
+ * Synchronous, and the image must not be kept (it may be handed to a worker thread next).
+ */
+export type OnDecoded = (image: RgbImage, index: number) => void;
+
 /** What decoding an image costs in memory, from its header alone. */
 export interface DecodedSize {
   width: number;

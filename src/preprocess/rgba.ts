@@ -7,6 +7,7 @@
  */
 import sharp from "sharp";
 import { decodeImage, sniffImageFormat } from "./image.js";
+import { readJpegHeader } from "./decoders/sharp_formats.js";
 import { type DecodeLimits, DEFAULT_MAX_PIXELS, ImageDecodeError, checkDimensions, truncated } from "./decoders/types.js";
 
 /** An 8-bit RGBA image, rows top to bottom, pixels interleaved: `data.length === width * height * 4`. */
@@ -49,4 +50,65 @@ export async function decodeImageRgba(bytes: Uint8Array, options: RgbaDecodeOpti
     if (/premature end|truncat|end of file|unexpected end|not enough data/i.test(message)) throw truncated(format, message);
     throw new ImageDecodeError(`The ${format} file is corrupt (${message}).`, "Send an undamaged file.");
   }
+}
+
+/**
+ * True when `decodeImage(bytes)` gives exactly the pixels `decodeImageRgba(bytes)` gives: the same
+ * RGB, and its `alpha` plane (when it keeps one) or else 255 everywhere — no transparency dropped,
+ * no 16-bit clipping or CMYK formula on the way. Then colour work can take the caption path's
+ * decode instead of decoding the file again (when both decoders accept the file; decodeImage
+ * forgives some damage sharp refuses). From the headers alone (microseconds), false when unsure.
+ * Qualify: grey or YCbCr JPEGs; PNGs of grey (≤ 8 bits), 8-bit RGB, a full palette table (all
+ * without tRNS), or 8-bit grey+alpha or RGBA; still WebPs. Not: CMYK JPEGs, 16-bit PNGs (Pillow
+ * clips), short palettes (decoders fill missing entries differently), tRNS, animated WebPs, GIFs
+ * (transparency may hide in any frame).
+ */
+export function rgbMatchesRgba(bytes: Uint8Array): boolean {
+  try {
+    switch (sniffImageFormat(bytes)) {
+      case "jpeg":
+        return [1, 3].includes(readJpegHeader(bytes).components);
+      case "png":
+        return matchingPng(bytes);
+      case "webp":
+        return stillWebp(bytes);
+      default:
+        return false;
+    }
+  } catch {
+    return false; // a header the decoders will refuse anyway
+  }
+}
+
+/**
+ * The largest bit depth per PNG colour type whose pixels decode alike in both paths: grey, RGB,
+ * palette, and grey+alpha and RGBA (whose alpha decodePng keeps on the side at 8 bits).
+ */
+const MATCHING_PNG_DEPTH: Readonly<Record<number, number>> = { 0: 8, 2: 8, 3: 8, 4: 8, 6: 8 };
+
+function matchingPng(bytes: Uint8Array): boolean {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // IHDR is the first chunk: its data starts at 16 (bit depth at 24, colour type at 25).
+  if (bytes.length < 33) return false;
+  const [bitDepth, colorType] = [bytes[24], bytes[25]];
+  if (!(bitDepth <= (MATCHING_PNG_DEPTH[colorType] ?? 0))) return false;
+  let paletteEntries = 0;
+  // PLTE and tRNS (transparency for grey, RGB or palette entries) come before the first IDAT.
+  for (let pos = 8; pos + 8 <= bytes.length; ) {
+    const length = view.getUint32(pos);
+    const type = String.fromCharCode(bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]);
+    if (type === "tRNS") return false;
+    if (type === "PLTE") paletteEntries = length / 3;
+    if (type === "IDAT") return colorType !== 3 || paletteEntries >= 1 << bitDepth;
+    pos += 12 + length;
+  }
+  return false;
+}
+
+/** Both paths decode WebP with sharp, and decodeWebp keeps the alpha band; only animations are left out. */
+function stillWebp(bytes: Uint8Array): boolean {
+  const chunk = String.fromCharCode(...bytes.subarray(12, 16));
+  if (chunk === "VP8 " || chunk === "VP8L") return true;
+  // VP8X: the flags byte; 0x02 marks an animation.
+  return chunk === "VP8X" && bytes.length > 20 && (bytes[20] & 0x02) === 0;
 }

@@ -6,7 +6,7 @@
 import type { Caption, CaptionOptions, Captioner } from "../generation/captioner.js";
 import { resolveOptions } from "../generation/generate.js";
 import { type GenerationDefaults, GenerationOptionsError, OPTION_NAMES, optionField, serverCap, TRANSFORMERS_DEFAULTS, withKwargNames } from "../generation/options.js";
-import { decodedSize, decodeImage, ImageDecodeError, sniffImageFormat } from "../preprocess/image.js";
+import { decodedSize, decodeImage, ImageDecodeError, type OnDecoded, sniffImageFormat } from "../preprocess/image.js";
 import { concatFloat32 } from "../preprocess/image_processor.js";
 import { type Admission, type BatchReport, DynamicBatcher } from "./batcher.js";
 import type { ServerLimits } from "./config.js";
@@ -22,14 +22,17 @@ export type { BatchReport } from "./batcher.js";
 
 export interface CaptionService {
   readonly mode: "local" | "remote";
-  /** Captions `images` (file bytes) with the configured model `model`: per image, its captions. */
-  caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]>;
+  /**
+   * Captions `images` (file bytes) with the configured model `model`: per image, its captions.
+   * `onDecoded` sees each image as this process decodes it (both modes decode here).
+   */
+  caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, onDecoded?: OnDecoded): Promise<ApiCaption[][]>;
   /**
    * Throws what `caption` would throw for bad input (UnknownModelError, InputError), without
    * captioning: for work that runs later, i.e. caption jobs on submission (`maxImages`: the job
    * limit). A model still loading is no error here; its own checks then wait for the job's run.
    */
-  check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts?: { maxImages?: number }): Promise<void>;
+  check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts?: { maxImages?: number; onDecoded?: OnDecoded }): Promise<void>;
   /** Calls `listener` after every model call done for this service: the batcher's, or the workers' (reported with each job's result). */
   onBatch(listener: (batch: BatchReport) => void): void;
   /** Caption requests waiting or running (the queue-depth gauge). */
@@ -179,6 +182,14 @@ async function decodedBytes(bytes: Uint8Array, index: number, total: number, bud
   return size.bytes;
 }
 
+/** The decode of `check` (nothing is kept), shown to `onDecoded` when given. */
+function bareDecode(limits: ServerLimits, onDecoded?: OnDecoded) {
+  return async (bytes: Uint8Array, index: number) => {
+    const image = await decodeImage(bytes, { maxPixels: limits.maxPixels });
+    onDecoded?.(image, index);
+  };
+}
+
 async function withReservation<T>(reservation: Reservation, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
@@ -205,31 +216,31 @@ export class LocalCaptionService implements CaptionService {
     );
   }
 
-  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]> {
+  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, onDecoded?: OnDecoded): Promise<ApiCaption[][]> {
     this.registry.requireReady(model);
     const admission = this.batcher.admit();
     try {
-      return await this.captionAdmitted(model, images, options, admission);
+      return await this.captionAdmitted(model, images, options, admission, onDecoded);
     } finally {
       admission.release();
     }
   }
 
-  private async captionAdmitted(model: string, images: readonly Uint8Array[], options: CaptionOptions, admission: Admission): Promise<ApiCaption[][]> {
+  private async captionAdmitted(model: string, images: readonly Uint8Array[], options: CaptionOptions, admission: Admission, onDecoded?: OnDecoded): Promise<ApiCaption[][]> {
     const pixels = await this.registry.use(model, async (captioner) => {
       validateCaptionOptions(options, this.limits, optionContext(captioner, options.prompt));
       const decodeLimits = { maxPixels: this.limits.maxPixels };
       const parts = new Array<Float32Array>(images.length);
-      await checkImages(images, this.limits, this.budget, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)));
+      await checkImages(images, this.limits, this.budget, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits, onDecoded && ((image) => onDecoded(image, i)))));
       return concatFloat32(parts);
     });
     const captions = await withTimeout((signal) => this.batcher.submit(model, pixels, images.length, options, signal, admission), this.limits.requestTimeoutMs);
     return captions.map((list) => list.map(toApiCaption));
   }
 
-  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number } = {}): Promise<void> {
+  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number; onDecoded?: OnDecoded } = {}): Promise<void> {
     await checkModelOptions(this.registry, model, options, this.limits);
-    await checkImages(images, this.limits, this.budget, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages);
+    await checkImages(images, this.limits, this.budget, bareDecode(this.limits, opts.onDecoded), opts.maxImages);
   }
 
   onBatch(listener: (batch: BatchReport) => void): void {
@@ -258,8 +269,8 @@ export class RemoteCaptionService implements CaptionService {
     this.remote = new RemoteCaptioner(queue, { timeoutMs: limits.requestTimeoutMs });
   }
 
-  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]> {
-    await this.check(model, images, options);
+  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, onDecoded?: OnDecoded): Promise<ApiCaption[][]> {
+    await this.check(model, images, options, { onDecoded });
     const result = await this.remote.captionJob(model, [...images], options);
     // A worker's model calls are this service's batches (a failed job reports none).
     for (const batch of result.batches ?? []) {
@@ -275,10 +286,10 @@ export class RemoteCaptionService implements CaptionService {
     return result.captions;
   }
 
-  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number } = {}): Promise<void> {
+  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number; onDecoded?: OnDecoded } = {}): Promise<void> {
     if (!this.models.includes(model)) throw new UnknownModelError(model, this.models);
     validateCaptionOptions(options, this.limits);
-    await checkImages(images, this.limits, this.budget, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages);
+    await checkImages(images, this.limits, this.budget, bareDecode(this.limits, opts.onDecoded), opts.maxImages);
   }
 
   onBatch(listener: (batch: BatchReport) => void): void {

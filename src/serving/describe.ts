@@ -2,7 +2,7 @@
 // request asks for more than the caption (tags, colours, a restyled description) or for EXIF
 // orientation. Every check (model, options, images, features, style) runs before any work, so a bad
 // request is a 4xx; the default request is exactly a plain caption call.
-import { checkStyle, type DescribedImage, describeImage, type Feature, FeatureError, needsCaptions, parseFeatures, type Restyler, UnknownStyleError } from "../enrich/index.js";
+import { checkStyle, type DescribedImage, describeImage, EarlyColors, type Feature, FeatureError, needsCaptions, parseFeatures, type Restyler, UnknownStyleError, wantsColors } from "../enrich/index.js";
 import type { CaptionOptions } from "../generation/options.js";
 import { ImageDecodeError } from "../preprocess/image.js";
 import { exifTransposed } from "../preprocess/orientation.js";
@@ -53,19 +53,22 @@ export async function describeImages(deps: DescribeDeps, model: string, images: 
       throw error instanceof ImageDecodeError ? imageInputError(error, bytes, i, images.length) : error;
     })));
   }
+  const extras = features.filter((f) => f !== "caption");
+  // Colours from the caption path's decode of these (maybe transposed) bytes: no second decode.
+  const early = wantsColors(extras) ? new EarlyColors() : undefined;
+  const onDecoded = early?.hook(images);
   let captions: ApiCaption[][];
-  if (needsCaptions(features)) captions = await deps.captions.caption(model, images, options);
+  if (needsCaptions(features)) captions = await deps.captions.caption(model, images, options, onDecoded);
   else {
-    await deps.captions.check(model, images, options);
+    await deps.captions.check(model, images, options, { onDecoded });
     captions = images.map(() => []);
   }
-  const extras = features.filter((f) => f !== "caption");
   return Promise.all(images.map(async (bytes, i): Promise<DescribeResult> => {
     const result: DescribeResult = features.includes("caption") ? { captions: captions[i] } : {};
     if (extras.length === 0) return result;
     try {
       // The transposed bytes are a PNG already upright: no second rotation.
-      return { ...result, ...(await describeImage(bytes, captions[i]!.map((c) => c.text), { features: extras, restyler: deps.restyler, style: request.style, limits: { maxPixels } })) };
+      return { ...result, ...(await describeImage(bytes, captions[i]!.map((c) => c.text), { features: extras, restyler: deps.restyler, style: request.style, limits: { maxPixels }, knownColors: early?.colorsOf(i) })) };
     } catch (error) {
       throw error instanceof ImageDecodeError ? imageInputError(error, bytes, i, images.length) : error;
     }

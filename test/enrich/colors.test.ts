@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 
-import { type ImageColors, type PixelImage, colorsOf } from "../../src/enrich/colors.js";
+import { type ImageColors, type PixelImage, colorsOf, sampleColors } from "../../src/enrich/colors.js";
 import { decodeImage } from "../../src/preprocess/image.js";
 import { repoRoot } from "../helpers/golden.js";
 
@@ -181,6 +181,19 @@ describe("colorsOf on synthetic images", () => {
     const big = canvas(1000, 700, [20, 20, 20, 255]).paint(0, 0, 500, 700, [250, 250, 250, 255]);
     const shares = (image: PixelImage) => colorsOf(image).palette.map((s) => [s.name, Math.round(s.share * 100)]);
     assert.deepEqual(shares(big), shares(small));
+  });
+
+  test("a sample taken early (sampleColors) gives what the image gives: photo, shapes picture, RGBA with transparency, a smaller maxSamples", async () => {
+    const photo = await decodeImage(readFileSync(path.join(repoRoot, "../shared/golden/blip/base_like_32px/images/large_1000x700_jpeg.jpg")));
+    const shapes = await decodeImage(readFileSync(shapesItems("validation")[0]!.file));
+    const cutout = canvas(300, 200, [0, 0, 0, 0]).paint(50, 50, 200, 100, [30, 140, 60, 255]).paint(120, 80, 40, 40, [240, 200, 20, 128]);
+    for (const [name, image] of [["photo", photo], ["shapes", shapes], ["cutout", cutout]] as const) {
+      const full = colorsOf(image);
+      assert.ok(full.palette.length > 0, name);
+      assert.deepEqual(colorsOf(sampleColors(image)), full, name);
+    }
+    assert.deepEqual(colorsOf(sampleColors(photo, { maxSamples: 1000 }), { maxColors: 4 }), colorsOf(photo, { maxSamples: 1000, maxColors: 4 }));
+    assert.throws(() => sampleColors(photo, { maxSamples: 10 }), /maxSamples must be an integer from 256/);
   });
 
   test("bad input and bad options are refused with a message saying what to pass", () => {

@@ -107,6 +107,7 @@ export async function decodePng(bytes: Uint8Array, limits?: DecodeLimits): Promi
  */
 function decodeRowByRow(parts: Uint8Array[], h: Header, plte: Uint8Array | undefined): Promise<RgbImage> {
   const out = new Uint8Array(h.width * h.height * 3);
+  const alpha = alphaPlane(h);
   const bpp = Math.max(1, bitsPerPixel(h) >> 3);
   const table = plte ? paletteTable(plte) : undefined;
   const stride = rowBytes(h, h.width);
@@ -119,7 +120,7 @@ function decodeRowByRow(parts: Uint8Array[], h: Header, plte: Uint8Array | undef
   const finishRow = () => {
     const above = y === 0 ? -1 : (1 - current) * rowLength + 1;
     unfilter(rows, current * rowLength, stride, 1, bpp, above);
-    expandRow(h, rows, current * rowLength + 1, h.width, table, out, y * h.width, 1);
+    expandRow(h, rows, current * rowLength + 1, h.width, table, out, y * h.width, 1, alpha);
     y++;
     current = 1 - current;
     filled = 0;
@@ -131,7 +132,7 @@ function decodeRowByRow(parts: Uint8Array[], h: Header, plte: Uint8Array | undef
       if (settled) return;
       settled = true;
       inflater.destroy();
-      if (y === h.height) return resolve({ width: h.width, height: h.height, data: out });
+      if (y === h.height) return resolve({ width: h.width, height: h.height, data: out, ...(alpha && { alpha }) });
       if (failure === "corrupt") return reject(new ImageDecodeError("The PNG file is corrupt (bad compressed image data).", "Send an undamaged file."));
       if (failure === "cut") return reject(truncated("PNG", "the image data ends early"));
       if (filled !== 0) return reject(truncated("PNG", "the image data stops in the middle of a row"));
@@ -310,6 +311,7 @@ function paletteTable(plte: Uint8Array): Uint8Array {
 
 function toRgb(h: Header, raw: Uint8Array, plte: Uint8Array | undefined): RgbImage {
   const out = new Uint8Array(h.width * h.height * 3);
+  const alpha = alphaPlane(h);
   const bpp = Math.max(1, bitsPerPixel(h) >> 3);
   const table = plte ? paletteTable(plte) : undefined;
   const passes = h.interlaced ? ADAM7 : [[0, 0, 1, 1] as const];
@@ -321,17 +323,28 @@ function toRgb(h: Header, raw: Uint8Array, plte: Uint8Array | undefined): RgbIma
     unfilter(raw, pos, stride, ph, bpp);
     for (let y = 0; y < ph; y++) {
       const outY = pass[1] + y * pass[3];
-      expandRow(h, raw, pos + y * (stride + 1) + 1, pw, table, out, outY * h.width + pass[0], pass[2]);
+      expandRow(h, raw, pos + y * (stride + 1) + 1, pw, table, out, outY * h.width + pass[0], pass[2], alpha);
     }
     pos += (stride + 1) * ph;
   }
-  return { width: h.width, height: h.height, data: out };
+  return { width: h.width, height: h.height, data: out, ...(alpha && { alpha }) };
 }
 
-/** Writes `count` pixels of one unfiltered row as RGB at pixel `outPixel`, stepping `step` pixels. */
+/**
+ * The alpha plane kept on the side of an 8-bit grey+alpha or RGBA PNG (see RgbImage.alpha); the
+ * RGB result is Pillow's either way. Other layouts keep none (16-bit alpha would need rounding).
+ */
+function alphaPlane(h: Header): Uint8Array | undefined {
+  return (h.colorType === 4 || h.colorType === 6) && h.bitDepth === 8 ? new Uint8Array(h.width * h.height) : undefined;
+}
+
+/**
+ * Writes `count` pixels of one unfiltered row as RGB at pixel `outPixel`, stepping `step` pixels,
+ * and their alpha into `alpha` when given (8-bit grey+alpha and RGBA only).
+ */
 function expandRow(
   h: Header, src: Uint8Array, at: number, count: number, table: Uint8Array | undefined,
-  out: Uint8Array, outPixel: number, step: number,
+  out: Uint8Array, outPixel: number, step: number, alpha?: Uint8Array,
 ): void {
   const depth = h.bitDepth;
   let o = outPixel * 3;
@@ -373,6 +386,7 @@ function expandRow(
       for (let x = 0, i = at; x < count; x++, o += oStep, i += 2 * bytes) {
         out[o] = out[o + 1] = out[o + 2] = src[i];
       }
+      if (alpha) for (let x = 0, i = at + 1; x < count; x++, i += 2) alpha[outPixel + x * step] = src[i];
       return;
     }
     case 6: { // RGBA: alpha dropped without compositing
@@ -382,6 +396,7 @@ function expandRow(
         out[o + 1] = src[i + bytes];
         out[o + 2] = src[i + 2 * bytes];
       }
+      if (alpha) for (let x = 0, i = at + 3; x < count; x++, i += 4) alpha[outPixel + x * step] = src[i];
       return;
     }
   }

@@ -102,14 +102,14 @@ export async function decodeJpeg(bytes: Uint8Array, limits?: DecodeLimits): Prom
   return { width: raw.width, height: raw.height, data: bandsToRgb(raw.data, raw.channels) };
 }
 
-/** Decodes the first frame of a WebP file; alpha is dropped without compositing. */
+/** Decodes the first frame of a WebP file; alpha is dropped without compositing (and kept on the side: RgbImage.alpha). */
 export async function decodeWebp(bytes: Uint8Array, limits?: DecodeLimits): Promise<RgbImage> {
   const riffEnd = 8 + (bytes[4] | (bytes[5] << 8) | (bytes[6] << 16) | (bytes[7] << 24)) >>> 0;
   if (bytes.length < riffEnd) throw truncated("WebP", `${bytes.length} of ${riffEnd} bytes`);
   const size = readWebpSize(bytes);
   checkDimensions("WebP", size.width, size.height, limits);
   const raw = await runSharp("WebP", bytes, (s) => s);
-  return { width: raw.width, height: raw.height, data: bandsToRgb(raw.data, raw.channels) };
+  return { width: raw.width, height: raw.height, data: bandsToRgb(raw.data, raw.channels), ...alphaBand(raw) };
 }
 
 interface RawPixels {
@@ -131,6 +131,15 @@ async function runSharp(format: string, bytes: Uint8Array, configure: (s: Sharp)
     if (/premature end|truncat|end of file|unexpected end|not enough data/i.test(message)) throw truncated(format, message);
     throw corrupt(format, message);
   }
+}
+
+/** The alpha band of grey+alpha or RGBA pixels as a plane, for colour work; nothing for 1 or 3 bands. */
+function alphaBand(raw: RawPixels): { alpha?: Uint8Array } {
+  if (raw.channels !== 2 && raw.channels !== 4) return {};
+  const n = raw.width * raw.height;
+  const alpha = new Uint8Array(n);
+  for (let i = 0, s = raw.channels - 1; i < n; i++, s += raw.channels) alpha[i] = raw.data[s];
+  return { alpha };
 }
 
 /** Interleaved 1–4 band 8-bit pixels → RGB: grey replicated, alpha dropped. */

@@ -5,6 +5,11 @@ export interface RgbImage {
   width: number;
   height: number;
   data: Uint8Array;
+  /**
+   * The file's alpha, one byte a pixel, when a decoder kept it on the side (8-bit grey+alpha and
+   * RGBA PNGs). The model never sees it (Pillow's `convert("RGB")` drops alpha); colour work does.
+   */
+  alpha?: Uint8Array;
 }
 
 /** Limits checked from the file header, before any pixel is decoded. */
