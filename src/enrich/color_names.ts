@@ -21,8 +21,10 @@
  *    `coral` and `orangered` are `orange`, `tomato` and `indianred` are `red`.
  * The hex values are CSS's; test/enrich/color_names.test.ts checks them against culori's copy.
  */
-import { differenceCiede2000, lab65, nearest, parse } from "culori";
 import type { Lab65 } from "culori";
+import { culori } from "./culori.js";
+
+const { differenceCiede2000, lab65, nearest, parse } = culori;
 
 /** The eleven basic colour terms. */
 export const COLOR_FAMILIES = ["black", "white", "gray", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown"] as const;

@@ -6,10 +6,12 @@
  *
  * Colour conversions and naming go through culori; only the clustering is written here.
  */
-import { clampRgb, formatHex, oklab, rgb as toRgb } from "culori";
+import { culori } from "./culori.js";
 import type { RgbImage } from "../preprocess/decoders/types.js";
 import { type ColorFamily, nameColor } from "./color_names.js";
 import { type OptionTable, type OptionsOf, resolveOptions } from "./options.js";
+
+const { clampRgb, formatHex, oklab, rgb: toRgb } = culori;
 
 /**
  * Pixels to take colours from. `decodeImage()`'s {@link RgbImage} fits as it is; an RGBA buffer

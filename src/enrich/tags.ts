@@ -6,7 +6,8 @@
  * With several captions (beam search's n-best), a tag's score says how many of them agree, the
  * better-ranked ones counting more; a tag in the only caption scores 1.
  */
-import nlp from "compromise/two";
+import { createRequire } from "node:module";
+import type Compromise from "compromise/two";
 import type { ImageColors } from "./colors.js";
 import { type OptionTable, type OptionsOf, resolveOptions } from "./options.js";
 
@@ -63,10 +64,24 @@ interface Term {
 }
 
 type SingularFn = (word: string, model: object) => string;
-const world = nlp.world() as { model: object; methods: { two: { transform: { noun: { toSingular: SingularFn } } } } };
+type World = { model: object; methods: { two: { transform: { noun: { toSingular: SingularFn } } } } };
+let loaded: { parse: typeof Compromise; world: World } | null = null;
+
+/**
+ * compromise, loaded on first use (its CommonJS build, synchronously): ≈ 0.5 s that every command and
+ * server start paid at import, tagging or not. The server warms it up once its models are loaded.
+ */
+function compromise(): { parse: typeof Compromise; world: World } {
+  if (!loaded) {
+    const parse = createRequire(import.meta.url)("compromise/two") as typeof Compromise;
+    loaded = { parse, world: parse.world() as World };
+  }
+  return loaded;
+}
 
 function singular(word: string): string {
   if (KEEP_PLURAL.has(word)) return word;
+  const { world } = compromise();
   return world.methods.two.transform.noun.toSingular(word, world.model) || word;
 }
 
@@ -83,7 +98,7 @@ interface CaptionTag {
  * head; the compound and the head are tags, the modifiers alone are not (a "fire hydrant" is no fire).
  */
 function captionTags(caption: string): CaptionTag[] {
-  const terms = (nlp(caption).docs as Term[][]).flat().filter((t) => t.normal);
+  const terms = (compromise().parse(caption).docs as Term[][]).flat().filter((t) => t.normal);
   const out: CaptionTag[] = [];
   // compromise reads "a man riding a wave" as a noun phrase; an -ing word straight after a noun is a verb.
   const nounAt = terms.map((t, i) => isNoun(t) && !(t.normal.endsWith("ing") && i > 0 && isNoun(terms[i - 1])));
