@@ -118,7 +118,7 @@ function raw(head: string, body: Buffer | null, trickle = false): Promise<{ stat
 
 async function bodyLimits(slow: boolean) {
   const declared = await raw("POST /v1/captions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000000000000\r\n\r\n", null);
-  // A 1 GB JSON job (over the route's limit, 16 × 20 MB as base64 + framing ≈ 447 MB by default): its
+  // A 1 GB JSON job (over the route's limit, maxJobBytes = 128 MiB as base64 + 1 MiB ≈ 172 MiB by default): its
   // first MB is sent, then the answer awaited (the server answers from the declared length at once).
   const json = await raw(`POST /v1/jobs/captions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${1024 ** 3}\r\n\r\n`, Buffer.alloc(1024 * 1024, 0x61));
   const rows: Record<string, { status: number | null; ms: number }> = { "multipart declaring 10^12 bytes": declared, "JSON job declaring 1 GB": json };

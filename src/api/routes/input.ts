@@ -62,9 +62,39 @@ export function captionOptions(o: ApiCaptionOptions): CaptionOptions {
   return fromKwargs(Object.fromEntries(Object.entries(o).filter(([, v]) => v !== "")));
 }
 
-/** A route's JSON body limit: its base64 images (4/3 of the bytes) plus room for options. */
-export function jsonBodyLimit(limits: ServerLimits, images: number): number {
-  return Math.ceil((limits.maxUploadBytes * images * 4) / 3) + 1024 * 1024;
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** What a route's JSON body may carry, in words (the 413 `body_too_large` message says it). */
+    bodyRule?: string;
+  }
+}
+
+/** Room in a JSON body besides the base64 images: field names, options, data-URL prefixes. */
+const JSON_BODY_SLACK = 1024 * 1024;
+
+/** The image bytes a route's JSON body may carry, and the limits they come from (for the 413 message). */
+export interface JsonBodyRule {
+  imageBytes: number;
+  rule: string;
+}
+
+/** A request of `images` images (default: maxImagesPerRequest), each at most maxUploadBytes. */
+export function requestImages(limits: ServerLimits, images = limits.maxImagesPerRequest): JsonBodyRule {
+  const names = images === limits.maxImagesPerRequest ? "maxImagesPerRequest × maxUploadBytes" : "maxUploadBytes";
+  return { imageBytes: images * limits.maxUploadBytes, rule: `at most ${images} image${images === 1 ? "" : "s"} of ${limits.maxUploadBytes} bytes each (${names})` };
+}
+
+/** A caption job: all its images together at most maxJobBytes (a job holds up to 1000 images, so the count cannot bound it). */
+export function jobImages(limits: ServerLimits): JsonBodyRule {
+  return { imageBytes: limits.maxJobBytes, rule: `at most ${limits.maxJobBytes} bytes of images in one job (maxJobBytes)` };
+}
+
+/**
+ * A JSON route's body options, the one place the rule lives: its images base64-encoded (4/3 of the
+ * bytes) plus slack. The declared Content-Length is checked against it before the body is read.
+ */
+export function jsonBody({ imageBytes, rule }: JsonBodyRule): { bodyLimit: number; config: { bodyRule: string } } {
+  return { bodyLimit: Math.ceil((imageBytes * 4) / 3) + JSON_BODY_SLACK, config: { bodyRule: `${rule}, base64-encoded` } };
 }
 
 /** The feature fields of a request (multipart form, JSON body or query string), as the schema validated them. */
