@@ -23,7 +23,7 @@ export type { BatchReport } from "./batcher.js";
 export interface CaptionService {
   readonly mode: "local" | "remote";
   /** Captions `images` (file bytes) with the configured model `model`: per image, its captions. */
-  caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]>;
+  caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, run?: CaptionRun): Promise<ApiCaption[][]>;
   /**
    * Throws what `caption` would throw for bad input (UnknownModelError, InputError), without
    * captioning: for work that runs later, i.e. caption jobs on submission (`maxImages`: the job
@@ -36,6 +36,15 @@ export interface CaptionService {
   depth(): Promise<number>;
   /** Finishes in-flight work; new work is refused by the server before this is called. */
   close(): Promise<void>;
+}
+
+/** How a caption call is made. */
+export interface CaptionRun {
+  /**
+   * Set for background work (a job's run): its decodes wait for room in the decoding budget, until
+   * this signal aborts, instead of failing with "decoding busy" as an interactive request does.
+   */
+  background?: AbortSignal;
 }
 
 /** Bad input found before any work was queued; `status` is the HTTP status to answer with. */
@@ -141,7 +150,7 @@ export function imageInputError(error: ImageDecodeError, bytes: Uint8Array, inde
  * and a full decode (`decode`: the model's preprocessing, or a bare decode where nothing is kept),
  * admitted against the decoding `budget` by each image's decoded size (from its header).
  */
-async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, budget: DecodeBudget, decode: (bytes: Uint8Array, index: number) => Promise<unknown>, maxImages = limits.maxImagesPerRequest): Promise<void> {
+async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, budget: DecodeBudget, decode: (bytes: Uint8Array, index: number) => Promise<unknown>, maxImages = limits.maxImagesPerRequest, run: CaptionRun = {}): Promise<void> {
   if (images.length === 0) throw new InputError(400, "no_image", "no image was sent; send at least one image");
   if (images.length > maxImages) {
     const advice = maxImages === limits.maxImagesPerRequest ? ` (maxImagesPerRequest) — split them, or use POST /v1/jobs/captions` : "";
@@ -159,16 +168,21 @@ async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, 
     const sizes = await Promise.all(slice.map(async (bytes, j) => decodedBytes(bytes, at + j, images.length, budget)));
     const total = sizes.reduce((a, b) => a + b, 0);
     if (total <= budget.totalBytes) {
-      await withReservation(budget.reserve(total), () => Promise.all(slice.map((bytes, j) => decodeOne(bytes, at + j))));
+      await withReservation(await claim(budget, total, run), () => Promise.all(slice.map((bytes, j) => decodeOne(bytes, at + j))));
     } else {
       // Together too big for the budget, each small enough: one after the other.
-      for (const [j, bytes] of slice.entries()) await withReservation(budget.reserve(sizes[j]!), () => decodeOne(bytes, at + j));
+      for (const [j, bytes] of slice.entries()) await withReservation(await claim(budget, sizes[j]!, run), () => decodeOne(bytes, at + j));
     }
   }
 }
 
+/** A share of the budget: taken at once or DecodeBudgetBusyError (requests), or waited for (background runs). */
+function claim(budget: DecodeBudget, bytes: number, run: CaptionRun): Promise<Reservation> {
+  return run.background ? budget.acquire(bytes, run.background) : Promise.resolve().then(() => budget.reserve(bytes));
+}
+
 /** An image's decoded size, or 413 when it could never fit the budget (0 when its header cannot be read: the decoder refuses it). */
-async function decodedBytes(bytes: Uint8Array, index: number, total: number, budget: DecodeBudget): Promise<number> {
+export async function decodedBytes(bytes: Uint8Array, index: number, total: number, budget: DecodeBudget): Promise<number> {
   const size = await decodedSize(bytes);
   if (size === null) return 0;
   if (size.bytes > budget.totalBytes) {
@@ -179,7 +193,7 @@ async function decodedBytes(bytes: Uint8Array, index: number, total: number, bud
   return size.bytes;
 }
 
-async function withReservation<T>(reservation: Reservation, work: () => Promise<T>): Promise<T> {
+export async function withReservation<T>(reservation: Reservation, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } finally {
@@ -205,22 +219,22 @@ export class LocalCaptionService implements CaptionService {
     );
   }
 
-  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]> {
+  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, run: CaptionRun = {}): Promise<ApiCaption[][]> {
     this.registry.requireReady(model);
     const admission = this.batcher.admit();
     try {
-      return await this.captionAdmitted(model, images, options, admission);
+      return await this.captionAdmitted(model, images, options, admission, run);
     } finally {
       admission.release();
     }
   }
 
-  private async captionAdmitted(model: string, images: readonly Uint8Array[], options: CaptionOptions, admission: Admission): Promise<ApiCaption[][]> {
+  private async captionAdmitted(model: string, images: readonly Uint8Array[], options: CaptionOptions, admission: Admission, run: CaptionRun): Promise<ApiCaption[][]> {
     const pixels = await this.registry.use(model, async (captioner) => {
       validateCaptionOptions(options, this.limits, optionContext(captioner, options.prompt));
       const decodeLimits = { maxPixels: this.limits.maxPixels };
       const parts = new Array<Float32Array>(images.length);
-      await checkImages(images, this.limits, this.budget, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)));
+      await checkImages(images, this.limits, this.budget, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits)), undefined, run);
       return concatFloat32(parts);
     });
     const captions = await withTimeout((signal) => this.batcher.submit(model, pixels, images.length, options, signal, admission), this.limits.requestTimeoutMs);
@@ -258,8 +272,8 @@ export class RemoteCaptionService implements CaptionService {
     this.remote = new RemoteCaptioner(queue, { timeoutMs: limits.requestTimeoutMs });
   }
 
-  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions): Promise<ApiCaption[][]> {
-    await this.check(model, images, options);
+  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, run: CaptionRun = {}): Promise<ApiCaption[][]> {
+    await this.check(model, images, options, {}, run);
     const result = await this.remote.captionJob(model, [...images], options);
     // A worker's model calls are this service's batches (a failed job reports none).
     for (const batch of result.batches ?? []) {
@@ -275,10 +289,10 @@ export class RemoteCaptionService implements CaptionService {
     return result.captions;
   }
 
-  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number } = {}): Promise<void> {
+  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number } = {}, run: CaptionRun = {}): Promise<void> {
     if (!this.models.includes(model)) throw new UnknownModelError(model, this.models);
     validateCaptionOptions(options, this.limits);
-    await checkImages(images, this.limits, this.budget, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages);
+    await checkImages(images, this.limits, this.budget, (bytes) => decodeImage(bytes, { maxPixels: this.limits.maxPixels }), opts.maxImages, run);
   }
 
   onBatch(listener: (batch: BatchReport) => void): void {
