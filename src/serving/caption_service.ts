@@ -187,7 +187,8 @@ export async function decodedBytes(bytes: Uint8Array, index: number, total: numb
   if (size === null) return 0;
   if (size.bytes > budget.totalBytes) {
     const which = total > 1 ? `image ${index + 1} of ${total}` : "the image";
-    const shape = `${size.width}×${size.height} pixels × ${size.channels} channels × ${size.bytesPerSample} byte${size.bytesPerSample > 1 ? "s" : ""}`;
+    const atFileDepth = size.width * size.height * size.channels * size.bytesPerSample === size.bytes;
+    const shape = `${size.width}×${size.height} pixels × ${atFileDepth ? `${size.channels} channels × ${size.bytesPerSample} byte${size.bytesPerSample > 1 ? "s" : ""}` : "3 bytes (the 8-bit RGB result)"}`;
     throw new InputError(413, "decoded_too_large", `${which} is too large once decoded: ${shape} = ${size.bytes} bytes, more than the server's decoding budget of ${budget.totalBytes} bytes (maxDecodedBytes); send fewer pixels${size.bytesPerSample > 1 ? " or an 8-bit image" : ""}`);
   }
   return size.bytes;
