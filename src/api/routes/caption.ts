@@ -79,7 +79,7 @@ export async function captionRoutes(app: FastifyInstance): Promise<void> {
         }
         const json = body as JsonBody;
         model = json.model ?? defaultModel;
-        images = base64Images(json.images);
+        images = await base64Images(json.images);
         options = json.options ?? {};
         fields = json;
       }

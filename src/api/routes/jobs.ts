@@ -35,7 +35,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const model = request.body.model ?? defaultModel;
       const options = captionOptions(request.body.options ?? {});
-      const images = base64Images(request.body.images);
+      const images = await base64Images(request.body.images);
       const total = images.reduce((sum, bytes) => sum + bytes.length, 0);
       // The body limit allows slack for the JSON around the images; the rule itself is exact.
       if (total > config.limits.maxJobBytes) throw new ApiError(413, "job_too_large", `the job's ${images.length} images are ${total} bytes in all; a job may carry ${jobImages(config.limits).rule}: split them into several jobs`);
