@@ -5,7 +5,8 @@
 //      server's RSS (peak from /proc/PID/status), /healthz latency meanwhile;
 //   2. goodput under overload: closed-loop clients (50, then 200) captioning a small image for
 //      --seconds each → captions/s, 503s, /healthz latency;
-//   3. body limits: a multipart request declaring 10^12 bytes, a JSON body over the route's limit →
+//   3. big JSON bodies: a ≈ 400 MiB caption request, then a ≈ 160 MiB job → answer, time, /healthz latency;
+//   4. body limits: a multipart request declaring 10^12 bytes, a JSON body over the route's limit →
 //      status and time to answer; with --slow, a client trickling its body (→ 408 after bodyTimeoutMs).
 // Every figure is measured from outside, as a client sees it (node's fetch / raw sockets).
 import * as fs from "node:fs";
@@ -65,6 +66,24 @@ async function hugePixels() {
   const statuses: Record<string, number> = {};
   for (const a of answers) statuses[`${a.status}${a.code ? ` ${a.code}` : ""}`] = (statuses[`${a.status}${a.code ? ` ${a.code}` : ""}`] ?? 0) + 1;
   return { fileKB: Math.round(file.length / 1024), requests: 8, seconds: Number(seconds.toFixed(1)), statuses, ...(await stop()), serverPeakRssMB: rss()?.peakMB ?? null };
+}
+
+/**
+ * One big JSON body (`images` of 20 MiB each, base64) sent while /healthz is polled: the stall a
+ * 405 MB request caused. The bytes are no image, so the answer is 415 once the body is read and decoded.
+ */
+async function bigJson(route: string, images: number) {
+  const image = Buffer.alloc(20 * 1024 * 1024 - 1000);
+  for (let i = 0; i < image.length; i++) image[i] = (i * 2654435761) >>> 24;
+  // Encoded before the clock starts: fetch would otherwise encode the string while /healthz is being polled from this same process.
+  const body = Buffer.from(JSON.stringify({ images: new Array(images).fill(image.toString("base64")), options: { max_new_tokens: 2 } }));
+  const stop = watchHealth();
+  const started = performance.now();
+  const res = await fetch(`${base}${route}`, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const answer = `${res.status} ${((await res.json()) as { error?: { code?: string } }).error?.code ?? ""}`.trim();
+  const ms = Math.round(performance.now() - started);
+  await new Promise((r) => setTimeout(r, 200));
+  return { route, bodyMiB: Math.round(body.length / 2 ** 20), answer, ms, ...(await stop()) };
 }
 
 async function goodput(clients: number) {
@@ -131,6 +150,7 @@ const results = {
   server: base,
   hugePixels: await hugePixels(),
   goodput: [await goodput(50), await goodput(200)],
+  bigJson: [await bigJson("/v1/captions", 15), await bigJson("/v1/jobs/captions", 6)],
   bodyLimits: await bodyLimits(args.includes("--slow")),
 };
 if (json) {
@@ -141,5 +161,6 @@ if (json) {
   for (const g of results.goodput) console.log(`${g.clients} clients, ${g.seconds} s: ${g.captionsPerSecond} captions/s, ${g.refused503} × 503, ${g.otherAnswers} other; /healthz p50 ${g.healthzP50Ms} / p99 ${g.healthzP99Ms} / max ${g.healthzMaxMs} ms`);
   const [g50, g200] = results.goodput;
   console.log(`goodput at 200 clients = ${((100 * g200!.captionsPerSecond) / Math.max(1e-9, g50!.captionsPerSecond)).toFixed(0)} % of 50 clients'`);
+  for (const j of results.bigJson) console.log(`${j.bodyMiB} MiB JSON to ${j.route}: ${j.answer} after ${j.ms} ms; /healthz p50 ${j.healthzP50Ms} / p99 ${j.healthzP99Ms} / max ${j.healthzMaxMs} ms`);
   for (const [name, r] of Object.entries(results.bodyLimits)) console.log(`${name}: ${r.status ?? "no answer"} after ${r.ms} ms`);
 }

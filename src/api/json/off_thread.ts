@@ -105,6 +105,7 @@ export function readJsonBody(request: FastifyRequest, payload: Readable): Promis
       payload.removeListener("data", onData);
       payload.removeListener("end", onEnd);
       payload.removeListener("error", onError);
+      payload.removeListener("close", onClose);
     };
     const fail = (error: Error) => {
       stop();
@@ -143,6 +144,9 @@ export function readJsonBody(request: FastifyRequest, payload: Readable): Promis
     payload.on("data", onData);
     payload.on("end", onEnd);
     payload.on("error", onError);
+    // A connection that goes away mid-body may end the stream without an error: its chunks must not stay in the thread.
+    const onClose = () => onError(new Error("the connection closed before the request body ended"));
+    payload.on("close", onClose);
     payload.resume();
   });
 }
