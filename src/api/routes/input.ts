@@ -83,6 +83,12 @@ async function base64Image(text: string, i: number): Promise<Uint8Array> {
   return new Uint8Array(Buffer.from(stripped, "base64"));
 }
 
+/** `bytes` as base64 for storage: the client's own text when it is exactly that (no copy, no re-encoding of megabytes), else encoded. */
+export function storedBase64(text: string, bytes: Uint8Array): string {
+  if (!text.startsWith("data:") && cleanDecodedLength(text) === bytes.length) return text;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+}
+
 /** The decoded length of `payload` if every character is base64 (up to two trailing "="); -1 for a length no clean payload has. */
 function cleanDecodedLength(payload: string): number {
   const padding = payload.endsWith("==") ? 2 : payload.endsWith("=") ? 1 : 0;
