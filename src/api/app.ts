@@ -4,6 +4,7 @@
 import * as http from "node:http";
 import type { Duplex } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { parseJsonOffThread } from "./json/off_thread.js";
 import { authPlugin } from "./plugins/auth.js";
 import { declaredLengthPlugin } from "./plugins/declared_length.js";
 import { errorsPlugin, frameworkErrors, MAX_PARAM_LENGTH } from "./plugins/errors.js";
@@ -61,6 +62,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   // Every route takes JSON or multipart (or no body): a text/plain body is refused with 415, not parsed into a string.
   app.removeContentTypeParser("text/plain");
+  parseJsonOffThread(app);
   await app.register(servicesPlugin, { services: opts.services, closeWithApp: opts.closeServices ?? true });
   await app.register(errorsPlugin);
   await app.register(shutdownPlugin);

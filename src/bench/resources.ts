@@ -5,7 +5,8 @@
 //      server's RSS (peak from /proc/PID/status), /healthz latency meanwhile;
 //   2. goodput under overload: closed-loop clients (50, then 200) captioning a small image for
 //      --seconds each → captions/s, 503s, /healthz latency;
-//   3. body limits: a multipart request declaring 10^12 bytes, a JSON body over the route's limit →
+//   3. big JSON bodies: a ≈ 400 MiB caption request, then a ≈ 160 MiB job → answer, time, /healthz latency;
+//   4. body limits: a multipart request declaring 10^12 bytes, a JSON body over the route's limit →
 //      status and time to answer; with --slow, a client trickling its body (→ 408 after bodyTimeoutMs).
 // Every figure is measured from outside, as a client sees it (node's fetch / raw sockets).
 import * as fs from "node:fs";
@@ -27,7 +28,7 @@ function rss(): { nowMB: number; peakMB: number } | null {
   return { nowMB: Math.round(kb("VmRSS:") / 1024), peakMB: Math.round(kb("VmHWM:") / 1024) };
 }
 
-/** Polls /healthz every 50 ms until `stop()`; returns the worst and 99th-percentile latency in ms. */
+/** Polls /healthz every 50 ms until `stop()`; returns the median, 99th-percentile and worst latency in ms. */
 function watchHealth() {
   const latencies: number[] = [];
   let running = true;
@@ -45,7 +46,8 @@ function watchHealth() {
     running = false;
     await loop;
     const sorted = latencies.sort((a, b) => a - b);
-    return { healthzMaxMs: Math.round(sorted.at(-1) ?? 0), healthzP99Ms: Math.round(sorted[Math.floor(sorted.length * 0.99)] ?? 0), sampledPeakRssMB: peakRssMB || null };
+    const at = (q: number) => Math.round(sorted[Math.floor(sorted.length * q)] ?? 0);
+    return { healthzP50Ms: at(0.5), healthzP99Ms: at(0.99), healthzMaxMs: Math.round(sorted.at(-1) ?? 0), sampledPeakRssMB: peakRssMB || null };
   };
 }
 
@@ -64,6 +66,24 @@ async function hugePixels() {
   const statuses: Record<string, number> = {};
   for (const a of answers) statuses[`${a.status}${a.code ? ` ${a.code}` : ""}`] = (statuses[`${a.status}${a.code ? ` ${a.code}` : ""}`] ?? 0) + 1;
   return { fileKB: Math.round(file.length / 1024), requests: 8, seconds: Number(seconds.toFixed(1)), statuses, ...(await stop()), serverPeakRssMB: rss()?.peakMB ?? null };
+}
+
+/**
+ * One big JSON body (`images` of 20 MiB each, base64) sent while /healthz is polled: the stall a
+ * 405 MB request caused. The bytes are no image, so the answer is 415 once the body is read and decoded.
+ */
+async function bigJson(route: string, images: number) {
+  const image = Buffer.alloc(20 * 1024 * 1024 - 1000);
+  for (let i = 0; i < image.length; i++) image[i] = (i * 2654435761) >>> 24;
+  // Encoded before the clock starts: fetch would otherwise encode the string while /healthz is being polled from this same process.
+  const body = Buffer.from(JSON.stringify({ images: new Array(images).fill(image.toString("base64")), options: { max_new_tokens: 2 } }));
+  const stop = watchHealth();
+  const started = performance.now();
+  const res = await fetch(`${base}${route}`, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const answer = `${res.status} ${((await res.json()) as { error?: { code?: string } }).error?.code ?? ""}`.trim();
+  const ms = Math.round(performance.now() - started);
+  await new Promise((r) => setTimeout(r, 200));
+  return { route, bodyMiB: Math.round(body.length / 2 ** 20), answer, ms, ...(await stop()) };
 }
 
 async function goodput(clients: number) {
@@ -118,7 +138,7 @@ function raw(head: string, body: Buffer | null, trickle = false): Promise<{ stat
 
 async function bodyLimits(slow: boolean) {
   const declared = await raw("POST /v1/captions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000000000000\r\n\r\n", null);
-  // A 1 GB JSON job (over the route's limit, 16 × 20 MB as base64 + framing ≈ 447 MB by default): its
+  // A 1 GB JSON job (over the route's limit, maxJobBytes = 128 MiB as base64 + 1 MiB ≈ 172 MiB by default): its
   // first MB is sent, then the answer awaited (the server answers from the declared length at once).
   const json = await raw(`POST /v1/jobs/captions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${1024 ** 3}\r\n\r\n`, Buffer.alloc(1024 * 1024, 0x61));
   const rows: Record<string, { status: number | null; ms: number }> = { "multipart declaring 10^12 bytes": declared, "JSON job declaring 1 GB": json };
@@ -130,15 +150,17 @@ const results = {
   server: base,
   hugePixels: await hugePixels(),
   goodput: [await goodput(50), await goodput(200)],
+  bigJson: [await bigJson("/v1/captions", 15), await bigJson("/v1/jobs/captions", 6)],
   bodyLimits: await bodyLimits(args.includes("--slow")),
 };
 if (json) {
   console.log(JSON.stringify(results, null, 2));
 } else {
   const h = results.hugePixels;
-  console.log(`8 × ${h.fileKB} KB PNG (7000×7000 16-bit RGBA): ${JSON.stringify(h.statuses)} in ${h.seconds} s; /healthz max ${h.healthzMaxMs} ms (p99 ${h.healthzP99Ms}); server peak RSS ${h.serverPeakRssMB ?? "? (--pid)"} MB`);
-  for (const g of results.goodput) console.log(`${g.clients} clients, ${g.seconds} s: ${g.captionsPerSecond} captions/s, ${g.refused503} × 503, ${g.otherAnswers} other; /healthz max ${g.healthzMaxMs} ms`);
+  console.log(`8 × ${h.fileKB} KB PNG (7000×7000 16-bit RGBA): ${JSON.stringify(h.statuses)} in ${h.seconds} s; /healthz p50 ${h.healthzP50Ms} / p99 ${h.healthzP99Ms} / max ${h.healthzMaxMs} ms; server peak RSS ${h.serverPeakRssMB ?? "? (--pid)"} MB`);
+  for (const g of results.goodput) console.log(`${g.clients} clients, ${g.seconds} s: ${g.captionsPerSecond} captions/s, ${g.refused503} × 503, ${g.otherAnswers} other; /healthz p50 ${g.healthzP50Ms} / p99 ${g.healthzP99Ms} / max ${g.healthzMaxMs} ms`);
   const [g50, g200] = results.goodput;
   console.log(`goodput at 200 clients = ${((100 * g200!.captionsPerSecond) / Math.max(1e-9, g50!.captionsPerSecond)).toFixed(0)} % of 50 clients'`);
+  for (const j of results.bigJson) console.log(`${j.bodyMiB} MiB JSON to ${j.route}: ${j.answer} after ${j.ms} ms; /healthz p50 ${j.healthzP50Ms} / p99 ${j.healthzP99Ms} / max ${j.healthzMaxMs} ms`);
   for (const [name, r] of Object.entries(results.bodyLimits)) console.log(`${name}: ${r.status ?? "no answer"} after ${r.ms} ms`);
 }

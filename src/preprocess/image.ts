@@ -78,9 +78,15 @@ export interface DecodedSize {
   height: number;
   channels: number;
   bytesPerSample: number;
-  /** width × height × channels × bytesPerSample: the decoded samples at the file's own depth. */
+  /**
+   * What decoding holds: width × height × channels × bytesPerSample (the samples at the file's own
+   * depth), and at least the 8-bit RGB result every decoder returns (3 bytes a pixel, e.g. for grey).
+   */
   bytes: number;
 }
+
+/** Bytes a pixel of the decoders' result (8-bit RGB). */
+const RGB_BYTES = 3;
 
 const BYTES_PER_SAMPLE: Record<string, number> = { uchar: 1, char: 1, ushort: 2, short: 2, uint: 4, int: 4, float: 4, complex: 8, double: 8, dpcomplex: 16 };
 
@@ -97,7 +103,7 @@ export async function decodedSize(bytes: Uint8Array): Promise<DecodedSize | null
     if (!meta.width || !meta.height) return null;
     const channels = meta.channels ?? 3;
     const bytesPerSample = BYTES_PER_SAMPLE[meta.depth ?? "uchar"] ?? 1;
-    return { width: meta.width, height: meta.height, channels, bytesPerSample, bytes: meta.width * meta.height * channels * bytesPerSample };
+    return { width: meta.width, height: meta.height, channels, bytesPerSample, bytes: meta.width * meta.height * Math.max(channels * bytesPerSample, RGB_BYTES) };
   } catch {
     return null;
   }

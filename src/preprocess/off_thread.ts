@@ -6,8 +6,12 @@ import { Worker } from "node:worker_threads";
 import type { RgbImage } from "./decoders/types.js";
 import { type ImageProcessorConfig, toPixelValues } from "./image_processor.js";
 
-/** From this many pixels on, an image is resized off the main thread (≈ 50 ms of work on the main thread). */
-export const OFF_THREAD_MIN_PIXELS = 1_000_000;
+/**
+ * From this many pixels on, an image is resized off the main thread: ≈ 10 ms of work (1 Mpx is ≈ 50 ms).
+ * Was 1 Mpx: at 200 clients sending 640×480 photos, their resizes on the main thread were the
+ * longest tasks of the event loop (40–150 ms each under load) and /healthz queued behind them.
+ */
+export const OFF_THREAD_MIN_PIXELS = 200_000;
 
 interface Pending {
   resolve: (pixels: Float32Array) => void;

@@ -24,9 +24,9 @@ export interface CaptionService {
   readonly mode: "local" | "remote";
   /**
    * Captions `images` (file bytes) with the configured model `model`: per image, its captions.
-   * `onDecoded` sees each image as this process decodes it (both modes decode here).
+   * `run.onDecoded` sees each image as this process decodes it (both modes decode here).
    */
-  caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, onDecoded?: OnDecoded): Promise<ApiCaption[][]>;
+  caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, run?: CaptionRun): Promise<ApiCaption[][]>;
   /**
    * Throws what `caption` would throw for bad input (UnknownModelError, InputError), without
    * captioning: for work that runs later, i.e. caption jobs on submission (`maxImages`: the job
@@ -39,6 +39,17 @@ export interface CaptionService {
   depth(): Promise<number>;
   /** Finishes in-flight work; new work is refused by the server before this is called. */
   close(): Promise<void>;
+}
+
+/** How a caption call is made. */
+export interface CaptionRun {
+  /**
+   * Set for background work (a job's run): its decodes wait for room in the decoding budget, until
+   * this signal aborts, instead of failing with "decoding busy" as an interactive request does.
+   */
+  background?: AbortSignal;
+  /** Sees each image as this process decodes it (colours are taken from the caption's own decode). */
+  onDecoded?: OnDecoded;
 }
 
 /** Bad input found before any work was queued; `status` is the HTTP status to answer with. */
@@ -144,7 +155,7 @@ export function imageInputError(error: ImageDecodeError, bytes: Uint8Array, inde
  * and a full decode (`decode`: the model's preprocessing, or a bare decode where nothing is kept),
  * admitted against the decoding `budget` by each image's decoded size (from its header).
  */
-async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, budget: DecodeBudget, decode: (bytes: Uint8Array, index: number) => Promise<unknown>, maxImages = limits.maxImagesPerRequest): Promise<void> {
+async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, budget: DecodeBudget, decode: (bytes: Uint8Array, index: number) => Promise<unknown>, maxImages = limits.maxImagesPerRequest, run: CaptionRun = {}): Promise<void> {
   if (images.length === 0) throw new InputError(400, "no_image", "no image was sent; send at least one image");
   if (images.length > maxImages) {
     const advice = maxImages === limits.maxImagesPerRequest ? ` (maxImagesPerRequest) — split them, or use POST /v1/jobs/captions` : "";
@@ -162,21 +173,27 @@ async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, 
     const sizes = await Promise.all(slice.map(async (bytes, j) => decodedBytes(bytes, at + j, images.length, budget)));
     const total = sizes.reduce((a, b) => a + b, 0);
     if (total <= budget.totalBytes) {
-      await withReservation(budget.reserve(total), () => Promise.all(slice.map((bytes, j) => decodeOne(bytes, at + j))));
+      await withReservation(await claim(budget, total, run), () => Promise.all(slice.map((bytes, j) => decodeOne(bytes, at + j))));
     } else {
       // Together too big for the budget, each small enough: one after the other.
-      for (const [j, bytes] of slice.entries()) await withReservation(budget.reserve(sizes[j]!), () => decodeOne(bytes, at + j));
+      for (const [j, bytes] of slice.entries()) await withReservation(await claim(budget, sizes[j]!, run), () => decodeOne(bytes, at + j));
     }
   }
 }
 
+/** A share of the budget: taken at once or DecodeBudgetBusyError (requests), or waited for (background runs). */
+function claim(budget: DecodeBudget, bytes: number, run: CaptionRun): Promise<Reservation> {
+  return run.background ? budget.acquire(bytes, run.background) : Promise.resolve().then(() => budget.reserve(bytes));
+}
+
 /** An image's decoded size, or 413 when it could never fit the budget (0 when its header cannot be read: the decoder refuses it). */
-async function decodedBytes(bytes: Uint8Array, index: number, total: number, budget: DecodeBudget): Promise<number> {
+export async function decodedBytes(bytes: Uint8Array, index: number, total: number, budget: DecodeBudget): Promise<number> {
   const size = await decodedSize(bytes);
   if (size === null) return 0;
   if (size.bytes > budget.totalBytes) {
     const which = total > 1 ? `image ${index + 1} of ${total}` : "the image";
-    const shape = `${size.width}×${size.height} pixels × ${size.channels} channels × ${size.bytesPerSample} byte${size.bytesPerSample > 1 ? "s" : ""}`;
+    const atFileDepth = size.width * size.height * size.channels * size.bytesPerSample === size.bytes;
+    const shape = `${size.width}×${size.height} pixels × ${atFileDepth ? `${size.channels} channels × ${size.bytesPerSample} byte${size.bytesPerSample > 1 ? "s" : ""}` : "3 bytes (the 8-bit RGB result)"}`;
     throw new InputError(413, "decoded_too_large", `${which} is too large once decoded: ${shape} = ${size.bytes} bytes, more than the server's decoding budget of ${budget.totalBytes} bytes (maxDecodedBytes); send fewer pixels${size.bytesPerSample > 1 ? " or an 8-bit image" : ""}`);
   }
   return size.bytes;
@@ -190,7 +207,7 @@ function bareDecode(limits: ServerLimits, onDecoded?: OnDecoded) {
   };
 }
 
-async function withReservation<T>(reservation: Reservation, work: () => Promise<T>): Promise<T> {
+export async function withReservation<T>(reservation: Reservation, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } finally {
@@ -216,22 +233,23 @@ export class LocalCaptionService implements CaptionService {
     );
   }
 
-  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, onDecoded?: OnDecoded): Promise<ApiCaption[][]> {
+  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, run: CaptionRun = {}): Promise<ApiCaption[][]> {
     this.registry.requireReady(model);
     const admission = this.batcher.admit();
     try {
-      return await this.captionAdmitted(model, images, options, admission, onDecoded);
+      return await this.captionAdmitted(model, images, options, admission, run);
     } finally {
       admission.release();
     }
   }
 
-  private async captionAdmitted(model: string, images: readonly Uint8Array[], options: CaptionOptions, admission: Admission, onDecoded?: OnDecoded): Promise<ApiCaption[][]> {
+  private async captionAdmitted(model: string, images: readonly Uint8Array[], options: CaptionOptions, admission: Admission, run: CaptionRun): Promise<ApiCaption[][]> {
     const pixels = await this.registry.use(model, async (captioner) => {
       validateCaptionOptions(options, this.limits, optionContext(captioner, options.prompt));
       const decodeLimits = { maxPixels: this.limits.maxPixels };
       const parts = new Array<Float32Array>(images.length);
-      await checkImages(images, this.limits, this.budget, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits, onDecoded && ((image) => onDecoded(image, i)))));
+      const { onDecoded } = run;
+      await checkImages(images, this.limits, this.budget, async (bytes, i) => (parts[i] = await captioner.pixels([bytes], decodeLimits, onDecoded && ((image) => onDecoded(image, i)))), undefined, run);
       return concatFloat32(parts);
     });
     const captions = await withTimeout((signal) => this.batcher.submit(model, pixels, images.length, options, signal, admission), this.limits.requestTimeoutMs);
@@ -269,8 +287,8 @@ export class RemoteCaptionService implements CaptionService {
     this.remote = new RemoteCaptioner(queue, { timeoutMs: limits.requestTimeoutMs });
   }
 
-  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, onDecoded?: OnDecoded): Promise<ApiCaption[][]> {
-    await this.check(model, images, options, { onDecoded });
+  async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, run: CaptionRun = {}): Promise<ApiCaption[][]> {
+    await this.check(model, images, options, { onDecoded: run.onDecoded }, run);
     const result = await this.remote.captionJob(model, [...images], options);
     // A worker's model calls are this service's batches (a failed job reports none).
     for (const batch of result.batches ?? []) {
@@ -286,10 +304,10 @@ export class RemoteCaptionService implements CaptionService {
     return result.captions;
   }
 
-  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number; onDecoded?: OnDecoded } = {}): Promise<void> {
+  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number; onDecoded?: OnDecoded } = {}, run: CaptionRun = {}): Promise<void> {
     if (!this.models.includes(model)) throw new UnknownModelError(model, this.models);
     validateCaptionOptions(options, this.limits);
-    await checkImages(images, this.limits, this.budget, bareDecode(this.limits, opts.onDecoded), opts.maxImages);
+    await checkImages(images, this.limits, this.budget, bareDecode(this.limits, opts.onDecoded), opts.maxImages, run);
   }
 
   onBatch(listener: (batch: BatchReport) => void): void {

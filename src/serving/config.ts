@@ -35,6 +35,8 @@ export interface ServerLimits extends OptionLimits {
   maxDecodedBytes: number;
   /** Seconds a finished job (its state and result) stays readable before it is deleted; its input goes when it ends. */
   jobRetentionSeconds: number;
+  /** Image bytes one caption job (POST /v1/jobs/captions) may carry in all; its JSON body limit is derived from it. */
+  maxJobBytes: number;
 }
 
 export interface ServerConfig {
@@ -85,6 +87,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxImportBytes: 1024 ** 3,
   maxDecodedBytes: 1024 * 1024 * 1024,
   jobRetentionSeconds: 7 * 24 * 3600,
+  maxJobBytes: 128 * 1024 * 1024,
 });
 
 /** Each limit's name in the file (`limits.*`) and its environment variable; minimum accepted value. */
@@ -102,6 +105,7 @@ const LIMIT_SETTINGS: Record<keyof ServerLimits, { env: string; min: number }> =
   maxImportBytes: { env: "CAPTIONER_MAX_IMPORT_BYTES", min: 1 },
   maxDecodedBytes: { env: "CAPTIONER_MAX_DECODED_BYTES", min: 1 },
   jobRetentionSeconds: { env: "CAPTIONER_JOB_RETENTION_SECONDS", min: 1 },
+  maxJobBytes: { env: "CAPTIONER_MAX_JOB_BYTES", min: 1 },
 };
 
 const FILE_KEYS = ["host", "port", "models", "limits", "dataDir", "redisUrl", "allowDownloads", "threads", "llm", "corsOrigins"];

@@ -58,7 +58,7 @@ export async function describeImages(deps: DescribeDeps, model: string, images: 
   const early = wantsColors(extras) ? new EarlyColors() : undefined;
   const onDecoded = early?.hook(images);
   let captions: ApiCaption[][];
-  if (needsCaptions(features)) captions = await deps.captions.caption(model, images, options, onDecoded);
+  if (needsCaptions(features)) captions = await deps.captions.caption(model, images, options, { onDecoded });
   else {
     await deps.captions.check(model, images, options, { onDecoded });
     captions = images.map(() => []);

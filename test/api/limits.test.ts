@@ -65,3 +65,40 @@ test("a client that sends its body too slowly is cut off after bodyTimeoutMs", a
     await app.close();
   }
 });
+
+test("a caption job's JSON body is limited by maxJobBytes: 413 body_too_large from the declared length, job_too_large for the exact rule", async () => {
+  // 3 MB of images per job: the body limit is 3 MB as base64 (4 MB) plus 1 MiB of slack.
+  const maxJobBytes = 3_000_000;
+  const { app } = await testApp({ load: false, limits: { maxJobBytes, maxUploadBytes: 20 * 1024 * 1024, maxImagesPerRequest: 16 } });
+  try {
+    assert.equal(app.hasRoute({ method: "POST", url: "/v1/jobs/captions" }), true);
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    const { port } = app.server.address() as AddressInfo;
+    const limit = Math.ceil((maxJobBytes * 4) / 3) + 1024 * 1024;
+    // The body limit of the sync route (16 × 20 MiB) would take this; the job route refuses it before reading it.
+    const head = (length: number) => `POST /v1/jobs/captions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+    const { text, ms } = await rawRequest(port, head(limit + 1), '{"images": [');
+    assert.match(text, /^HTTP\/1\.1 413 /, text.slice(0, 80));
+    const body = JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4));
+    assert.equal(body.error.code, "body_too_large");
+    assert.match(body.error.message, new RegExp(`declares ${limit + 1} bytes, more than this route accepts \\(${limit} bytes: at most ${maxJobBytes} bytes of images in one job \\(maxJobBytes\\), base64-encoded\\)`));
+    assert.ok(ms < 3000, `answered after ${ms} ms`);
+    // The sync route keeps its own limit, derived from a request's images.
+    const sync = await rawRequest(port, head(limit + 1).replace("/v1/jobs/captions", "/v1/captions"), "", 500);
+    assert.doesNotMatch(sync.text, /413/);
+
+    // Within the body limit but over the rule (the slack is for the JSON, not for images): 413 job_too_large.
+    const image = Buffer.alloc(maxJobBytes / 2 + 1, 1).toString("base64");
+    const over = await app.inject({ method: "POST", url: "/v1/jobs/captions", headers: { "content-type": "application/json" }, payload: JSON.stringify({ images: [image, image] }) });
+    assert.equal(over.statusCode, 413);
+    assert.equal(over.json().error.code, "job_too_large");
+    assert.match(over.json().error.message, /2 images are 3000002 bytes in all; a job may carry at most 3000000 bytes of images in one job \(maxJobBytes\)/);
+    // A body actually over the limit, without a declared length (chunked): the same rule in the one error shape.
+    const chunked = await app.inject({ method: "POST", url: "/v1/jobs/captions", headers: { "content-type": "application/json", "transfer-encoding": "chunked" }, payload: JSON.stringify({ images: ["A".repeat(limit)] }) });
+    assert.equal(chunked.statusCode, 413);
+    assert.equal(chunked.json().error.code, "body_too_large");
+    assert.match(chunked.json().error.message, /at most 3000000 bytes of images in one job \(maxJobBytes\)/);
+  } finally {
+    await app.close();
+  }
+});

@@ -12,6 +12,7 @@ export const declaredLengthPlugin = fp(
     const limits = app.services.config.limits;
     // A multipart upload is at most every image at its size limit plus framing; JSON bodies have the route's bodyLimit.
     const multipartMax = limits.maxImagesPerRequest * limits.maxUploadBytes + MULTIPART_OVERHEAD;
+    const multipartRule = `at most ${limits.maxImagesPerRequest} images of ${limits.maxUploadBytes} bytes each, maxImagesPerRequest × maxUploadBytes`;
     app.addHook("onRequest", async (request, reply) => {
       const header = request.headers["content-length"];
       if (header === undefined) return;
@@ -21,7 +22,9 @@ export const declaredLengthPlugin = fp(
       const limit = Math.max(request.routeOptions.bodyLimit ?? 0, multipart ? multipartMax : 0);
       if (!Number.isFinite(declared) || declared <= limit) return;
       reply.header("connection", "close");
-      throw new ApiError(413, "body_too_large", `the request declares ${declared} bytes, more than this route accepts (${limit} bytes: at most ${limits.maxImagesPerRequest} images of ${limits.maxUploadBytes} bytes each, maxImagesPerRequest × maxUploadBytes); send fewer or smaller images`);
+      // The JSON routes say their own rule (routes/input.ts jsonBody); a route without one takes a request's.
+      const rule = multipart ? multipartRule : (request.routeOptions.config.bodyRule ?? multipartRule);
+      throw new ApiError(413, "body_too_large", `the request declares ${declared} bytes, more than this route accepts (${limit} bytes: ${rule}); send fewer or smaller images`);
     });
   },
   { name: "declared-length", dependencies: ["services", "errors"] },

@@ -34,7 +34,7 @@ function fastifyError(error: FastifyError, request: FastifyRequest): Mapped | un
     case "FST_FILES_LIMIT":
       return { status: 413, code: "too_many_images", message: `more than ${limits.maxImagesPerRequest} images in one request (maxImagesPerRequest); split them, or use POST /v1/jobs/captions` };
     case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return { status: 413, code: "body_too_large", message: `the request body is larger than this route accepts; images are limited to ${limits.maxUploadBytes} bytes each (maxUploadBytes)` };
+      return { status: 413, code: "body_too_large", message: `the request body is larger than this route accepts (${request.routeOptions.config.bodyRule ?? `images of at most ${limits.maxUploadBytes} bytes each, maxUploadBytes`}); send fewer or smaller images` };
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return { status: 415, code: "unsupported_content_type", message: `content type ${JSON.stringify(request.headers["content-type"] ?? "")} is not accepted by ${request.method} ${request.url.split("?")[0]}; send application/json, or multipart/form-data (field "image") where the route takes files (see GET /docs)` };
     case "FST_ERR_CTP_EMPTY_JSON_BODY":

@@ -5,7 +5,7 @@ import { security } from "../plugins/auth.js";
 import { ApiError } from "../plugins/errors.js";
 import { type ApiCaptionOptions, base64ImagesSchema, captionOptionProperties, captionResultsSchema, errors, featureProperties, fileField, OPTION_KEYS } from "../schemas.js";
 import { describeImages } from "../../serving/describe.js";
-import { acceptMultipart, base64Images, captionOptions, type FeatureFields, featureRequest, jsonBodyLimit, multipartImages, requireImageField } from "./input.js";
+import { acceptMultipart, base64Images, captionOptions, type FeatureFields, featureRequest, jsonBody, multipartImages, requestImages, requireImageField } from "./input.js";
 
 interface JsonBody extends FeatureFields {
   model?: string;
@@ -25,7 +25,7 @@ export async function captionRoutes(app: FastifyInstance): Promise<void> {
     {
       onRequest: app.authorize("user"),
       preValidation: requireImageField(false),
-      bodyLimit: jsonBodyLimit(limits, limits.maxImagesPerRequest),
+      ...jsonBody(requestImages(limits)),
       schema: {
         tags: ["captions"],
         summary: "Caption one or several images",
@@ -79,7 +79,7 @@ export async function captionRoutes(app: FastifyInstance): Promise<void> {
         }
         const json = body as JsonBody;
         model = json.model ?? defaultModel;
-        images = base64Images(json.images);
+        images = await base64Images(json.images);
         options = json.options ?? {};
         fields = json;
       }

@@ -11,7 +11,7 @@ import type { CaptionOptions } from "../../generation/options.js";
 import { describeImages } from "../../serving/describe.js";
 import { security } from "../plugins/auth.js";
 import { ApiError, mapError } from "../plugins/errors.js";
-import { jsonBodyLimit } from "./input.js";
+import { jsonBody, requestImages } from "./input.js";
 
 /** An error with the request field it is about (OpenAI's `param`). */
 class ChatError extends ApiError {
@@ -132,7 +132,7 @@ export async function chatRoutes(app: FastifyInstance): Promise<void> {
     "/v1/chat/completions",
     {
       onRequest: app.authorize("user"),
-      bodyLimit: jsonBodyLimit(limits, 1),
+      ...jsonBody(requestImages(limits, 1)),
       schema: {
         tags: ["captions"],
         summary: "OpenAI-compatible chat completions: caption the image of the last user message",

@@ -1,5 +1,6 @@
 // Reading caption requests: multipart uploads (field `image`, option fields) and JSON bodies with
 // base64 images, into file bytes and the library's CaptionOptions. Shared by the caption routes.
+import { setImmediate } from "node:timers/promises";
 import multipart from "@fastify/multipart";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { type CaptionOptions, fromKwargs } from "../../generation/options.js";
@@ -47,14 +48,53 @@ export function multipartImages(body: Record<string, unknown>): Uint8Array[] {
 }
 
 /** Base64 strings (optionally `data:...;base64,` URLs) → bytes; names the first one that is not base64. */
-export function base64Images(list: readonly string[]): Uint8Array[] {
-  return list.map((text, i) => {
-    const payload = text.replace(/^data:[^,]*;base64,/, "").replace(/\s+/g, "");
-    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(payload)) {
-      throw new ApiError(400, "invalid_base64", `images[${i}] is not base64; send each image file base64-encoded (e.g. base64 -w0 photo.jpg)`);
+/** Base64 characters decoded per turn of the event loop (3 MiB of image, a few milliseconds). */
+const BASE64_SLICE = 4 * 1024 * 1024;
+
+/**
+ * Decodes base64 images (a `data:…;base64,` prefix and whitespace allowed; the URL-safe alphabet
+ * too) a slice per turn of the event loop: sixteen 20 MB images decoded in one go held the loop
+ * (and /healthz) for all of them.
+ */
+export async function base64Images(list: readonly string[]): Promise<Uint8Array[]> {
+  const images: Uint8Array[] = [];
+  for (const [i, text] of list.entries()) images.push(await base64Image(text, i));
+  return images;
+}
+
+async function base64Image(text: string, i: number): Promise<Uint8Array> {
+  const payload = text.startsWith("data:") ? text.replace(/^data:[^,]*;base64,/, "") : text;
+  // Node's decoder (either alphabet) skips what is not base64, so a payload is clean when it decodes
+  // to exactly the bytes its length promises: no regular expression over megabytes.
+  const expected = cleanDecodedLength(payload);
+  if (expected >= 0) {
+    const out = Buffer.allocUnsafeSlow(expected);
+    let written = 0;
+    for (let at = 0; at < payload.length; at += BASE64_SLICE) {
+      await setImmediate();
+      written += out.write(payload.slice(at, at + BASE64_SLICE), written, "base64");
     }
-    return new Uint8Array(Buffer.from(payload, payload.includes("-") || payload.includes("_") ? "base64url" : "base64"));
-  });
+    if (written === expected) return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  }
+  const stripped = payload.replace(/\s+/g, "");
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(stripped)) {
+    throw new ApiError(400, "invalid_base64", `images[${i}] is not base64; send each image file base64-encoded (e.g. base64 -w0 photo.jpg)`);
+  }
+  return new Uint8Array(Buffer.from(stripped, "base64"));
+}
+
+/** `bytes` as base64 for storage: the client's own text when it is exactly that (no copy, no re-encoding of megabytes), else encoded. */
+export function storedBase64(text: string, bytes: Uint8Array): string {
+  if (!text.startsWith("data:") && cleanDecodedLength(text) === bytes.length) return text;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+}
+
+/** The decoded length of `payload` if every character is base64 (up to two trailing "="); -1 for a length no clean payload has. */
+function cleanDecodedLength(payload: string): number {
+  const padding = payload.endsWith("==") ? 2 : payload.endsWith("=") ? 1 : 0;
+  const chars = payload.length - padding;
+  // (4k + 1 characters: one stray character could then hide without shortening the result.)
+  return chars % 4 === 1 ? -1 : Math.floor((chars * 3) / 4);
 }
 
 /** The API's snake_case options → the library's CaptionOptions; an empty form field counts as unset. */
@@ -62,9 +102,39 @@ export function captionOptions(o: ApiCaptionOptions): CaptionOptions {
   return fromKwargs(Object.fromEntries(Object.entries(o).filter(([, v]) => v !== "")));
 }
 
-/** A route's JSON body limit: its base64 images (4/3 of the bytes) plus room for options. */
-export function jsonBodyLimit(limits: ServerLimits, images: number): number {
-  return Math.ceil((limits.maxUploadBytes * images * 4) / 3) + 1024 * 1024;
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** What a route's JSON body may carry, in words (the 413 `body_too_large` message says it). */
+    bodyRule?: string;
+  }
+}
+
+/** Room in a JSON body besides the base64 images: field names, options, data-URL prefixes. */
+const JSON_BODY_SLACK = 1024 * 1024;
+
+/** The image bytes a route's JSON body may carry, and the limits they come from (for the 413 message). */
+export interface JsonBodyRule {
+  imageBytes: number;
+  rule: string;
+}
+
+/** A request of `images` images (default: maxImagesPerRequest), each at most maxUploadBytes. */
+export function requestImages(limits: ServerLimits, images = limits.maxImagesPerRequest): JsonBodyRule {
+  const names = images === limits.maxImagesPerRequest ? "maxImagesPerRequest × maxUploadBytes" : "maxUploadBytes";
+  return { imageBytes: images * limits.maxUploadBytes, rule: `at most ${images} image${images === 1 ? "" : "s"} of ${limits.maxUploadBytes} bytes each (${names})` };
+}
+
+/** A caption job: all its images together at most maxJobBytes (a job holds up to 1000 images, so the count cannot bound it). */
+export function jobImages(limits: ServerLimits): JsonBodyRule {
+  return { imageBytes: limits.maxJobBytes, rule: `at most ${limits.maxJobBytes} bytes of images in one job (maxJobBytes)` };
+}
+
+/**
+ * A JSON route's body options, the one place the rule lives: its images base64-encoded (4/3 of the
+ * bytes) plus slack. The declared Content-Length is checked against it before the body is read.
+ */
+export function jsonBody({ imageBytes, rule }: JsonBodyRule): { bodyLimit: number; config: { bodyRule: string } } {
+  return { bodyLimit: Math.ceil((imageBytes * 4) / 3) + JSON_BODY_SLACK, config: { bodyRule: `${rule}, base64-encoded` } };
 }
 
 /** The feature fields of a request (multipart form, JSON body or query string), as the schema validated them. */

@@ -5,7 +5,7 @@ import { CAPTION_JOB, enqueueJob, findJobFor, jobView, MAX_JOB_IMAGES, ownedBy, 
 import { security } from "../plugins/auth.js";
 import { ApiError } from "../plugins/errors.js";
 import { type ApiCaptionOptions, base64ImagesSchema, captionOptionProperties, errors, jobSchema } from "../schemas.js";
-import { base64Images, captionOptions, jsonBodyLimit } from "./input.js";
+import { base64Images, captionOptions, jobImages, jsonBody, storedBase64 } from "./input.js";
 
 export async function jobRoutes(app: FastifyInstance): Promise<void> {
   const { config, queue, captions, defaultModel } = app.services;
@@ -13,11 +13,11 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     "/v1/jobs/captions",
     {
       onRequest: app.authorize("user"),
-      bodyLimit: jsonBodyLimit(config.limits, config.limits.maxImagesPerRequest),
+      ...jsonBody(jobImages(config.limits)),
       schema: {
         tags: ["jobs"],
         summary: "Caption many images as a background job",
-        description: `Up to ${MAX_JOB_IMAGES} base64 images; poll GET /v1/jobs/{id} for progress and the captions.`,
+        description: `Up to ${MAX_JOB_IMAGES} base64 images, ${config.limits.maxJobBytes} bytes of images in all (maxJobBytes); poll GET /v1/jobs/{id} for progress and the captions.`,
         security: security("user"),
         body: {
           type: "object",
@@ -35,10 +35,13 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const model = request.body.model ?? defaultModel;
       const options = captionOptions(request.body.options ?? {});
-      const images = base64Images(request.body.images);
+      const images = await base64Images(request.body.images);
+      const total = images.reduce((sum, bytes) => sum + bytes.length, 0);
+      // The body limit allows slack for the JSON around the images; the rule itself is exact.
+      if (total > config.limits.maxJobBytes) throw new ApiError(413, "job_too_large", `the job's ${images.length} images are ${total} bytes in all; a job may carry ${jobImages(config.limits).rule}: split them into several jobs`);
       // The checks of POST /v1/captions, so a job is refused up front for what a request would be refused for.
       await captions.check(model, images, options, { maxImages: MAX_JOB_IMAGES });
-      const payload = { model, images: images.map((b) => Buffer.from(b).toString("base64")), options, ...ownedBy(request.apiKey) };
+      const payload = { model, images: images.map((bytes, i) => storedBase64(request.body.images[i]!, bytes)), options, ...ownedBy(request.apiKey) };
       const job = await enqueueJob(queue, CAPTION_JOB, payload);
       return reply.code(202).header("location", `/v1/jobs/${job.id}`).send(jobView(job));
     },

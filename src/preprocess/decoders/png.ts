@@ -94,37 +94,52 @@ export async function decodePng(bytes: Uint8Array, limits?: DecodeLimits): Promi
   }
   // Rows are unfiltered and converted as they are inflated: the image is never held at its full
   // sample depth (a 16-bit RGBA file would be 8 bytes a pixel), only as the 8-bit RGB result.
-  if (!header.interlaced) return decodeRowByRow(idat, header, palette);
-  const raw = await inflate(idat, header);
-  return toRgb(header, raw, palette);
+  return decodeRowByRow(idat, header, palette);
+}
+
+/** The scanlines of the stream, in order: per pass (one for a plain PNG, Adam7's seven otherwise) its size and placement. */
+function passes(h: Header): { width: number; rows: number; x0: number; y0: number; dx: number; dy: number }[] {
+  return (h.interlaced ? ADAM7 : [[0, 0, 1, 1] as const])
+    .map((pass) => {
+      const [width, rows] = passSize(h, pass);
+      return { width, rows, x0: pass[0], y0: pass[1], dx: pass[2], dy: pass[3] };
+    })
+    .filter((p) => p.width > 0 && p.rows > 0);
 }
 
 /**
- * A non-interlaced PNG, one scanline at a time straight out of the inflate stream: memory is the RGB
- * result plus two scanlines, and the work runs in slices between the stream's chunks (the event loop
- * keeps turning). Same data rules as `inflate`: surplus data ignored, a complete stream that stops at
- * a row boundary leaves the remaining rows zero, a stream stopping mid-row or cut off is truncated.
+ * One scanline at a time straight out of the inflate stream, interlaced or not (an Adam7 pass's
+ * rows are written at their places with the pass's step): memory is the RGB result plus two
+ * scanlines, and the work runs in slices between the stream's chunks (the event loop keeps
+ * turning). Pillow's data rules: surplus data ignored, a complete stream that stops at a row
+ * boundary leaves the remaining rows zero, a stream stopping mid-row or cut off is truncated.
  */
 function decodeRowByRow(parts: Uint8Array[], h: Header, plte: Uint8Array | undefined): Promise<RgbImage> {
   const out = new Uint8Array(h.width * h.height * 3);
   const alpha = alphaPlane(h);
   const bpp = Math.max(1, bitsPerPixel(h) >> 3);
   const table = plte ? paletteTable(plte) : undefined;
-  const stride = rowBytes(h, h.width);
-  const rowLength = stride + 1;
-  // Two scanlines (filter byte + samples) side by side: the current one and the one above it.
-  const rows = new Uint8Array(2 * rowLength);
+  const schedule = passes(h);
+  // Two scanline slots (filter byte + samples) side by side: the current row and the one above it.
+  const slot = rowBytes(h, h.width) + 1;
+  const rows = new Uint8Array(2 * slot);
+  let pass = 0;
+  let stride = rowBytes(h, schedule[0]!.width);
   let current = 0;
   let filled = 0;
-  let y = 0;
+  let y = 0; // row within the pass
   const finishRow = () => {
-    const above = y === 0 ? -1 : (1 - current) * rowLength + 1;
-    unfilter(rows, current * rowLength, stride, 1, bpp, above);
-    expandRow(h, rows, current * rowLength + 1, h.width, table, out, y * h.width, 1, alpha);
-    y++;
+    const p = schedule[pass]!;
+    const above = y === 0 ? -1 : (1 - current) * slot + 1; // a pass's first row has none
+    unfilter(rows, current * slot, stride, 1, bpp, above);
+    expandRow(h, rows, current * slot + 1, p.width, table, out, (p.y0 + y * p.dy) * h.width + p.x0, p.dx, alpha);
     current = 1 - current;
     filled = 0;
+    if (++y < p.rows) return;
+    y = 0;
+    if (++pass < schedule.length) stride = rowBytes(h, schedule[pass]!.width);
   };
+  const complete = () => pass === schedule.length;
   return new Promise((resolve, reject) => {
     const inflater = createInflate();
     let settled = false;
@@ -132,13 +147,13 @@ function decodeRowByRow(parts: Uint8Array[], h: Header, plte: Uint8Array | undef
       if (settled) return;
       settled = true;
       inflater.destroy();
-      if (y === h.height) return resolve({ width: h.width, height: h.height, data: out, ...(alpha && { alpha }) });
+      if (complete()) return resolve({ width: h.width, height: h.height, data: out, ...(alpha && { alpha }) });
       if (failure === "corrupt") return reject(new ImageDecodeError("The PNG file is corrupt (bad compressed image data).", "Send an undamaged file."));
       if (failure === "cut") return reject(truncated("PNG", "the image data ends early"));
       if (filled !== 0) return reject(truncated("PNG", "the image data stops in the middle of a row"));
       // Pillow's image starts zeroed: the missing rows are rows of zero bytes (filter 0), expanded.
-      while (y < h.height) {
-        rows.fill(0, current * rowLength, (current + 1) * rowLength);
+      while (!complete()) {
+        rows.fill(0, current * slot, (current + 1) * slot);
         finishRow();
       }
       resolve({ width: h.width, height: h.height, data: out });
@@ -146,19 +161,19 @@ function decodeRowByRow(parts: Uint8Array[], h: Header, plte: Uint8Array | undef
     inflater.on("data", (chunk: Buffer) => {
       if (settled) return;
       try {
-        for (let at = 0; at < chunk.length && y < h.height; ) {
-          const n = Math.min(rowLength - filled, chunk.length - at);
-          rows.set(chunk.subarray(at, at + n), current * rowLength + filled);
+        for (let at = 0; at < chunk.length && !complete(); ) {
+          const n = Math.min(stride + 1 - filled, chunk.length - at);
+          rows.set(chunk.subarray(at, at + n), current * slot + filled);
           filled += n;
           at += n;
-          if (filled === rowLength) finishRow();
+          if (filled === stride + 1) finishRow();
         }
       } catch (error) {
         settled = true;
         inflater.destroy();
         return reject(error);
       }
-      if (y === h.height) finish();
+      if (complete()) finish();
     });
     inflater.on("end", () => finish());
     inflater.on("error", (err: NodeJS.ErrnoException) => finish(err.code === "Z_BUF_ERROR" ? "cut" : "corrupt"));
@@ -201,61 +216,6 @@ function rowBytes(h: Header, width: number): number {
 function passSize(h: Header, pass: readonly [number, number, number, number]): [number, number] {
   const [x0, y0, dx, dy] = pass;
   return [Math.max(0, Math.ceil((h.width - x0) / dx)), Math.max(0, Math.ceil((h.height - y0) / dy))];
-}
-
-/** Byte offsets (in the inflated data) at which a scanline ends, in stream order; the last is the total. */
-function rowBoundaries(h: Header): number[] {
-  const ends: number[] = [];
-  let pos = 0;
-  for (const pass of h.interlaced ? ADAM7 : [[0, 0, 1, 1] as const]) {
-    const [w, rows] = passSize(h, pass);
-    if (w === 0 || rows === 0) continue;
-    for (let y = 0; y < rows; y++) ends.push((pos += rowBytes(h, w) + 1));
-  }
-  return ends;
-}
-
-/**
- * Inflates the IDAT data the way Pillow's decoder consumes it: only whole scanlines are used and data past
- * the last row is ignored; a complete zlib stream that stops at a row boundary leaves the remaining rows
- * zero (Pillow's image starts zeroed); a stream that stops mid-row or is cut off is a truncated file.
- */
-async function inflate(parts: Uint8Array[], h: Header): Promise<Uint8Array> {
-  const ends = rowBoundaries(h);
-  const expected = ends[ends.length - 1];
-  const { data, failure } = await inflateUpTo(Buffer.concat(parts), expected);
-  if (data.length >= expected) return data.subarray(0, expected);
-  if (failure === "corrupt") throw new ImageDecodeError("The PNG file is corrupt (bad compressed image data).", "Send an undamaged file.");
-  if (failure === "cut") throw truncated("PNG", "the image data ends early");
-  if (!ends.includes(data.length)) throw truncated("PNG", "the image data stops in the middle of a row");
-  const padded = new Uint8Array(expected);
-  padded.set(data);
-  return padded;
-}
-
-/** Streams the inflate and stops once `limit` bytes are out, so surplus data or a zlib bomb costs nothing. */
-function inflateUpTo(compressed: Uint8Array, limit: number): Promise<{ data: Uint8Array; failure?: "cut" | "corrupt" }> {
-  return new Promise((resolve) => {
-    const inflater = createInflate();
-    const chunks: Buffer[] = [];
-    let length = 0;
-    let settled = false;
-    const finish = (failure?: "cut" | "corrupt"): void => {
-      if (settled) return;
-      settled = true;
-      inflater.destroy();
-      resolve({ data: Buffer.concat(chunks, length), failure });
-    };
-    inflater.on("data", (chunk: Buffer) => {
-      if (settled) return;
-      chunks.push(chunk);
-      length += chunk.length;
-      if (length >= limit) finish();
-    });
-    inflater.on("end", () => finish());
-    inflater.on("error", (err: NodeJS.ErrnoException) => finish(err.code === "Z_BUF_ERROR" ? "cut" : "corrupt"));
-    inflater.end(compressed);
-  });
 }
 
 /**
@@ -307,27 +267,6 @@ function paletteTable(plte: Uint8Array): Uint8Array {
   for (let i = 0; i < 256; i++) table[i * 3] = table[i * 3 + 1] = table[i * 3 + 2] = i;
   table.set(plte.subarray(0, Math.min(768, plte.length - (plte.length % 3))));
   return table;
-}
-
-function toRgb(h: Header, raw: Uint8Array, plte: Uint8Array | undefined): RgbImage {
-  const out = new Uint8Array(h.width * h.height * 3);
-  const alpha = alphaPlane(h);
-  const bpp = Math.max(1, bitsPerPixel(h) >> 3);
-  const table = plte ? paletteTable(plte) : undefined;
-  const passes = h.interlaced ? ADAM7 : [[0, 0, 1, 1] as const];
-  let pos = 0;
-  for (const pass of passes) {
-    const [pw, ph] = passSize(h, pass);
-    if (pw === 0 || ph === 0) continue;
-    const stride = rowBytes(h, pw);
-    unfilter(raw, pos, stride, ph, bpp);
-    for (let y = 0; y < ph; y++) {
-      const outY = pass[1] + y * pass[3];
-      expandRow(h, raw, pos + y * (stride + 1) + 1, pw, table, out, outY * h.width + pass[0], pass[2], alpha);
-    }
-    pos += (stride + 1) * ph;
-  }
-  return { width: h.width, height: h.height, data: out, ...(alpha && { alpha }) };
 }
 
 /**

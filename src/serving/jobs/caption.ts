@@ -3,12 +3,14 @@
 // requests); a scale-out worker (`captioner worker`) captions with its own loaded models.
 import * as os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { CaptionOptions, Captioner } from "../../generation/captioner.js";
+import type { Captioner } from "../../generation/captioner.js";
 import { GenerationOptionsError, resolveOptions } from "../../generation/generate.js";
 import { withKwargNames } from "../../generation/options.js";
+import { concatFloat32 } from "../../preprocess/image_processor.js";
 import { refusalMessage } from "../remote_caption.js";
-import { type CaptionService, generatedTokens } from "../caption_service.js";
-import { DecodeBudgetBusyError } from "../decode_budget.js";
+import { type CaptionService, decodedBytes, generatedTokens, InputError, withReservation } from "../caption_service.js";
+import { DEFAULT_LIMITS } from "../config.js";
+import { DecodeBudget, DecodeBudgetBusyError } from "../decode_budget.js";
 import { type JobContext, type JobQueue, QueueFullError } from "../queue/types.js";
 import { type JobHandlerSpec, serveJobs } from "./handlers.js";
 import { type ApiCaption, CAPTION_JOB, type JobBatch, toApiCaption } from "./kinds.js";
@@ -29,17 +31,12 @@ export function localCaptionJobs(service: CaptionService, chunk: number): JobHan
       for (let at = 0; at < images.length; at += chunk) {
         if (ctx.signal.aborted) throw new Error("the job was cancelled");
         const bytes = images.slice(at, at + chunk).map((b64) => new Uint8Array(Buffer.from(b64, "base64")));
-        captions.push(...(await captionWhenRoom(service, model, bytes, options, ctx)));
+        captions.push(...(await whenRoom(() => service.caption(model, bytes, options, { background: ctx.signal }), ctx)));
         await ctx.progress(captions.length / images.length);
       }
       return { captions };
     },
   };
-}
-
-/** A job's chunk: interactive requests fill the batcher's queue or the decoding budget at times, so wait and retry instead of failing the job. */
-function captionWhenRoom(service: CaptionService, model: string, images: Uint8Array[], options: CaptionOptions, ctx: JobContext): Promise<ApiCaption[][]> {
-  return whenRoom(() => service.caption(model, images, options), ctx);
 }
 
 /** Runs a job's share of captioning, waiting out "queue full" and "decoding busy" answers (each for its Retry-After) unless cancelled. */
@@ -62,6 +59,8 @@ export interface WorkerCaptionJobsOptions {
   chunk?: number;
   /** Refuse images with more pixels than this (the server's maxPixels); default: the decoder's own limit. */
   maxPixels?: number;
+  /** The decoding budget of this process's caption jobs (default: one of limits.maxDecodedBytes, shared by its concurrent jobs). */
+  budget?: DecodeBudget;
 }
 
 /**
@@ -72,6 +71,7 @@ export function workerCaptionJobs(captionerFor: (model: string) => Promise<Capti
   const chunk = opts.chunk ?? 16;
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be a whole number ≥ 1, got ${chunk}`);
   const limits = opts.maxPixels === undefined ? undefined : { maxPixels: opts.maxPixels };
+  const budget = opts.budget ?? new DecodeBudget(DEFAULT_LIMITS.maxDecodedBytes);
   return {
     kind: CAPTION_JOB,
     concurrency: opts.concurrency,
@@ -98,7 +98,7 @@ export function workerCaptionJobs(captionerFor: (model: string) => Promise<Capti
         const bytes = images.slice(at, at + chunk).map((b64) => new Uint8Array(Buffer.from(b64, "base64")));
         // One prompt per image travels with its image into the chunk.
         const prompt = Array.isArray(options.prompt) ? options.prompt.slice(at, at + chunk) : options.prompt;
-        const pixels = await captioner.pixels(bytes, limits);
+        const pixels = concatFloat32(await Promise.all(bytes.map((image, j) => pixelsWithin(budget, captioner, image, at + j, images.length, limits, ctx.signal))));
         const started = performance.now();
         const part = await captioner.captionPixels(pixels, bytes.length, { ...options, prompt });
         batches.push({ images: bytes.length, seconds: (performance.now() - started) / 1000, generatedTokens: generatedTokens(captioner, part, prompt) });
@@ -108,6 +108,22 @@ export function workerCaptionJobs(captionerFor: (model: string) => Promise<Capti
       return { captions, worker: workerId(), batches };
     },
   };
+}
+
+/**
+ * One image's pixels, decoded once its decoded size is free in `budget` (jobs wait their turn: they
+ * are not interactive). An image bigger than the whole budget fails the job with the sizes, as a
+ * refusal (the client's 413-class error on the API node, not a worker failure).
+ */
+async function pixelsWithin(budget: DecodeBudget, captioner: Captioner, image: Uint8Array, index: number, total: number, limits: { maxPixels: number } | undefined, signal: AbortSignal): Promise<Float32Array> {
+  let bytes: number;
+  try {
+    bytes = await decodedBytes(image, index, total, budget);
+  } catch (error) {
+    if (error instanceof InputError) throw new Error(refusalMessage(error.code, error.message));
+    throw error;
+  }
+  return withReservation(await budget.acquire(bytes, signal), () => captioner.pixels([image], limits));
 }
 
 /** Serves caption jobs only, as a worker does (kept for callers that run no other kind). */

@@ -41,7 +41,7 @@ export function servedModels(deps: Pick<DatasetJobDeps, "captions" | "registry" 
 }
 
 function servedCaptioner(captions: CaptionService, model: string, ctx: JobContext): CaptionsImages {
-  return { caption: (images, options = {}) => whenRoom(() => captions.caption(model, images, options), ctx) };
+  return { caption: (images, options = {}) => whenRoom(() => captions.caption(model, images, options, { background: ctx.signal }), ctx) };
 }
 
 /** An eval request before its split is chosen. */

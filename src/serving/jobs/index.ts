@@ -3,6 +3,7 @@
 // A new kind: its types in kinds.ts, its handler in its own file, one line in the lists below.
 import type { CaptionService } from "../caption_service.js";
 import type { ServerLimits } from "../config.js";
+import { DecodeBudget } from "../decode_budget.js";
 import type { ModelRegistry } from "../registry.js";
 import { localCaptionJobs, workerCaptionJobs } from "./caption.js";
 import type { AnyJobHandler } from "./handlers.js";
@@ -30,7 +31,8 @@ export function serverJobHandlers(services: { registry: ModelRegistry; captions:
 export function workerJobHandlers(worker: { registry: ModelRegistry; limits: ServerLimits; concurrency: number }): AnyJobHandler[] {
   // No reloads happen in a worker, so handing out the registry's captioner directly is safe.
   const captionerFor = (model: string) => worker.registry.use(model, async (captioner) => captioner);
-  return [workerCaptionJobs(captionerFor, { concurrency: worker.concurrency, chunk: worker.limits.maxImagesPerRequest, maxPixels: worker.limits.maxPixels })];
+  const budget = new DecodeBudget(worker.limits.maxDecodedBytes);
+  return [workerCaptionJobs(captionerFor, { concurrency: worker.concurrency, chunk: worker.limits.maxImagesPerRequest, maxPixels: worker.limits.maxPixels, budget })];
 }
 
 /**
