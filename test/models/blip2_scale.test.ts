@@ -66,10 +66,11 @@ test("a sharded checkpoint (index + shards of ≤ max bytes) loads to transforme
   }
 });
 
-test("int8 weights written to an external-data file give the same outputs as inline ones, and each weight is written once", async () => {
+for (const quantize of ["int8", "int4"] as const) {
+test(`${quantize} weights written to an external-data file (the > 2 GB path) give the same outputs as inline ones, and each weight is written once`, async () => {
   const cfg = loadBlip2Config(golden);
   const model = new Blip2ForConditionalGeneration(cfg, Weights.of(openCheckpoint(golden)));
-  const lowering = { fused: true, quantize: "int8" as const };
+  const lowering = { fused: true, quantize };
   const feeds = { [io.pixelValues]: new ort.Tensor("float32", array(image.pixel_values), [1, 3, cfg.vision.imageSize, cfg.vision.imageSize]) };
   const inline = await CompiledGraph.compile(model.visionGraph(lowering), { threads: 1 });
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), "captioner-spill-test-"));
@@ -91,6 +92,7 @@ test("int8 weights written to an external-data file give the same outputs as inl
     fs.rmSync(folder, { recursive: true, force: true });
   }
 });
+}
 
 function cosine(a: Float32Array, b: Float32Array): number {
   let ab = 0, aa = 0, bb = 0;
