@@ -66,3 +66,33 @@ test("base64 images: either alphabet, data URLs and line breaks decode; anything
   for (const image of decoded) assert.ok(Buffer.from(image).equals(bytes));
   await assert.rejects(base64Images([plain, `${plain.slice(0, 100)}!${plain.slice(101)}`]), /images\[1\] is not base64/);
 });
+
+test("a large JSON body nested too deep or holding too many values gets 400 at once, and the next body is parsed", { timeout: 60_000 }, async () => {
+  const t = await testApp({ load: false, limits: { maxJobBytes: 3_000_000 } });
+  try {
+    const filler = "A".repeat(OFF_THREAD_MIN_BYTES + 10);
+    const post = (payload: string) => t.app.inject({ method: "POST", url: "/v1/jobs/captions", headers: { "content-type": "application/json" }, payload });
+    // ≈ 5,000 levels used to overflow the event loop's stack while the thread's answer was rebuilt: no answer, ever.
+    const deep = await post(`{"images": ["${filler}"], "x": ${"[".repeat(5000)}${"]".repeat(5000)}}`);
+    assert.equal(deep.statusCode, 400, deep.body);
+    assert.equal(deep.json().error.code, "invalid_json");
+    assert.match(deep.json().error.message, /nests deeper than 64 levels/);
+    const many = await post(`{"images": ["${filler}"], "x": [${Array.from({ length: 200_000 }, () => "0").join(",")}]}`);
+    assert.equal(many.statusCode, 400, many.body);
+    assert.match(many.json().error.message, /more than 100000 values/);
+    const fine = await post(JSON.stringify({ images: [filler] }));
+    assert.notEqual(fine.json().error?.code, "invalid_json", fine.body);
+  } finally {
+    await t.app.close();
+  }
+});
+
+test("line-wrapped base64 of several MB decodes a slice at a time into the same bytes", async () => {
+  const file = await bigPng();
+  const wrapped = file.toString("base64").replace(/.{76}/g, "$&\n");
+  assert.ok(wrapped.length > 4 * 1024 * 1024, "spans more than one slice");
+  const [decoded] = await base64Images([wrapped]);
+  assert.ok(Buffer.from(decoded!).equals(file));
+  const bad = Math.floor(wrapped.length * 0.9); // in the second slice
+  await assert.rejects(base64Images([`${wrapped.slice(0, bad)}*${wrapped.slice(bad + 1)}`]), /images\[0\] is not base64/);
+});

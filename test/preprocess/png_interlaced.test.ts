@@ -89,3 +89,37 @@ test("decoding a large Adam7 PNG takes no more memory than the plain file", asyn
   }
 });
 
+
+test("an RGBA PNG whose data stops at a row boundary keeps its alpha plane: the missing rows are transparent", async () => {
+  const crcTable = Int32Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c;
+  });
+  const crc = (bytes: Buffer) => {
+    let c = -1;
+    for (const b of bytes) c = crcTable[(c ^ b) & 255]! ^ (c >>> 8);
+    return (c ^ -1) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc(body), 8 + data.length);
+    return out;
+  };
+  const [width, height, given] = [10, 10, 3];
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 6; // RGBA
+  const rows = Array.from({ length: given }, () => Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: width }, () => [255, 0, 0, 255]).flat())]));
+  const { deflateSync } = await import("node:zlib");
+  const png = Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", header), chunk("IDAT", deflateSync(Buffer.concat(rows))), chunk("IEND", Buffer.alloc(0))]);
+  const image = await decodeImage(new Uint8Array(png));
+  assert.ok(image.alpha, "the alpha plane is kept");
+  assert.deepEqual([...new Set(image.alpha!.subarray(0, width * given))], [255]);
+  assert.deepEqual([...new Set(image.alpha!.subarray(width * given))], [0]);
+});

@@ -16,53 +16,77 @@ export const OFF_THREAD_MIN_BYTES = 1024 * 1024;
 /** Fastify's defaults: a key __proto__ or constructor.prototype is an error, not a property. */
 const POISONING = { protoAction: "error", constructorAction: "error" } as const;
 
+/** A worker thread and the bodies sent to it; once it fails, every one of them is refused. */
+interface Thread {
+  worker: Worker;
+  bodies: Map<number, { settle?: { resolve: (value: unknown) => void; reject: (error: Error) => void } }>;
+  failure: Error | null;
+}
+
 /** One lazily started worker thread, referenced only while it has work (an idle one never keeps a process alive). */
 class JsonWorker {
-  private worker: Worker | null = null;
-  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private thread: Thread | null = null;
   private nextId = 0;
 
-  /** A body to send chunk by chunk; `parsed` settles after `end()`. */
+  /** A body to send chunk by chunk; `end()` settles with its value (or the thread's failure). */
   open(): { send(chunk: Uint8Array): void; end(): Promise<unknown>; drop(): void } {
-    const worker = this.start();
+    const thread = this.start();
     const id = this.nextId++;
-    worker.ref();
-    const post = (message: BodyMessage, transfer: ArrayBuffer[] = []) => worker.postMessage(message, transfer);
+    thread.bodies.set(id, {});
+    thread.worker.ref();
+    const post = (message: BodyMessage, transfer: ArrayBuffer[] = []) => {
+      if (!thread.failure) thread.worker.postMessage(message, transfer);
+    };
     return {
       // Each chunk owns its buffer (see readJsonBody): moved to the thread, not copied again.
       send: (chunk) => post({ id, chunk }, [chunk.buffer as ArrayBuffer]),
       end: () => new Promise((resolve, reject) => {
-        this.pending.set(id, { resolve, reject });
+        if (thread.failure) return reject(thread.failure);
+        thread.bodies.get(id)!.settle = { resolve, reject };
         post({ id, end: true });
       }),
       drop: () => {
+        thread.bodies.delete(id);
         post({ id, drop: true });
-        if (this.pending.size === 0) worker.unref();
+        if (thread.bodies.size === 0) thread.worker.unref();
       },
     };
   }
 
-  private start(): Worker {
-    if (this.worker) return this.worker;
+  private start(): Thread {
+    if (this.thread) return this.thread;
     const worker = new Worker(new URL("./parse_worker.js", import.meta.url));
     worker.unref();
+    const thread: Thread = { worker, bodies: new Map(), failure: null };
     worker.on("message", (answer: ParseAnswer) => {
-      const job = this.pending.get(answer.id);
-      this.pending.delete(answer.id);
-      if (this.pending.size === 0) worker.unref();
-      if ("invalid" in answer) job?.reject(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY());
-      else attachLongStrings(answer.value, answer.strings).then(job?.resolve, job?.reject);
+      const settle = thread.bodies.get(answer.id)?.settle;
+      thread.bodies.delete(answer.id);
+      if (thread.bodies.size === 0) worker.unref();
+      if ("invalid" in answer) settle?.reject(invalidJson(answer.reason));
+      else attachLongStrings(answer.value, answer.strings).then(settle?.resolve, settle?.reject);
     });
     const fail = (error: Error) => {
-      for (const job of this.pending.values()) job.reject(error);
-      this.pending.clear();
-      this.worker = null;
+      if (thread.failure) return;
+      thread.failure = error;
+      for (const body of thread.bodies.values()) body.settle?.reject(error);
+      thread.bodies.clear();
+      if (this.thread === thread) this.thread = null;
+      void worker.terminate();
     };
     worker.on("error", fail);
+    // An answer that cannot be rebuilt here: which body it was is unknown, so the thread's bodies all fail.
+    worker.on("messageerror", (error) => fail(new Error(`the JSON parsing thread's answer could not be read: ${error.message}`)));
     worker.on("exit", (code) => fail(new Error(`the JSON parsing thread stopped (exit code ${code})`)));
-    this.worker = worker;
-    return worker;
+    this.thread = thread;
+    return thread;
   }
+}
+
+/** Fastify's invalid-JSON error, with what was wrong when the body's shape was refused. */
+function invalidJson(reason: string | undefined): Error {
+  const error = new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY();
+  if (reason) error.message = `${reason} (the API's bodies nest about 5 levels and hold a few values per image)`;
+  return error;
 }
 
 /** Puts the worker's long strings back into `value`, one per turn of the event loop. */

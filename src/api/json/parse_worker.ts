@@ -16,25 +16,56 @@ export interface DetachedString {
   ascii: boolean;
 }
 
-export type ParseAnswer = { id: number; value: unknown; strings: DetachedString[] } | { id: number; invalid: true };
+export type ParseAnswer = { id: number; value: unknown; strings: DetachedString[] } | { id: number; invalid: true; reason?: string };
 
 /** Strings this long travel as bytes: postMessage would clone them in one piece on the receiving thread (≈ 0.5 s for 400 MB). */
 export const LONG_STRING = 1024 * 1024;
 
-/** Takes the long strings out of `value` (left null), as moveable bytes the receiver puts back one per turn. */
-function detachLongStrings(value: unknown, path: (string | number)[], out: DetachedString[]): unknown {
-  if (typeof value === "string") {
-    // (Not the root, and only strings UTF-8 carries exactly: JSON may hold lone surrogates.)
-    if (path.length === 0 || value.length < LONG_STRING || !(value as string & { isWellFormed(): boolean }).isWellFormed()) return value;
-    const bytes = Buffer.from(value, "utf8");
-    out.push({ path, bytes, ascii: bytes.length === value.length });
-    return null;
+/**
+ * Bounds on a big body's shape (the API's bodies nest ≈ 5 deep and hold a value per image and option).
+ * What is sent back is rebuilt on the server's event loop in one piece: 2 M small values held it 2.2 s,
+ * and ≈ 5,000 levels of nesting overflowed its stack there (the request never settled).
+ */
+export const MAX_DEPTH = 64;
+export const MAX_VALUES = 100_000;
+
+class ShapeError extends Error {}
+
+/**
+ * Takes the long strings out of `root` (left null), as moveable bytes the receiver puts back one per
+ * turn; refuses a value nested deeper than MAX_DEPTH or holding more than MAX_VALUES values. Iterative:
+ * no recursion for a hostile body to exhaust, and a path is only built for a detached string.
+ */
+function detachLongStrings(root: unknown, out: DetachedString[]): unknown {
+  type At = { container: Record<string | number, unknown>; key: string | number; depth: number; parent: At | null };
+  const pathOf = (at: At) => {
+    const path: (string | number)[] = [];
+    for (let p: At | null = at; p; p = p.parent) path.unshift(p.key);
+    return path;
+  };
+  let values = 0;
+  const stack: At[] = [];
+  const push = (value: unknown, parent: At | null, depth: number) => {
+    if (depth > MAX_DEPTH) throw new ShapeError(`the JSON body nests deeper than ${MAX_DEPTH} levels`);
+    const container = value as Record<string | number, unknown>;
+    for (const key of Array.isArray(value) ? value.keys() : Object.keys(value as object)) {
+      if (++values > MAX_VALUES) throw new ShapeError(`the JSON body holds more than ${MAX_VALUES} values`);
+      stack.push({ container, key, depth, parent });
+    }
+  };
+  if (root !== null && typeof root === "object") push(root, null, 1);
+  while (stack.length > 0) {
+    const at = stack.pop()!;
+    const value = at.container[at.key];
+    if (typeof value === "string") {
+      // (Only strings UTF-8 carries exactly: JSON may hold lone surrogates.)
+      if (value.length < LONG_STRING || !(value as string & { isWellFormed(): boolean }).isWellFormed()) continue;
+      const bytes = Buffer.from(value, "utf8");
+      out.push({ path: pathOf(at), bytes, ascii: bytes.length === value.length });
+      at.container[at.key] = null;
+    } else if (value !== null && typeof value === "object") push(value, at, at.depth + 1);
   }
-  if (Array.isArray(value)) return value.map((item, i) => detachLongStrings(item, [...path, i], out));
-  if (value !== null && typeof value === "object") {
-    for (const [key, item] of Object.entries(value)) (value as Record<string, unknown>)[key] = detachLongStrings(item, [...path, key], out);
-  }
-  return value;
+  return root;
 }
 
 const bodies = new Map<number, Uint8Array[]>();
@@ -55,9 +86,10 @@ parentPort?.on("message", (message: BodyMessage) => {
     const text = Buffer.concat(chunks).toString("utf8");
     chunks.length = 0;
     const value = secureJson.parse(text, undefined, { protoAction: "error", constructorAction: "error" });
-    answer = { id, value: detachLongStrings(value, [], strings), strings };
-  } catch {
-    answer = { id, invalid: true };
+    answer = { id, value: detachLongStrings(value, strings), strings };
+  } catch (error) {
+    strings.length = 0;
+    answer = { id, invalid: true, ...(error instanceof ShapeError && { reason: error.message }) };
   }
   parentPort!.postMessage(answer, strings.map((s) => s.bytes.buffer as ArrayBuffer));
 });

@@ -156,7 +156,8 @@ function decodeRowByRow(parts: Uint8Array[], h: Header, plte: Uint8Array | undef
         rows.fill(0, current * slot, (current + 1) * slot);
         finishRow();
       }
-      resolve({ width: h.width, height: h.height, data: out });
+      // (Their alpha is 0 too: transparent, so colours do not count them.)
+      resolve({ width: h.width, height: h.height, data: out, ...(alpha && { alpha }) });
     };
     inflater.on("data", (chunk: Buffer) => {
       if (settled) return;
