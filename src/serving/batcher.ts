@@ -95,7 +95,8 @@ export class DynamicBatcher {
     };
   }
 
-  private refuseWhenFull(): void {
+  /** Throws QueueFullError when no place is free now (checked again by `admit`). */
+  refuseWhenFull(): void {
     const depth = this.depth();
     if (depth >= this.opts.maxDepth) throw new QueueFullError(depth, this.opts.maxDepth, this.retryAfterSeconds());
   }

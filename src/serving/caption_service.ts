@@ -33,6 +33,12 @@ export interface CaptionService {
    * limit). A model still loading is no error here; its own checks then wait for the job's run.
    */
   check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts?: { maxImages?: number; onDecoded?: OnDecoded }): Promise<void>;
+  /**
+   * Throws QueueFullError when a caption request would be refused for a full queue now: checked
+   * before a request's body is read, so a refusal under overload costs no upload parsing (remote: a
+   * no-op; the shared queue's depth is checked when the job is enqueued).
+   */
+  refuseWhenFull(): void;
   /** Calls `listener` after every model call done for this service: the batcher's, or the workers' (reported with each job's result). */
   onBatch(listener: (batch: BatchReport) => void): void;
   /** Caption requests waiting or running (the queue-depth gauge). */
@@ -261,6 +267,10 @@ export class LocalCaptionService implements CaptionService {
     await checkImages(images, this.limits, this.budget, bareDecode(this.limits, opts.onDecoded), opts.maxImages);
   }
 
+  refuseWhenFull(): void {
+    this.batcher.refuseWhenFull();
+  }
+
   onBatch(listener: (batch: BatchReport) => void): void {
     this.batcher.onBatch(listener);
   }
@@ -309,6 +319,8 @@ export class RemoteCaptionService implements CaptionService {
     validateCaptionOptions(options, this.limits);
     await checkImages(images, this.limits, this.budget, bareDecode(this.limits, opts.onDecoded), opts.maxImages, run);
   }
+
+  refuseWhenFull(): void {}
 
   onBatch(listener: (batch: BatchReport) => void): void {
     this.listeners.push(listener);

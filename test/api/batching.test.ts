@@ -102,6 +102,25 @@ test("a full queue refuses before decoding: a damaged image then gets 503, not 4
   }
 });
 
+test("a full queue refuses before the body is read: an unparseable body then gets 503 on every caption route", async () => {
+  const t = await testApp({ limits: { batchWindowMs: 400, queueMaxDepth: 1 } });
+  try {
+    const first = caption(t, ["rgb_square"]);
+    await new Promise((r) => setTimeout(r, 150)); // waiting in the batch window now
+    const broken = { "content-type": "application/json" };
+    for (const url of ["/v1/captions", "/image2caption/blip", "/v1/chat/completions"]) {
+      const refused = await t.app.inject({ method: "POST", url, headers: broken, payload: "{not json" });
+      assert.equal(refused.statusCode, 503, `${url}: ${refused.body}`);
+      assert.ok(refused.headers["retry-after"], url);
+    }
+    assert.equal((await first).statusCode, 200);
+    const parsed = await t.app.inject({ method: "POST", url: "/v1/captions", headers: broken, payload: "{not json" });
+    assert.equal(parsed.statusCode, 400, "with room, the body is read and refused as bad JSON");
+  } finally {
+    await t.app.close();
+  }
+});
+
 test("a caption job waits for room when interactive requests fill the queue, instead of failing", async () => {
   const t = await testApp({ limits: { batchWindowMs: 1000, queueMaxDepth: 1 } });
   try {

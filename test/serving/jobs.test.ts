@@ -95,6 +95,7 @@ test("/metrics counts batches of any CaptionService through onBatch (here a remo
     mode: "remote",
     caption: async () => [],
     check: async () => undefined,
+    refuseWhenFull: () => undefined,
     onBatch: (listener) => void listeners.push(listener),
     depth: async () => 0,
     close: async () => undefined,
