@@ -86,10 +86,11 @@ test("a full queue answers 503 with Retry-After; the queued requests still succe
 });
 
 test("a full queue refuses before decoding: a damaged image then gets 503, not 400", async () => {
-  const t = await testApp({ limits: { batchWindowMs: 400, queueMaxDepth: 1 } });
+  const t = await testApp({ limits: { batchWindowMs: 1500, queueMaxDepth: 1 } });
   try {
     const first = caption(t, ["rgb_square"]);
-    await new Promise((r) => setTimeout(r, 150)); // waiting in the batch window now
+    // Admitted (then waiting in the batch window) whatever the machine's load.
+    while ((await t.services.captions.depth()) < 1) await new Promise((r) => setTimeout(r, 5));
     const damaged = goldenImage("rgb_square.png").subarray(0, 40);
     const refused = await t.app.inject({ method: "POST", url: "/v1/captions", payload: { images: [Buffer.from(damaged).toString("base64")] } });
     assert.equal(refused.statusCode, 503, refused.body);
