@@ -5,7 +5,7 @@ import { security } from "../plugins/auth.js";
 import { ApiError } from "../plugins/errors.js";
 import { type ApiCaptionOptions, base64ImagesSchema, captionOptionProperties, captionResultsSchema, errors, featureProperties, fileField, OPTION_KEYS } from "../schemas.js";
 import { describeImages } from "../../serving/describe.js";
-import { acceptMultipart, base64Images, captionOptions, type FeatureFields, featureRequest, jsonBody, multipartImages, requestImages, requireImageField } from "./input.js";
+import { acceptMultipart, base64Images, captionOptions, type FeatureFields, featureRequest, jsonBody, multipartImages, requestImages, refuseWhenQueueFull, requireImageField } from "./input.js";
 
 interface JsonBody extends FeatureFields {
   model?: string;
@@ -23,8 +23,7 @@ export async function captionRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: JsonBody | (ApiCaptionOptions & { model?: string; image: Buffer | Buffer[] }) }>(
     "/v1/captions",
     {
-      // Under overload the refusal comes before the upload is parsed (goodput at 200 clients).
-      onRequest: [app.authorize("user"), async () => captions.refuseWhenFull()],
+      onRequest: [app.authorize("user"), refuseWhenQueueFull(captions)],
       preValidation: requireImageField(false),
       ...jsonBody(requestImages(limits)),
       schema: {

@@ -11,7 +11,7 @@ import type { CaptionOptions } from "../../generation/options.js";
 import { describeImages } from "../../serving/describe.js";
 import { security } from "../plugins/auth.js";
 import { ApiError, mapError } from "../plugins/errors.js";
-import { jsonBody, requestImages } from "./input.js";
+import { jsonBody, refuseWhenQueueFull, requestImages } from "./input.js";
 
 /** An error with the request field it is about (OpenAI's `param`). */
 class ChatError extends ApiError {
@@ -131,8 +131,7 @@ export async function chatRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: ChatBody }>(
     "/v1/chat/completions",
     {
-      // Under overload the refusal comes before the upload is parsed (goodput at 200 clients).
-      onRequest: [app.authorize("user"), async () => captions.refuseWhenFull()],
+      onRequest: [app.authorize("user"), refuseWhenQueueFull(captions)],
       ...jsonBody(requestImages(limits, 1)),
       schema: {
         tags: ["captions"],

@@ -7,7 +7,7 @@
 import type { FastifyInstance } from "fastify";
 import { errors, featureProperties, featureResultProperties, fileField } from "../schemas.js";
 import { describeImages } from "../../serving/describe.js";
-import { acceptMultipart, type FeatureFields, featureRequest, multipartImages, requireImageField } from "./input.js";
+import { acceptMultipart, type FeatureFields, featureRequest, multipartImages, refuseWhenQueueFull, requireImageField } from "./input.js";
 import { security } from "../plugins/auth.js";
 import { ApiError } from "../plugins/errors.js";
 
@@ -26,8 +26,7 @@ function captionRoute(app: FastifyInstance, pathName: string, model: string, whi
   app.post<{ Querystring: FeatureFields }>(
     `/image2caption/${pathName}`,
     {
-      // Under overload the refusal comes before the upload is parsed (goodput at 200 clients).
-      onRequest: [app.authorize("user"), async () => captions.refuseWhenFull()],
+      onRequest: [app.authorize("user"), refuseWhenQueueFull(captions)],
       preValidation: requireImageField(true),
       schema: {
         tags: ["captions"],
