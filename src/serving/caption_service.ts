@@ -32,7 +32,7 @@ export interface CaptionService {
    * captioning: for work that runs later, i.e. caption jobs on submission (`maxImages`: the job
    * limit). A model still loading is no error here; its own checks then wait for the job's run.
    */
-  check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts?: { maxImages?: number; onDecoded?: OnDecoded }): Promise<void>;
+  check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts?: CheckRun): Promise<void>;
   /**
    * Throws QueueFullError when a caption request would be refused for a full queue now: checked
    * before a request's body is read, so a refusal under overload costs no upload parsing (remote: a
@@ -57,6 +57,9 @@ export interface CaptionRun {
   /** Sees each image as this process decodes it (colours are taken from the caption's own decode). */
   onDecoded?: OnDecoded;
 }
+
+/** How a check is made: as a caption call, with at most `maxImages` images (default: a request's limit). */
+export type CheckRun = CaptionRun & { maxImages?: number };
 
 /** Bad input found before any work was queued; `status` is the HTTP status to answer with. */
 export class InputError extends Error {
@@ -179,7 +182,8 @@ async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, 
     const sizes = await Promise.all(slice.map(async (bytes, j) => decodedBytes(bytes, at + j, images.length, budget)));
     const total = sizes.reduce((a, b) => a + b, 0);
     if (total <= budget.totalBytes) {
-      await withReservation(await claim(budget, total, run), () => Promise.all(slice.map((bytes, j) => decodeOne(bytes, at + j))));
+      // The slice's one reservation covers every decode of it: held until the last has settled.
+      await withReservation(await claim(budget, total, run), () => allOrFirstFailure(slice, (bytes, j) => decodeOne(bytes, at + j)));
     } else {
       // Together too big for the budget, each small enough: one after the other.
       for (const [j, bytes] of slice.entries()) await withReservation(await claim(budget, sizes[j]!, run), () => decodeOne(bytes, at + j));
@@ -211,6 +215,31 @@ function bareDecode(limits: ServerLimits, onDecoded?: OnDecoded) {
     const image = await decodeImage(bytes, { maxPixels: limits.maxPixels });
     onDecoded?.(image, index);
   };
+}
+
+/**
+ * Runs `work` on every item at once, and settles only once every run has: the first failure aborts
+ * the runs' `signal` (with `parent`'s abort too), so a sibling skips what it has not started (a wait
+ * in the budget, a decode), and is what this throws. Reservations taken around it thus outlive every
+ * decode that uses them, and a failed chunk leaves nothing running.
+ */
+export async function allOrFirstFailure<T, R>(items: readonly T[], work: (item: T, index: number, signal: AbortSignal) => Promise<R>, parent?: AbortSignal): Promise<R[]> {
+  const failed = new AbortController();
+  const signal = parent ? AbortSignal.any([parent, failed.signal]) : failed.signal;
+  let first: { error: unknown } | undefined;
+  const results = await Promise.all(items.map(async (item, i) => {
+    try {
+      return await work(item, i, signal);
+    } catch (error) {
+      if (first === undefined) {
+        first = { error };
+        failed.abort(error);
+      }
+      return undefined;
+    }
+  }));
+  if (first !== undefined) throw first.error;
+  return results as R[];
 }
 
 export async function withReservation<T>(reservation: Reservation, work: () => Promise<T>): Promise<T> {
@@ -262,9 +291,9 @@ export class LocalCaptionService implements CaptionService {
     return captions.map((list) => list.map(toApiCaption));
   }
 
-  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number; onDecoded?: OnDecoded } = {}): Promise<void> {
+  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: CheckRun = {}): Promise<void> {
     await checkModelOptions(this.registry, model, options, this.limits);
-    await checkImages(images, this.limits, this.budget, bareDecode(this.limits, opts.onDecoded), opts.maxImages);
+    await checkImages(images, this.limits, this.budget, bareDecode(this.limits, opts.onDecoded), opts.maxImages, opts);
   }
 
   refuseWhenFull(): void {
@@ -298,7 +327,7 @@ export class RemoteCaptionService implements CaptionService {
   }
 
   async caption(model: string, images: readonly Uint8Array[], options: CaptionOptions, run: CaptionRun = {}): Promise<ApiCaption[][]> {
-    await this.check(model, images, options, { onDecoded: run.onDecoded }, run);
+    await this.check(model, images, options, run);
     const result = await this.remote.captionJob(model, [...images], options);
     // A worker's model calls are this service's batches (a failed job reports none).
     for (const batch of result.batches ?? []) {
@@ -314,10 +343,10 @@ export class RemoteCaptionService implements CaptionService {
     return result.captions;
   }
 
-  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: { maxImages?: number; onDecoded?: OnDecoded } = {}, run: CaptionRun = {}): Promise<void> {
+  async check(model: string, images: readonly Uint8Array[], options: CaptionOptions, opts: CheckRun = {}): Promise<void> {
     if (!this.models.includes(model)) throw new UnknownModelError(model, this.models);
     validateCaptionOptions(options, this.limits);
-    await checkImages(images, this.limits, this.budget, bareDecode(this.limits, opts.onDecoded), opts.maxImages, run);
+    await checkImages(images, this.limits, this.budget, bareDecode(this.limits, opts.onDecoded), opts.maxImages, opts);
   }
 
   refuseWhenFull(): void {}

@@ -6,7 +6,7 @@ import { checkStyle, type DescribedImage, describeImage, EarlyColors, type Featu
 import type { CaptionOptions } from "../generation/options.js";
 import { ImageDecodeError } from "../preprocess/image.js";
 import { exifTransposed } from "../preprocess/orientation.js";
-import { type ApiCaption, type CaptionService, imageInputError, InputError } from "./caption_service.js";
+import { type ApiCaption, type CaptionRun, type CaptionService, imageInputError, InputError } from "./caption_service.js";
 import type { ServerLimits } from "./config.js";
 
 export interface DescribeRequest {
@@ -42,13 +42,16 @@ export function requestFeatures(request: DescribeRequest, restyler: Restyler): F
   }
 }
 
-/** Captions `images` with `model` and adds the requested features; per image, in request order. */
-export async function describeImages(deps: DescribeDeps, model: string, images: readonly Uint8Array[], options: CaptionOptions, request: DescribeRequest): Promise<DescribeResult[]> {
+/**
+ * Captions `images` with `model` and adds the requested features; per image, in request order.
+ * `run.background`: a job's run, whose decodes wait their turn in the decoding budget.
+ */
+export async function describeImages(deps: DescribeDeps, model: string, images: readonly Uint8Array[], options: CaptionOptions, request: DescribeRequest, run: Pick<CaptionRun, "background"> = {}): Promise<DescribeResult[]> {
   const features = requestFeatures(request, deps.restyler);
   const maxPixels = deps.limits.maxPixels;
   if (request.exifTranspose) {
     // The service's own checks (count, size) come first, so a huge request is refused before any decoding here.
-    await deps.captions.check(model, images, options);
+    await deps.captions.check(model, images, options, run);
     images = await Promise.all(images.map((bytes, i) => exifTransposed(bytes, { maxPixels }).catch((error) => {
       throw error instanceof ImageDecodeError ? imageInputError(error, bytes, i, images.length) : error;
     })));
@@ -58,9 +61,9 @@ export async function describeImages(deps: DescribeDeps, model: string, images: 
   const early = wantsColors(extras) ? new EarlyColors() : undefined;
   const onDecoded = early?.hook(images);
   let captions: ApiCaption[][];
-  if (needsCaptions(features)) captions = await deps.captions.caption(model, images, options, { onDecoded });
+  if (needsCaptions(features)) captions = await deps.captions.caption(model, images, options, { ...run, onDecoded });
   else {
-    await deps.captions.check(model, images, options, { onDecoded });
+    await deps.captions.check(model, images, options, { ...run, onDecoded });
     captions = images.map(() => []);
   }
   return Promise.all(images.map(async (bytes, i): Promise<DescribeResult> => {

@@ -8,9 +8,10 @@ import { GenerationOptionsError, resolveOptions } from "../../generation/generat
 import { withKwargNames } from "../../generation/options.js";
 import { concatFloat32 } from "../../preprocess/image_processor.js";
 import { refusalMessage } from "../remote_caption.js";
-import { type CaptionService, decodedBytes, generatedTokens, InputError, withReservation } from "../caption_service.js";
+import { ImageDecodeError } from "../../preprocess/image.js";
+import { allOrFirstFailure, type CaptionService, decodedBytes, generatedTokens, imageInputError, InputError, withReservation } from "../caption_service.js";
 import { DEFAULT_LIMITS } from "../config.js";
-import { DecodeBudget, DecodeBudgetBusyError } from "../decode_budget.js";
+import { DecodeBudget } from "../decode_budget.js";
 import { type JobContext, type JobQueue, QueueFullError } from "../queue/types.js";
 import { type JobHandlerSpec, serveJobs } from "./handlers.js";
 import { type ApiCaption, CAPTION_JOB, type JobBatch, toApiCaption } from "./kinds.js";
@@ -39,14 +40,17 @@ export function localCaptionJobs(service: CaptionService, chunk: number): JobHan
   };
 }
 
-/** Runs a job's share of captioning, waiting out "queue full" and "decoding busy" answers (each for its Retry-After) unless cancelled. */
+/**
+ * Runs a job's share of captioning, waiting out "queue full" answers (each for its Retry-After) unless
+ * cancelled. "Decoding busy" never comes back here: a job's run (CaptionRun.background) waits in the
+ * decoding budget instead.
+ */
 export async function whenRoom<T>(work: () => Promise<T>, ctx: JobContext): Promise<T> {
   for (let tries = 1; ; tries++) {
     try {
       return await work();
     } catch (error) {
-      const busy = error instanceof QueueFullError || error instanceof DecodeBudgetBusyError;
-      if (!busy || tries >= QUEUE_FULL_TRIES || ctx.signal.aborted) throw error;
+      if (!(error instanceof QueueFullError) || tries >= QUEUE_FULL_TRIES || ctx.signal.aborted) throw error;
       await sleep(error.retryAfterSeconds * 1000, undefined, { signal: ctx.signal }).catch(() => {});
     }
   }
@@ -98,7 +102,8 @@ export function workerCaptionJobs(captionerFor: (model: string) => Promise<Capti
         const bytes = images.slice(at, at + chunk).map((b64) => new Uint8Array(Buffer.from(b64, "base64")));
         // One prompt per image travels with its image into the chunk.
         const prompt = Array.isArray(options.prompt) ? options.prompt.slice(at, at + chunk) : options.prompt;
-        const pixels = concatFloat32(await Promise.all(bytes.map((image, j) => pixelsWithin(budget, captioner, image, at + j, images.length, limits, ctx.signal))));
+        // One image that fails fails the chunk: its siblings stop waiting, and none is left decoding.
+        const pixels = concatFloat32(await allOrFirstFailure(bytes, (image, j, signal) => pixelsWithin(budget, captioner, image, at + j, images.length, limits, signal), ctx.signal));
         const started = performance.now();
         const part = await captioner.captionPixels(pixels, bytes.length, { ...options, prompt });
         batches.push({ images: bytes.length, seconds: (performance.now() - started) / 1000, generatedTokens: generatedTokens(captioner, part, prompt) });
@@ -112,18 +117,22 @@ export function workerCaptionJobs(captionerFor: (model: string) => Promise<Capti
 
 /**
  * One image's pixels, decoded once its decoded size is free in `budget` (jobs wait their turn: they
- * are not interactive). An image bigger than the whole budget fails the job with the sizes, as a
- * refusal (the client's 413-class error on the API node, not a worker failure).
+ * are not interactive) unless `signal` aborts first. An image bigger than the whole budget, or one
+ * that does not decode, fails the job with its place in the job, as a refusal (the client's 4xx on
+ * the API node, not a worker failure).
  */
 async function pixelsWithin(budget: DecodeBudget, captioner: Captioner, image: Uint8Array, index: number, total: number, limits: { maxPixels: number } | undefined, signal: AbortSignal): Promise<Float32Array> {
-  let bytes: number;
   try {
-    bytes = await decodedBytes(image, index, total, budget);
+    const bytes = await decodedBytes(image, index, total, budget);
+    return await withReservation(await budget.acquire(bytes, signal), () => {
+      signal.throwIfAborted(); // granted as a sibling failed: nothing to decode for
+      return captioner.pixels([image], limits);
+    });
   } catch (error) {
-    if (error instanceof InputError) throw new Error(refusalMessage(error.code, error.message));
+    const refused = error instanceof ImageDecodeError ? imageInputError(error, image, index, total) : error;
+    if (refused instanceof InputError) throw new Error(refusalMessage(refused.code, refused.message));
     throw error;
   }
-  return withReservation(await budget.acquire(bytes, signal), () => captioner.pixels([image], limits));
 }
 
 /** Serves caption jobs only, as a worker does (kept for callers that run no other kind). */

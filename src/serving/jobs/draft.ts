@@ -132,7 +132,8 @@ class Drafting {
   private async describe(images: readonly Uint8Array[]): Promise<string[][]> {
     const { model, options, style } = this.job;
     const request = style === undefined ? {} : { features: ["caption", "description"], style };
-    const results = await whenRoom(() => describeImages(this.deps, model, images, options, request), this.ctx);
+    // Its decodes wait in the decoding budget (a job is not interactive); whenRoom waits out a full batcher queue.
+    const results = await whenRoom(() => describeImages(this.deps, model, images, options, request, { background: this.ctx.signal }), this.ctx);
     return results.map((r) => {
       if (r.description === undefined) return distinct((r.captions ?? []).map((c) => c.text));
       this.result.llm![r.description.llm.used ? "used" : "fallback"]++;
