@@ -21,6 +21,132 @@ function x86HasVnni(): boolean {
   }
 }
 
+/**
+ * How a Linear weight is quantised; with the fp32 values, all a worker thread needs to quantise it
+ * (quantize_workers.ts).
+ */
+export type Recipe = { kind: "int8" } | { kind: "int4"; blockSize: number; asymmetric: boolean };
+
+/** The arrays one quantisation makes, by part: int8 `weight`, `scale`; int4 `weight`, `scales`, `zeroPoints`. */
+export type QuantizedValues = Record<string, Int8Array | Uint8Array | Float32Array>;
+
+/** Quantises fp32 `src` `[outF, inF]` by `recipe`: the one entry point of the load and of the worker threads. */
+export function quantizeArrays(recipe: Recipe, src: Float32Array, outF: number, inF: number): QuantizedValues {
+  if (recipe.kind === "int8") return int8Values(src, outF, inF);
+  const { packed, scales, zeroPoints } = int4Values(src, outF, inF, recipe.blockSize, recipe.asymmetric);
+  // Symmetric blocks have no zero-point input (MatMulNBits then uses 8).
+  return recipe.asymmetric ? { weight: packed, scales, zeroPoints } : { weight: packed, scales };
+}
+
+/** A byte range of a file. */
+export interface FileRange {
+  file: string;
+  offset: number;
+  length: number;
+}
+
+/**
+ * A float32 weight stored raw in a file, read into this thread's scratch buffer (valid until the next
+ * call). A fresh buffer per weight costs page faults, and measured with a quantising worker thread,
+ * two threads faulting in and freeing buffers slowed each other down.
+ */
+export function readFloat32(source: FileRange): Float32Array {
+  if (source.length > SCRATCH_MAX_BYTES) return new Float32Array(readRange(source, new ArrayBuffer(source.length)));
+  if (!scratch || scratch.byteLength < source.length) scratch = new ArrayBuffer(Math.min(SCRATCH_MAX_BYTES, Math.max(source.length, 2 * (scratch?.byteLength ?? 0))));
+  return new Float32Array(readRange(source, scratch), 0, source.length / 4);
+}
+
+/** Drops this thread's scratch buffer (a load is over). */
+export function releaseScratch(): void {
+  scratch = null;
+}
+
+const SCRATCH_MAX_BYTES = 64 * 1024 * 1024;
+let scratch: ArrayBuffer | null = null;
+
+function readRange(source: FileRange, into: ArrayBuffer): ArrayBuffer {
+  const fd = fs.openSync(source.file, "r");
+  try {
+    for (let done = 0; done < source.length; ) {
+      const n = fs.readSync(fd, new Uint8Array(into, done, Math.min(source.length - done, 1 << 30)), 0, Math.min(source.length - done, 1 << 30), source.offset + done);
+      if (n === 0) throw new Error(`${source.file}: the file ends at byte ${source.offset + done}, inside a weight that should span ${source.offset}..${source.offset + source.length}; is it truncated?`);
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return into;
+}
+
+const quantizedData = new WeakMap<WeightData, QuantizedLinear>();
+
+/** The quantised Linear whose part `data` is, if it is one (the writer hands these to worker threads). */
+export function quantizedOf(data: WeightData): QuantizedLinear | undefined {
+  return quantizedData.get(data);
+}
+
+/**
+ * The parts of one quantised Linear, computed together from its fp32 weight `[out, in]`: when a part's
+ * bytes are read, or ahead of that by a worker thread (`supply`). Each part is kept only until it is
+ * read once and recomputed if read again, so a load can quantise a tensor, write it out and drop it (a
+ * 2.7B model never holds all its quantised weights in JS). Callers that read a weight once per graph
+ * cache the Linear where it has a lifetime (nn.linear: the graph's `memo`).
+ */
+export class QuantizedLinear {
+  private pending: Partial<QuantizedValues> = {};
+
+  constructor(
+    readonly from: Param,
+    readonly recipe: Recipe,
+  ) {}
+
+  get outFeatures(): number {
+    return this.from.shape[0]!;
+  }
+
+  get inFeatures(): number {
+    return this.from.shape[1]!;
+  }
+
+  /** Values quantised elsewhere from the same weight, for the next read of each part. */
+  supply(values: QuantizedValues): void {
+    this.pending = values;
+  }
+
+  /** Quantises now, unless values wait to be read. */
+  computeNow(): void {
+    if (Object.keys(this.pending).length === 0) this.pending = this.compute();
+  }
+
+  /** Where the fp32 weight is stored raw in a file, if it is (then a worker thread can read it too). */
+  get fileSource(): FileRange | null {
+    const d = this.from.data;
+    return d.dtype === "float32" && d.source && d.source.length === this.outFeatures * this.inFeatures * 4 ? d.source : null;
+  }
+
+  private compute(): QuantizedValues {
+    const source = this.fileSource;
+    const bytes = source ? null : this.from.data.bytes;
+    const src = bytes ? new Float32Array(bytes.buffer, bytes.byteOffset, this.outFeatures * this.inFeatures) : readFloat32(source!);
+    return quantizeArrays(this.recipe, src, this.outFeatures, this.inFeatures);
+  }
+
+  private take(part: string): Int8Array | Uint8Array | Float32Array {
+    if (!this.pending[part]) this.pending = this.compute();
+    const v = this.pending[part]!;
+    delete this.pending[part];
+    return v;
+  }
+
+  /** Part `part` as a weight named `<from>.<suffix>`. */
+  param(part: string, suffix: string, dtype: "int8" | "uint8" | "float32", shape: number[]): Param {
+    const take = (p: string) => this.take(p);
+    const data: WeightData = { dtype, shape, get bytes() { const v = take(part); return new Uint8Array(v.buffer, v.byteOffset, v.byteLength); } };
+    quantizedData.set(data, this);
+    return new Param(`${this.from.name}.${suffix}`, data);
+  }
+}
+
 export interface Int8Linear {
   /** int8 `[in, out]`. */
   weight: Param;
@@ -28,29 +154,14 @@ export interface Int8Linear {
   scale: Param;
 }
 
-/**
- * Quantises a Linear weight `[out, in]`: `quantizeInt8(w).weight` is int8 `[in, out]`. Lazy: the int8
- * bytes are computed from the fp32 ones each time they are read and never kept, so a load can quantise
- * a tensor, write it out and drop it (a 2.7B model never holds all its int8 weights in JS). Only the
- * per-channel scales (4 bytes per output) are kept once computed. Callers that need it once per weight
- * cache the pair where it has a lifetime (nn.linear: the graph's `memo`).
- */
+/** Quantises a Linear weight `[out, in]` (lazily, see QuantizedLinear): `quantizeInt8(w).weight` is int8 `[in, out]`. */
 export function quantizeInt8(w: Param): Int8Linear {
   const [outF, inF] = w.shape as [number, number];
-  let scales: Float32Array | null = null;
-  const quantised = () => {
-    const r = quantizeValues(w, outF, inF);
-    scales = r.scales;
-    return r.q;
-  };
-  const weight: WeightData = { dtype: "int8", shape: [inF, outF], get bytes() { return new Uint8Array(quantised().buffer); } };
-  const scale: WeightData = { dtype: "float32", shape: [outF], get bytes() { return new Uint8Array((scales ?? (quantised(), scales!)).buffer); } };
-  return { weight: new Param(`${w.name}.int8`, weight), scale: new Param(`${w.name}.scale`, scale) };
+  const q = new QuantizedLinear(w, { kind: "int8" });
+  return { weight: q.param("weight", "int8", "int8", [inF, outF]), scale: q.param("scale", "scale", "float32", [outF]) };
 }
 
-function quantizeValues(w: Param, outF: number, inF: number): { q: Int8Array; scales: Float32Array } {
-  const bytes = w.data.bytes;
-  const src = new Float32Array(bytes.buffer, bytes.byteOffset, outF * inF);
+function int8Values(src: Float32Array, outF: number, inF: number): { weight: Int8Array; scale: Float32Array } {
   const scales = new Float32Array(outF);
   const inverse = new Float32Array(outF);
   for (let o = 0; o < outF; o++) {
@@ -65,7 +176,7 @@ function quantizeValues(w: Param, outF: number, inF: number): { q: Int8Array; sc
   const q = new Int8Array(inF * outF);
   if (outF % 4 === 0 && LITTLE_ENDIAN) transposeQuantize4(src, inverse, q, outF, inF);
   else for (let o = 0; o < outF; o++) for (let i = 0; i < inF; i++) q[i * outF + o] = roundToInt(src[o * inF + i]! * inverse[o]!);
-  return { q, scales };
+  return { weight: q, scale: scales };
 }
 
 /**
@@ -113,47 +224,28 @@ export interface Int4Linear {
   zeroPoints: Param | null;
 }
 
-/** One Linear's 4-bit codes, per-block scales and zero points, as MatMulNBits reads them. */
-interface Int4Values {
-  packed: Uint8Array;
-  scales: Float32Array;
-  zeroPoints: Uint8Array;
-}
-
 /**
  * Quantises a Linear weight `[out, in]` to 4 bits in blocks of `blockSize` inputs, each block with its
  * own scale: `asymmetric` maps the block's [min(0, lo), max(0, hi)] onto codes 0..15 through a zero point
  * (0 stays exact); symmetric maps ±max|w| onto 1..15 around 8. Either way a value is off by at most
  * half its block's step. `quantizeInt4(w, 32, true).weight` is uint8 `[out, in/32, 16]`.
  *
- * Lazy like `quantizeInt8`: the codes are computed when the weight's bytes are read; the scales and zero
- * points of that pass are kept only until they are read in turn (a 2.7B model's scales are 0.4 GB),
- * and recomputed if read again.
+ * Lazy like `quantizeInt8`.
  */
 export function quantizeInt4(w: Param, blockSize: number, asymmetric: boolean): Int4Linear {
   const [outF, inF] = w.shape as [number, number];
   if (blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new Error(`4-bit block size must be a power of two ≥ 16, got ${blockSize}`);
   const blocks = Math.ceil(inF / blockSize);
-  let pending: Partial<Int4Values> = {};
-  const take = <K extends keyof Int4Values>(part: K): Int4Values[K] => {
-    if (!pending[part]) pending = quantizeBlocks(w, outF, inF, blockSize, asymmetric);
-    const v = pending[part]!;
-    delete pending[part];
-    return v;
-  };
-  const part = (name: string, dtype: "uint8" | "float32", shape: number[], key: keyof Int4Values) =>
-    new Param(`${w.name}.${name}`, { dtype, shape, get bytes() { const v = take(key); return new Uint8Array(v.buffer, v.byteOffset, v.byteLength); } });
+  const q = new QuantizedLinear(w, { kind: "int4", blockSize, asymmetric });
   return {
-    weight: part("int4", "uint8", [outF, blocks, blockSize / 2], "packed"),
-    scales: part("int4_scales", "float32", [outF, blocks], "scales"),
-    zeroPoints: asymmetric ? part("int4_zero_points", "uint8", [outF, Math.ceil(blocks / 2)], "zeroPoints") : null,
+    weight: q.param("weight", "int4", "uint8", [outF, blocks, blockSize / 2]),
+    scales: q.param("scales", "int4_scales", "float32", [outF, blocks]),
+    zeroPoints: asymmetric ? q.param("zeroPoints", "int4_zero_points", "uint8", [outF, Math.ceil(blocks / 2)]) : null,
   };
 }
 
 /** Codes, scales and zero points of every block of `w`'s rows (inputs past `inF` pad with the zero point). */
-function quantizeBlocks(w: Param, outF: number, inF: number, blockSize: number, asymmetric: boolean): Int4Values {
-  const bytes = w.data.bytes;
-  const src = new Float32Array(bytes.buffer, bytes.byteOffset, outF * inF);
+function int4Values(src: Float32Array, outF: number, inF: number, blockSize: number, asymmetric: boolean): { packed: Uint8Array; scales: Float32Array; zeroPoints: Uint8Array } {
   const blocks = Math.ceil(inF / blockSize);
   const zpRow = Math.ceil(blocks / 2);
   const packed = new Uint8Array(outF * blocks * (blockSize / 2));

@@ -4,7 +4,8 @@ import * as ort from "onnxruntime-node";
 import * as os from "node:os";
 import type { Graph } from "./graph.js";
 import type { ExternalDataFile } from "./onnx/external_data.js";
-import { modelProto } from "./onnx/writer.js";
+import { ModelWriter } from "./onnx/writer.js";
+import { quantizeThreads } from "./quantize_workers.js";
 
 export interface RuntimeOptions {
   /** Intra-op threads; defaults to the number of CPU cores. */
@@ -44,9 +45,30 @@ export class CompiledGraph {
 
   /** Builds the ModelProto of `graph` and opens an onnxruntime session on it. */
   static async compile(graph: Graph, opts: RuntimeOptions = {}): Promise<CompiledGraph> {
-    const model = modelProto(graph, { externalDataFolder: opts.spill?.folder ?? opts.weightsFolder, spill: opts.spill });
-    const session = await ort.InferenceSession.create(model, sessionOptions(opts));
-    return new CompiledGraph(session, graph.name);
+    return (await CompiledGraph.compileAll([graph], opts))[0]!;
+  }
+
+  /**
+   * Compiles `graphs` one after another. All their writers start at once, so worker threads quantise
+   * a later graph's weights while onnxruntime builds an earlier graph's session. If one fails, the
+   * sessions already opened are released.
+   */
+  static async compileAll(graphs: readonly Graph[], opts: RuntimeOptions = {}): Promise<CompiledGraph[]> {
+    const writerOptions = { externalDataFolder: opts.spill?.folder ?? opts.weightsFolder, spill: opts.spill, quantizeThreads: quantizeThreads(opts.threads) };
+    const writers = graphs.map((g) => new ModelWriter(g, writerOptions));
+    const compiled: CompiledGraph[] = [];
+    try {
+      for (const writer of writers) {
+        const session = await ort.InferenceSession.create(await writer.bytes(), sessionOptions(opts));
+        compiled.push(new CompiledGraph(session, writer.graph.name));
+      }
+      return compiled;
+    } catch (error) {
+      await Promise.all(compiled.map((c) => c.release()));
+      throw error;
+    } finally {
+      for (const writer of writers) writer.close();
+    }
   }
 
   get inputNames(): readonly string[] {

@@ -8,6 +8,8 @@ import { DTYPE_SIZE, ONNX_DTYPE } from "../dtype.js";
 import { type AttrValue, FloatAttr, FloatsAttr, type Graph, type Initializer, type Node, type Tensor } from "../graph.js";
 import { type ExternalDataFile, type ExternalLocation } from "./external_data.js";
 import { Message } from "./protobuf.js";
+import { releaseScratch } from "../quantize.js";
+import { QuantizeAhead } from "../quantize_workers.js";
 
 export interface WriterOptions {
   /**
@@ -21,28 +23,70 @@ export interface WriterOptions {
    * must be `externalDataFolder`): needed past protobuf's 2 GB limit, e.g. a 2.7B model's int8 weights.
    */
   spill?: ExternalDataFile;
+  /** Worker threads that quantise Linears ahead of the writer (see quantize_workers.ts); 0 or absent: none. */
+  quantizeThreads?: number;
 }
 
-/** `graph` as ONNX ModelProto bytes: `ort.InferenceSession.create(modelProto(g))`. */
-export function modelProto(graph: Graph, opts: WriterOptions = {}): Uint8Array {
-  const g = new Message();
-  const nodes = graph.liveNodes;
-  const used = new Set<Tensor>(graph.outputs);
-  for (const n of nodes) {
-    g.message(1, nodeProto(n));
-    for (const i of n.inputs) if (i) used.add(i);
+/** `graph` as ONNX ModelProto bytes: `ort.InferenceSession.create(await modelProto(g))`. */
+export async function modelProto(graph: Graph, opts: WriterOptions = {}): Promise<Uint8Array> {
+  return new ModelWriter(graph, opts).bytes();
+}
+
+/**
+ * One graph's ModelProto, started when made: its quantised weights are handed to worker threads at
+ * once, so they can be quantised while an earlier graph is still being written or compiled. `bytes()`
+ * writes it; `close()` lets go of the workers if it is never written.
+ */
+export class ModelWriter {
+  private readonly nodes: readonly Node[];
+  private readonly initializers: Initializer[];
+  private readonly ahead: QuantizeAhead | null;
+
+  constructor(
+    readonly graph: Graph,
+    private readonly opts: WriterOptions = {},
+  ) {
+    // Only the initializers the outputs depend on are written.
+    this.nodes = graph.liveNodes;
+    const used = new Set<Tensor>(graph.outputs);
+    for (const n of this.nodes) for (const i of n.inputs) if (i) used.add(i);
+    this.initializers = [...graph.initializers].filter((init) => used.has(init.tensor));
+    this.ahead = QuantizeAhead.start(this.initializers.map((init) => init.data), opts.quantizeThreads ?? 0);
   }
-  g.string(2, graph.name);
-  const real = memoRealpath();
-  const folder = opts.externalDataFolder;
-  const locate = (file: string) => (folder === undefined ? null : path.relative(real(folder), real(file)));
-  for (const init of graph.initializers) if (used.has(init.tensor)) g.message(5, tensorProto(init, locate, opts.spill, graph.name));
-  for (const i of graph.inputs) g.message(11, valueInfo(i));
-  for (const o of graph.outputs) g.message(12, valueInfo(o));
-  const model = new Message().int(1, 8).string(2, "captioner").string(3, "0.1.0").message(7, g);
-  model.message(8, new Message().string(1, "").int(2, 17));
-  for (const d of graph.domains) model.message(8, new Message().string(1, d).int(2, 1));
-  return model.bytes();
+
+  async bytes(): Promise<Uint8Array> {
+    const { graph, opts } = this;
+    const g = new Message();
+    for (const n of this.nodes) g.message(1, nodeProto(n));
+    g.string(2, graph.name);
+    const real = memoRealpath();
+    const folder = opts.externalDataFolder;
+    const locate = (file: string) => (folder === undefined ? null : path.relative(real(folder), real(file)));
+    try {
+      for (const init of this.initializers) {
+        await this.ahead?.before(init.data);
+        g.message(5, tensorProto(init, locate, opts.spill, graph.name));
+      }
+    } finally {
+      this.close();
+    }
+    for (const i of graph.inputs) g.message(11, valueInfo(i));
+    for (const o of graph.outputs) g.message(12, valueInfo(o));
+    const model = new Message().int(1, 8).string(2, "captioner").string(3, "0.1.0").message(7, g);
+    model.message(8, new Message().string(1, "").int(2, 17));
+    for (const d of graph.domains) model.message(8, new Message().string(1, d).int(2, 1));
+    return model.bytes();
+  }
+
+  /** Quantised Linears that worker threads have delivered so far. */
+  get quantizedByWorkers(): number {
+    return this.ahead?.fromWorkers ?? 0;
+  }
+
+  close(): void {
+    this.ahead?.close();
+    releaseScratch();
+  }
 }
 
 function nodeProto(n: Node): Message {

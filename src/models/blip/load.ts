@@ -52,12 +52,8 @@ export class BlipCaptionModel implements CaptionModel {
     const runtime = { threads: opts.threads, weightsFolder: path.dirname(fs.realpathSync(checkpoint.files[0]!)) };
     // The decoder first: its weight prepacking briefly needs the most extra memory, so it should
     // happen while less is resident (measured on blip-base: the load's own peak drops from 1210 to 1120 MB).
-    const decoder = await CompiledGraph.compile(model.decoderGraph(lowering), runtime);
-    const vision = await CompiledGraph.compile(model.visionGraph(lowering), runtime).catch(async (error: unknown) => {
-      await decoder.release();
-      throw error;
-    });
-    return new BlipCaptionModel(config, tokenizer, imageProcessor, vision, decoder, weights.unused());
+    const [decoder, vision] = await CompiledGraph.compileAll([model.decoderGraph(lowering), model.visionGraph(lowering)], runtime);
+    return new BlipCaptionModel(config, tokenizer, imageProcessor, vision!, decoder!, weights.unused());
   }
 
   get imageSize(): number {

@@ -64,11 +64,7 @@ export class Blip2Network {
     const runtime = { threads: opts.threads, weightsFolder: path.dirname(fs.realpathSync(checkpoint.files[0]!)), spill };
     let decoder: CompiledGraph, vision: CompiledGraph;
     try {
-      decoder = await CompiledGraph.compile(model.decoderGraph(lowering), runtime);
-      vision = await CompiledGraph.compile(model.visionGraph(lowering), runtime).catch(async (error: unknown) => {
-        await decoder.release();
-        throw error;
-      });
+      [decoder, vision] = (await CompiledGraph.compileAll([model.decoderGraph(lowering), model.visionGraph(lowering)], runtime)) as [CompiledGraph, CompiledGraph];
     } finally {
       if (spill) spill.remove(), fs.rmSync(spill.folder, { recursive: true, force: true });
     }
