@@ -183,15 +183,18 @@ async function checkImages(images: readonly Uint8Array[], limits: ServerLimits, 
     const total = sizes.reduce((a, b) => a + b, 0);
     if (total <= budget.totalBytes) {
       // The slice's one reservation covers every decode of it: held until the last has settled.
-      await withReservation(await claim(budget, total, run), () => allOrFirstFailure(slice, (bytes, j) => decodeOne(bytes, at + j)));
+      await withReservation(await claim(budget, total, run), () => (run.background?.throwIfAborted(), allOrFirstFailure(slice, (bytes, j) => decodeOne(bytes, at + j))));
     } else {
       // Together too big for the budget, each small enough: one after the other.
-      for (const [j, bytes] of slice.entries()) await withReservation(await claim(budget, sizes[j]!, run), () => decodeOne(bytes, at + j));
+      for (const [j, bytes] of slice.entries()) await withReservation(await claim(budget, sizes[j]!, run), () => (run.background?.throwIfAborted(), decodeOne(bytes, at + j)));
     }
   }
 }
 
-/** A share of the budget: taken at once or DecodeBudgetBusyError (requests), or waited for (background runs). */
+/**
+ * A share of the budget: taken at once or DecodeBudgetBusyError (requests), or waited for (background
+ * runs; the caller checks the run's signal once granted, as a grant and a cancel can come together).
+ */
 function claim(budget: DecodeBudget, bytes: number, run: CaptionRun): Promise<Reservation> {
   return run.background ? budget.acquire(bytes, run.background) : Promise.resolve().then(() => budget.reserve(bytes));
 }
