@@ -53,13 +53,14 @@ class WorkerPool {
   private nextJob = 1;
   private idle: NodeJS.Timeout | null = null;
 
+  /** Starts `threads` workers now (a thread takes ≈ 50 ms to start), ended if no job comes. */
+  prepare(threads: number): void {
+    this.grow(threads);
+    if (this.jobs.size === 0) this.finish(null);
+  }
+
   start(ahead: QuantizeAhead, tasks: Task[], state: SharedArrayBuffer, progress: SharedArrayBuffer, threads: number): void {
-    if (this.idle) clearTimeout(this.idle), (this.idle = null);
-    try {
-      while (this.workers.length < threads) this.workers.push(this.spawn());
-    } catch {
-      // No thread to be had (a resource limit): the writer quantises everything itself.
-    }
+    this.grow(threads);
     const id = this.nextJob++;
     this.jobs.set(id, ahead);
     ahead.jobId = id;
@@ -68,11 +69,21 @@ class WorkerPool {
     for (const w of this.workers.slice(0, threads)) w.ref(), w.postMessage(job);
   }
 
-  finish(ahead: QuantizeAhead): void {
-    this.jobs.delete(ahead.jobId);
+  finish(ahead: QuantizeAhead | null): void {
+    if (ahead) this.jobs.delete(ahead.jobId);
     if (this.jobs.size > 0) return;
     for (const w of this.workers) w.unref();
+    if (this.idle) clearTimeout(this.idle);
     this.idle = setTimeout(() => this.stop(), IDLE_MS).unref();
+  }
+
+  private grow(threads: number): void {
+    if (this.idle) clearTimeout(this.idle), (this.idle = null);
+    try {
+      while (this.workers.length < threads) this.workers.push(this.spawn());
+    } catch {
+      // No thread to be had (a resource limit): the writer quantises everything itself.
+    }
   }
 
   private spawn(): Worker {
@@ -214,4 +225,9 @@ function readable(q: QuantizedLinear): boolean {
 /** Worker threads for quantising when `threads` cores may be used: the others beside this one, at most 3. */
 export function quantizeThreads(threads = os.availableParallelism()): number {
   return Math.max(0, Math.min(threads - 1, 3));
+}
+
+/** Starts the quantising threads ahead of the writers that will use them (while a loader reads its config). */
+export function prepareQuantizeThreads(threads: number): void {
+  if (threads > 0) pool.prepare(threads);
 }

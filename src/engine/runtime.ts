@@ -2,10 +2,10 @@
 // session settings that matter for speed are chosen here, once.
 import * as ort from "onnxruntime-node";
 import * as os from "node:os";
-import type { Graph } from "./graph.js";
+import type { Graph, LoweringOptions } from "./graph.js";
 import type { ExternalDataFile } from "./onnx/external_data.js";
 import { ModelWriter } from "./onnx/writer.js";
-import { quantizeThreads } from "./quantize_workers.js";
+import { prepareQuantizeThreads, quantizeThreads } from "./quantize_workers.js";
 
 export interface RuntimeOptions {
   /** Intra-op threads; defaults to the number of CPU cores. */
@@ -42,6 +42,14 @@ export class CompiledGraph {
     private readonly session: ort.InferenceSession,
     readonly name: string,
   ) {}
+
+  /**
+   * Starts what compiling graphs of this lowering will need, so that it is ready by then: the
+   * quantising worker threads of an int8 or 4-bit load. Call it before reading configs and weights.
+   */
+  static prepare(lowering: LoweringOptions, opts: RuntimeOptions = {}): void {
+    if (lowering.quantize !== "none") prepareQuantizeThreads(quantizeThreads(opts.threads));
+  }
 
   /** Builds the ModelProto of `graph` and opens an onnxruntime session on it. */
   static async compile(graph: Graph, opts: RuntimeOptions = {}): Promise<CompiledGraph> {

@@ -40,6 +40,8 @@ export class BlipCaptionModel implements CaptionModel {
 
   /** Reads config, tokenizer, image processor and weights from `folder` and compiles both graphs. */
   static async load(folder: string, opts: LoadModelOptions = {}): Promise<BlipCaptionModel> {
+    const lowering = opts.lowering ?? { fused: true, quantize: "none" };
+    CompiledGraph.prepare(lowering, { threads: opts.threads });
     const config = loadBlipConfig(folder);
     const tokenizer = loadTokenizer(path.join(folder, "tokenizer.json"));
     const imageProcessor = parseImageProcessorConfig(JSON.parse(fs.readFileSync(path.join(folder, "preprocessor_config.json"), "utf8")));
@@ -47,7 +49,6 @@ export class BlipCaptionModel implements CaptionModel {
     const checkpoint = openCheckpoint(folder, { maxInMemoryBytes: 0 });
     const weights = Weights.of(checkpoint);
     const model = new BlipForConditionalGeneration(config, weights);
-    const lowering = opts.lowering ?? { fused: true, quantize: "none" };
     // onnxruntime resolves symlinks and wants external data under one folder: the weights' real one.
     const runtime = { threads: opts.threads, weightsFolder: path.dirname(fs.realpathSync(checkpoint.files[0]!)) };
     // The decoder first: its weight prepacking briefly needs the most extra memory, so it should

@@ -52,12 +52,13 @@ export class Blip2Network {
 
   /** Reads config and weights from `folder` and compiles the vision and decoder graphs. */
   static async load(folder: string, opts: LoadModelOptions = {}): Promise<Blip2Network> {
+    const lowering = opts.lowering ?? { fused: true, quantize: "none" };
+    CompiledGraph.prepare(lowering, { threads: opts.threads });
     const config = loadBlip2Config(folder);
     // Weights stay in the checkpoint file: onnxruntime reads them from there (no JS copy).
     const checkpoint = openCheckpoint(folder, { maxInMemoryBytes: 0 });
     const weights = Weights.of(checkpoint);
     const model = new Blip2ForConditionalGeneration(config, weights);
-    const lowering = opts.lowering ?? { fused: true, quantize: "none" };
     // Quantised weights are made here, not in the checkpoint: each is quantised, written to a
     // temporary external-data file and dropped (never all in memory, never inline past 2 GB).
     const spill = lowering.quantize === "none" ? undefined : new ExternalDataFile(fs.mkdtempSync(path.join(os.tmpdir(), "captioner-weights-")), "weights.bin");
