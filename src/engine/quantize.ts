@@ -3,6 +3,7 @@
 // 4-bit in blocks along the input, laid out as the packed B of com.microsoft MatMulNBits.
 import * as fs from "node:fs";
 import * as os from "node:os";
+import { type FileRange, readFloat32 } from "./checkpoint/read_float32.js";
 import { Param, type WeightData } from "./graph.js";
 
 /**
@@ -23,7 +24,7 @@ function x86HasVnni(): boolean {
 
 /**
  * How a Linear weight is quantised; with the fp32 values, all a worker thread needs to quantise it
- * (quantize_workers.ts).
+ * (quantize_pool.ts).
  */
 export type Recipe = { kind: "int8" } | { kind: "int4"; blockSize: number; asymmetric: boolean };
 
@@ -36,46 +37,6 @@ export function quantizeArrays(recipe: Recipe, src: Float32Array, outF: number, 
   const { packed, scales, zeroPoints } = int4Values(src, outF, inF, recipe.blockSize, recipe.asymmetric);
   // Symmetric blocks have no zero-point input (MatMulNBits then uses 8).
   return recipe.asymmetric ? { weight: packed, scales, zeroPoints } : { weight: packed, scales };
-}
-
-/** A byte range of a file. */
-export interface FileRange {
-  file: string;
-  offset: number;
-  length: number;
-}
-
-/**
- * A float32 weight stored raw in a file, read into this thread's scratch buffer (valid until the next
- * call). A fresh buffer per weight costs page faults, and measured with a quantising worker thread,
- * two threads faulting in and freeing buffers slowed each other down.
- */
-export function readFloat32(source: FileRange): Float32Array {
-  if (source.length > SCRATCH_MAX_BYTES) return new Float32Array(readRange(source, new ArrayBuffer(source.length)));
-  if (!scratch || scratch.byteLength < source.length) scratch = new ArrayBuffer(Math.min(SCRATCH_MAX_BYTES, Math.max(source.length, 2 * (scratch?.byteLength ?? 0))));
-  return new Float32Array(readRange(source, scratch), 0, source.length / 4);
-}
-
-/** Drops this thread's scratch buffer (a load is over). */
-export function releaseScratch(): void {
-  scratch = null;
-}
-
-const SCRATCH_MAX_BYTES = 64 * 1024 * 1024;
-let scratch: ArrayBuffer | null = null;
-
-function readRange(source: FileRange, into: ArrayBuffer): ArrayBuffer {
-  const fd = fs.openSync(source.file, "r");
-  try {
-    for (let done = 0; done < source.length; ) {
-      const n = fs.readSync(fd, new Uint8Array(into, done, Math.min(source.length - done, 1 << 30)), 0, Math.min(source.length - done, 1 << 30), source.offset + done);
-      if (n === 0) throw new Error(`${source.file}: the file ends at byte ${source.offset + done}, inside a weight that should span ${source.offset}..${source.offset + source.length}; is it truncated?`);
-      done += n;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return into;
 }
 
 const quantizedData = new WeakMap<WeightData, QuantizedLinear>();
@@ -127,7 +88,7 @@ export class QuantizedLinear {
   private compute(): QuantizedValues {
     const source = this.fileSource;
     const bytes = source ? null : this.from.data.bytes;
-    const src = bytes ? new Float32Array(bytes.buffer, bytes.byteOffset, this.outFeatures * this.inFeatures) : readFloat32(source!);
+    const src = bytes ? new Float32Array(bytes.buffer, bytes.byteOffset, this.outFeatures * this.inFeatures) : readFloat32(source!, this.from.name);
     return quantizeArrays(this.recipe, src, this.outFeatures, this.inFeatures);
   }
 

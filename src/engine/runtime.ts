@@ -5,7 +5,7 @@ import * as os from "node:os";
 import type { Graph, LoweringOptions } from "./graph.js";
 import type { ExternalDataFile } from "./onnx/external_data.js";
 import { ModelWriter } from "./onnx/writer.js";
-import { prepareQuantizeThreads, quantizeThreads } from "./quantize_workers.js";
+import { prepareQuantizeThreads, quantizeThreads } from "./quantize_pool.js";
 
 export interface RuntimeOptions {
   /** Intra-op threads; defaults to the number of CPU cores. */
@@ -63,9 +63,10 @@ export class CompiledGraph {
    */
   static async compileAll(graphs: readonly Graph[], opts: RuntimeOptions = {}): Promise<CompiledGraph[]> {
     const writerOptions = { externalDataFolder: opts.spill?.folder ?? opts.weightsFolder, spill: opts.spill, quantizeThreads: quantizeThreads(opts.threads) };
-    const writers = graphs.map((g) => new ModelWriter(g, writerOptions));
+    const writers: ModelWriter[] = [];
     const compiled: CompiledGraph[] = [];
     try {
+      for (const g of graphs) writers.push(new ModelWriter(g, writerOptions));
       for (const writer of writers) {
         const session = await ort.InferenceSession.create(await writer.bytes(), sessionOptions(opts));
         compiled.push(new CompiledGraph(session, writer.graph.name));

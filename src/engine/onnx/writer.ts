@@ -8,8 +8,8 @@ import { DTYPE_SIZE, ONNX_DTYPE } from "../dtype.js";
 import { type AttrValue, FloatAttr, FloatsAttr, type Graph, type Initializer, type Node, type Tensor } from "../graph.js";
 import { type ExternalDataFile, type ExternalLocation } from "./external_data.js";
 import { Message } from "./protobuf.js";
-import { releaseScratch } from "../quantize.js";
-import { QuantizeAhead } from "../quantize_workers.js";
+import { releaseScratch } from "../checkpoint/read_float32.js";
+import { QuantizeAhead } from "../quantize_pool.js";
 
 export interface WriterOptions {
   /**
@@ -23,7 +23,7 @@ export interface WriterOptions {
    * must be `externalDataFolder`): needed past protobuf's 2 GB limit, e.g. a 2.7B model's int8 weights.
    */
   spill?: ExternalDataFile;
-  /** Worker threads that quantise Linears ahead of the writer (see quantize_workers.ts); 0 or absent: none. */
+  /** Worker threads that quantise Linears ahead of the writer (see quantize_pool.ts); 0 or absent: none. */
   quantizeThreads?: number;
 }
 
@@ -55,6 +55,14 @@ export class ModelWriter {
   }
 
   async bytes(): Promise<Uint8Array> {
+    try {
+      return await this.write();
+    } finally {
+      this.close();
+    }
+  }
+
+  private async write(): Promise<Uint8Array> {
     const { graph, opts } = this;
     const g = new Message();
     for (const n of this.nodes) g.message(1, nodeProto(n));
@@ -62,13 +70,9 @@ export class ModelWriter {
     const real = memoRealpath();
     const folder = opts.externalDataFolder;
     const locate = (file: string) => (folder === undefined ? null : path.relative(real(folder), real(file)));
-    try {
-      for (const init of this.initializers) {
-        await this.ahead?.before(init.data);
-        g.message(5, tensorProto(init, locate, opts.spill, graph.name));
-      }
-    } finally {
-      this.close();
+    for (const init of this.initializers) {
+      await this.ahead?.before(init.data);
+      g.message(5, tensorProto(init, locate, opts.spill, graph.name));
     }
     for (const i of graph.inputs) g.message(11, valueInfo(i));
     for (const o of graph.outputs) g.message(12, valueInfo(o));
