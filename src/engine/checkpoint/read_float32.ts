@@ -1,8 +1,7 @@
 // Reading one float32 weight stored raw in a checkpoint file, for the load-time quantiser (on the
 // main thread and on its worker threads: each thread has its own scratch buffer, as modules are
 // per thread).
-import * as fs from "node:fs";
-import { CheckpointError } from "./types.js";
+import { readInto } from "./types.js";
 
 /** A byte range of a file. */
 export interface FileRange {
@@ -33,23 +32,7 @@ export function releaseScratch(): void {
   scratch = null;
 }
 
-const READ_CHUNK = 1 << 30;
-
 function readRange(source: FileRange, into: ArrayBuffer, name: string): ArrayBuffer {
-  const fd = fs.openSync(source.file, "r");
-  try {
-    for (let done = 0; done < source.length; ) {
-      const size = Math.min(source.length - done, READ_CHUNK);
-      const n = fs.readSync(fd, new Uint8Array(into, done, size), 0, size, source.offset + done);
-      if (n === 0) {
-        throw new CheckpointError(
-          `${source.file}: tensor ${name} at bytes ${source.offset}..${source.offset + source.length} lies outside the file, which ends at byte ${source.offset + done}; the file is truncated or corrupt`,
-        );
-      }
-      done += n;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
+  readInto(source.file, source.offset, new Uint8Array(into, 0, source.length), `tensor ${name}`);
   return into;
 }

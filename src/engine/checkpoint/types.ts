@@ -94,16 +94,27 @@ export class FileBytes {
 
 function readRange(path: string, offset: number, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
+  readInto(path, offset, out, "data");
+  return out;
+}
+
+/**
+ * Fills `into` with the bytes of `path` from `offset` on, in reads of at most READ_CHUNK; throws
+ * CheckpointError naming `what` if the file ends first (truncated, or changed while being read).
+ */
+export function readInto(path: string, offset: number, into: Uint8Array, what: string): void {
   const fd = fs.openSync(path, "r");
   try {
-    let done = 0;
-    while (done < length) {
-      const n = fs.readSync(fd, out, done, Math.min(READ_CHUNK, length - done), offset + done);
-      if (n === 0) throw new CheckpointError(`${path}: file ended early while reading (it changed while being read?)`);
+    for (let done = 0; done < into.length; ) {
+      const n = fs.readSync(fd, into, done, Math.min(READ_CHUNK, into.length - done), offset + done);
+      if (n === 0) {
+        throw new CheckpointError(
+          `${path}: ${what} at bytes ${offset}..${offset + into.length} lies outside the file, which ends at byte ${offset + done}; the file is truncated or corrupt (or changed while being read)`,
+        );
+      }
       done += n;
     }
   } finally {
     fs.closeSync(fd);
   }
-  return out;
 }
